@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pinnace.mount.ops import mount_all, mounted, syncfs, unmount, unmount_all, writable_dir
+
 
 @dataclass(frozen=True, slots=True)
 class Mount:
@@ -18,3 +20,6 @@ class Mount:
     source: str
     options: tuple[str, ...] = ()
     target: str = ""  # relative to the mount root; "" is the root itself
+
+
+__all__ = ["Mount", "mount_all", "mounted", "syncfs", "unmount", "unmount_all", "writable_dir"]

@@ -1,0 +1,272 @@
+"""The tools a benchmark times, each opened on storage of its own.
+
+A Tool says whether it can run on this machine and opens Sessions; a Session is
+the tool bound to a private, temporary store (pinnace and podman) or, for
+docker, to its daemon's store, which the session cleans of the images the
+benchmark created. Sessions run untimed helper commands themselves and hand
+the runner the argv of the timed one.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import sandbox
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+
+# Every image a benchmark creates is named under this repository, so a
+# shared store (docker's daemon) can be cleaned of exactly those.
+IMAGE_NAMESPACE = "pinnace-bench"
+
+# Podman lowers RLIMIT_NPROC to this for conmon and the runtime it starts.
+_PODMAN_NPROC_CAP = 32768
+# Flags that only say where a session's state lives.
+_STORAGE_FLAGS = frozenset({"--root", "--runroot", "--storage-driver"})
+
+
+class ToolError(Exception):
+    """A tool could not do its part in a case: reported against that tool, never fatal."""
+
+
+class CommandFailed(ToolError):
+    """A tool's command exited non-zero; the message ends with its last line of stderr."""
+
+    def __init__(self, argv: Sequence[str], returncode: int, stderr: str) -> None:
+        lines = [line for line in stderr.strip().splitlines() if line.strip()]
+        last = lines[-1] if lines else "(no message)"
+        super().__init__(f"`{_short(argv)}` exited {returncode}: {last}")
+        self.returncode = returncode
+
+
+def _short(argv: Sequence[str]) -> str:
+    """argv without the storage flags and with paths cut to their names: readable in a table."""
+    out = [Path(argv[0]).name]
+    skip = False
+    for arg in argv[1:]:
+        if skip:
+            skip = False
+        elif arg in _STORAGE_FLAGS:
+            skip = True
+        else:
+            out.append(Path(arg).name if arg.startswith("/") else arg)
+    return " ".join(out)
+
+
+@dataclass
+class Session:
+    """A tool bound to its own state for the length of one benchmark case."""
+
+    name: str
+    prefix: tuple[str, ...]
+    env: Mapping[str, str]
+    workdir: Path
+    version: str = ""
+    closer: Callable[[Session], None] | None = None
+    closed: bool = field(default=False, init=False)
+
+    def argv(self, *args: str) -> list[str]:
+        """The full command line of `TOOL args...`, with this session's storage flags."""
+        return [*self.prefix, *args]
+
+    def run(self, *args: str) -> str:
+        """Run `TOOL args...` untimed and return its stdout; raise CommandFailed if it fails."""
+        argv = self.argv(*args)
+        proc = subprocess.run(
+            argv, env=dict(self.env), stdin=subprocess.DEVNULL, capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            raise CommandFailed(argv, proc.returncode, proc.stderr)
+        return proc.stdout
+
+    def close(self) -> None:
+        """Drop the session's state (once); its workdir is gone afterwards."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if self.closer is not None:
+                self.closer(self)
+        finally:
+            sandbox.unmount_under(self.workdir)
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A tool the runner can time: pinnace or one of its peers."""
+
+    name: str
+    # Why the tool cannot run here, or None when it can.
+    probe: Callable[[], str | None]
+    # Open a session whose state lives in the given (new, empty) directory.
+    open: Callable[[Path], Session]
+    # Printed beside the tool's figures (e.g. where its storage lives).
+    note: str = ""
+
+
+def _base_env(workdir: Path) -> dict[str, str]:
+    """The caller's environment, with temporary files kept in the session's directory."""
+    tmp = workdir / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    return {**os.environ, "TMPDIR": str(tmp)}
+
+
+def _first_line(argv: list[str], env: Mapping[str, str] | None = None) -> str:
+    try:
+        proc = subprocess.run(
+            argv, env=None if env is None else dict(env), capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    out = proc.stdout.strip()
+    return out.splitlines()[0] if proc.returncode == 0 and out else ""
+
+
+# pinnace ----------------------------------------------------------------------------------------
+
+
+def pinnace_binary() -> Path | None:
+    """The pinnace entry point of the interpreter running us (the venv's), or $PINNACE_BIN."""
+    if "PINNACE_BIN" in os.environ:
+        return Path(os.environ["PINNACE_BIN"])
+    beside = Path(sys.executable).parent / "pinnace"
+    if beside.exists():
+        return beside
+    found = shutil.which("pinnace")
+    return Path(found) if found else None
+
+
+def _pinnace_probe() -> str | None:
+    binary = pinnace_binary()
+    if binary is None or not os.access(binary, os.X_OK):
+        return "not installed (no pinnace beside the venv's python nor on PATH)"
+    return None
+
+
+def _pinnace_open(workdir: Path) -> Session:
+    binary = pinnace_binary()
+    assert binary is not None
+    prefix = (str(binary), "--root", str(workdir / "root"), "--runroot", str(workdir / "run"))
+    env = _base_env(workdir)
+    return Session("pinnace", prefix, env, workdir, version=_first_line([*prefix, "--version"], env))
+
+
+PINNACE = Tool("pinnace", _pinnace_probe, _pinnace_open)
+
+
+# podman -----------------------------------------------------------------------------------------
+
+
+def _limit(kind: int, cap: int) -> int:
+    hard = resource.getrlimit(kind)[1]
+    return cap if hard == resource.RLIM_INFINITY else min(hard, cap)
+
+
+def render_podman_conf(name: str, **values: object) -> str:
+    """bench/podman/NAME with its @KEY@ placeholders replaced by values[KEY]."""
+    text = (BENCH_DIR / "podman" / name).read_text(encoding="utf-8")
+    for key, value in values.items():
+        text = text.replace(f"@{key}@", str(value))
+    return text
+
+
+def _podman_probe() -> str | None:
+    return None if shutil.which("podman") else "not installed (apt-get install podman)"
+
+
+def _podman_open(workdir: Path) -> Session:
+    workdir.mkdir(parents=True, exist_ok=True)
+    root, runroot = workdir / "root", workdir / "run"
+    containers_conf = render_podman_conf(
+        "containers.conf",
+        NOFILE=_limit(resource.RLIMIT_NOFILE, 1 << 20),
+        NPROC=_limit(resource.RLIMIT_NPROC, _PODMAN_NPROC_CAP),
+    )
+    (workdir / "containers.conf").write_text(containers_conf, encoding="utf-8")
+    storage_conf = render_podman_conf("storage.conf", GRAPHROOT=root, RUNROOT=runroot)
+    (workdir / "storage.conf").write_text(storage_conf, encoding="utf-8")
+    env = {
+        **_base_env(workdir),
+        "CONTAINERS_CONF": str(workdir / "containers.conf"),
+        "CONTAINERS_STORAGE_CONF": str(workdir / "storage.conf"),
+    }
+    prefix = ("podman", "--root", str(root), "--runroot", str(runroot), "--storage-driver", "overlay")
+    return Session("podman", prefix, env, workdir, _first_line(["podman", "--version"]), _podman_close)
+
+
+def _podman_close(session: Session) -> None:
+    # Unmounts podman's overlays and empties its store; whatever it leaves, close() unmounts.
+    subprocess.run(
+        session.argv("system", "reset", "--force"),
+        env=dict(session.env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        check=False,
+    )
+
+
+PODMAN = Tool("podman", _podman_probe, _podman_open)
+
+
+# docker -----------------------------------------------------------------------------------------
+
+
+def _docker_probe() -> str | None:
+    if not shutil.which("docker"):
+        return "not installed"
+    try:
+        proc = subprocess.run(
+            ["docker", "version", "--format", "{{.Server.Version}}"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    except subprocess.TimeoutExpired:
+        return "daemon not answering"
+    if proc.returncode != 0:
+        return "no daemon reachable (docker is a peer only where its daemon runs)"
+    return None
+
+
+def _docker_open(workdir: Path) -> Session:
+    version = _first_line(["docker", "version", "--format", "{{.Server.Version}}"])
+    return Session("docker", ("docker",), _base_env(workdir), workdir, version, _docker_close)
+
+
+def _docker_close(session: Session) -> None:
+    ids = []
+    for pattern in (f"{IMAGE_NAMESPACE}/*", f"localhost/{IMAGE_NAMESPACE}/*"):
+        ids += subprocess.run(
+            ["docker", "images", "--quiet", "--filter", f"reference={pattern}"],
+            env=dict(session.env),
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+    if ids:
+        subprocess.run(["docker", "rmi", "--force", *sorted(set(ids))], capture_output=True, check=False)
+
+
+DOCKER = Tool(
+    "docker",
+    _docker_probe,
+    _docker_open,
+    note="uses its daemon's own store (no per-run isolation); benchmark images are removed after",
+)
+
+TOOLS: Mapping[str, Tool] = {t.name: t for t in (PINNACE, PODMAN, DOCKER)}
+
+
+def docker_socket() -> Path | None:
+    """The unix socket docker talks to, so the sandbox can keep it reachable."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    return Path(host.removeprefix("unix://")) if host.startswith("unix://") else None

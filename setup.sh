@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Set up pinnace on a Debian 12 machine, as root, idempotently:
+# apt packages (busybox-static, the peers tests and benchmarks drive), a venv
+# bound to Debian's real python3 (never a version-manager shim: that adds
+# ~100 ms to every command), pinnace with its pinned dependencies, and
+# `pinnace` on PATH.  Usage: ./setup.sh [--test]   (--test adds test tools)
+set -euo pipefail
+cd "$(dirname "$0")"
+here=$(pwd)
+
+APT_PACKAGES=(
+    python3 python3-venv          # the interpreter the venv binds to
+    busybox-static                # the host /bin/busybox the quickstart image is made of
+    podman skopeo umoci runc uidmap fuse-overlayfs   # peers: interop tests and benchmarks
+    zstd hyperfine git
+)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+py=/usr/bin/python3
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    rm -rf .venv
+    "$py" -m venv .venv
+fi
+extra=""
+[ "${1:-}" = "--test" ] && extra="[test]"
+stamp=".venv/.installed$extra"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    .venv/bin/pip install -q --disable-pip-version-check -e ".$extra"
+    touch "$stamp"
+fi
+ln -sf "$here/.venv/bin/pinnace" /usr/local/bin/pinnace

@@ -1,0 +1,241 @@
+"""``pinnace``: the entry point, global options and the command table.
+
+Start-up time is part of every command, so this module imports almost
+nothing: the command table names modules as strings and only the chosen
+command's module is imported.  Global options are parsed by hand for the
+same reason (no argparse until a command needs it).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TextIO
+
+import pinnace
+
+if TYPE_CHECKING:
+    from pinnace.engine import Engine
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    module: str
+    func: str
+    summary: str
+
+
+#: docker's command tree; aliases point at the same function.
+COMMANDS: dict[str, Command] = {
+    "image ls": Command("pinnace.cli.images", "ls", "List images"),
+    "image inspect": Command(
+        "pinnace.cli.images", "inspect", "Display detailed information on one or more images"
+    ),
+    "image history": Command("pinnace.cli.images", "history", "Show the history of an image"),
+    "image import": Command(
+        "pinnace.cli.images", "import_", "Import the contents from a tarball to create a filesystem image"
+    ),
+    "image save": Command(
+        "pinnace.cli.images",
+        "save",
+        "Save one or more images to a tar archive (streamed to STDOUT by default)",
+    ),
+    "image load": Command("pinnace.cli.images", "load", "Load an image from a tar archive or STDIN"),
+    "image tag": Command(
+        "pinnace.cli.images", "tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"
+    ),
+    "image rm": Command("pinnace.cli.images", "rm", "Remove one or more images"),
+    "image prune": Command("pinnace.cli.images", "prune", "Remove unused images"),
+    "system df": Command("pinnace.cli.system", "df", "Show docker disk usage"),
+    "system prune": Command("pinnace.cli.system", "prune", "Remove unused data"),
+    "version": Command("pinnace.cli.system", "version", "Show the pinnace version information"),
+}
+ALIASES: dict[str, str] = {
+    "images": "image ls",
+    "image list": "image ls",
+    "inspect": "image inspect",
+    "history": "image history",
+    "import": "image import",
+    "save": "image save",
+    "load": "image load",
+    "tag": "image tag",
+    "rmi": "image rm",
+    "image remove": "image rm",
+    "system version": "version",
+}
+GROUPS = {"image": "Manage images", "system": "Manage pinnace"}
+
+USAGE = """\
+Usage:  pinnace [OPTIONS] COMMAND
+
+A container engine that does what Docker does
+
+Common Commands:
+  images      List images
+  import      Import the contents from a tarball to create a filesystem image
+  version     Show the pinnace version information
+
+Management Commands:
+  image       Manage images
+  system      Manage pinnace
+
+Commands:
+  history     Show the history of an image
+  inspect     Return low-level information on images
+  load        Load an image from a tar archive or STDIN
+  rmi         Remove one or more images
+  save        Save one or more images to a tar archive (streamed to STDOUT by default)
+  tag         Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+
+Global Options:
+      --root string        Root directory of persistent state (default "/var/lib/pinnace", env PINNACE_ROOT)
+      --runroot string     Root directory of runtime state (default "/run/pinnace", env PINNACE_RUNROOT)
+  -l, --log-level string   Set the logging level ("debug"|"info"|"warn"|"error"|"fatal") (default "info")
+  -v, --version            Print version information and quit
+  -h, --help               Print usage
+
+Run 'pinnace COMMAND --help' for more information on a command.
+"""
+
+
+class Context:
+    """What a command gets: the engine (built on first use) and the streams."""
+
+    def __init__(self, root: str | None, runroot: str | None, log_level: str) -> None:
+        self._root = root
+        self._runroot = runroot
+        self.log_level = log_level
+        self.stdout: TextIO = sys.stdout
+        self.stderr: TextIO = sys.stderr
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            from pinnace.engine import Config, Engine
+
+            self._engine = Engine(Config.from_env(self._root, self._runroot))
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+
+
+_GLOBAL_VALUE = {"--root": "root", "--runroot": "runroot", "--log-level": "log_level", "-l": "log_level"}
+_LEVELS = ("debug", "info", "warn", "error", "fatal")
+
+
+def _split_globals(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    opts: dict[str, str] = {}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if not arg.startswith("-") or arg == "-":
+            break
+        name, sep, value = arg.partition("=")
+        if name in _GLOBAL_VALUE:
+            if not sep:
+                i += 1
+                if i >= len(argv):
+                    raise _Usage(f"flag needs an argument: {name}")
+                value = argv[i]
+            opts[_GLOBAL_VALUE[name]] = value
+        elif arg in ("-v", "--version"):
+            opts["version"] = "1"
+        elif arg in ("-h", "--help"):
+            opts["help"] = "1"
+        elif arg in ("-D", "--debug"):
+            opts["log_level"] = "debug"
+        else:
+            raise _Usage(f"unknown flag: {name}")
+        i += 1
+    return opts, list(argv[i:])
+
+
+class _Usage(Exception):
+    pass
+
+
+def _resolve(words: list[str]) -> tuple[str, list[str]] | None:
+    """The longest command path (with aliases) that prefixes ``words``."""
+    for n in (2, 1):
+        key = " ".join(words[:n])
+        key = ALIASES.get(key, key)
+        if key in COMMANDS and len(words) >= n:
+            return key, words[n:]
+    return None
+
+
+def _group_help(group: str) -> str:
+    lines = [f"Usage:  pinnace {group} COMMAND", "", GROUPS[group], "", "Commands:"]
+    for path, cmd in COMMANDS.items():
+        if path.startswith(group + " "):
+            lines.append(f"  {path.split(' ', 1)[1]:<10}  {cmd.summary}")
+    lines += ["", f"Run 'pinnace {group} COMMAND --help' for more information on a command."]
+    return "\n".join(lines) + "\n"
+
+
+def run(argv: Sequence[str]) -> int:
+    try:
+        opts, rest = _split_globals(argv)
+    except _Usage as exc:
+        sys.stderr.write(f"{exc}\nSee 'pinnace --help'.\n")
+        return 125
+    if "version" in opts:
+        sys.stdout.write(f"pinnace version {pinnace.__version__}\n")
+        return 0
+    if "help" in opts or not rest:
+        (sys.stdout if "help" in opts else sys.stderr).write(USAGE)
+        return 0 if "help" in opts else 125 if rest else 0
+    level = opts.get("log_level", "info")
+    if level not in _LEVELS:
+        sys.stderr.write(f"Unable to parse logging level: {level}\n")
+        return 125
+    found = _resolve(rest)
+    if found is None:
+        if rest[0] in GROUPS:
+            if len(rest) > 1 and rest[1] not in ("-h", "--help"):
+                sys.stderr.write(
+                    f"pinnace: unknown command: pinnace {rest[0]} {rest[1]}\n\n"
+                    f"Run 'pinnace {rest[0]} --help' for more information\n"
+                )
+                return 125
+            sys.stdout.write(_group_help(rest[0]))
+            return 0
+        sys.stderr.write(
+            f"pinnace: unknown command: pinnace {rest[0]}\n\nRun 'pinnace --help' for more information\n"
+        )
+        return 125
+    path, args = found
+    cmd = COMMANDS[path]
+    import importlib
+
+    func: Callable[[Context, list[str]], int] = getattr(importlib.import_module(cmd.module), cmd.func)
+    ctx = Context(opts.get("root"), opts.get("runroot"), level)
+    from pinnace.cli.parser import UsageError
+    from pinnace.errors import PinnaceError
+
+    try:
+        return func(ctx, args)
+    except UsageError as exc:
+        sys.stderr.write(f"{exc.message}\nSee 'pinnace {exc.command} --help'.\n")
+        return 125
+    except PinnaceError as exc:
+        sys.stderr.write(f"Error: {exc.message}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # the reader went away (| head): exit quietly as docker does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    finally:
+        ctx.close()
+
+
+def main() -> None:
+    sys.exit(run(sys.argv[1:]))

@@ -1,0 +1,124 @@
+"""Sizes and durations in docker's words (its go-units package), for tables and flags.
+
+``docker images`` prints ``4.26MB``, ``docker ps`` prints ``Up 2 hours`` and
+``-m 512m`` means 512 MiB; scripts parse these, so the rounding, the unit
+names and the thresholds here are go-units' exactly.  Go's ``%g`` and
+Python's ``%g`` agree (same shortest-digit rules, same ``1e+03`` exponent
+form), which is why the size functions use it directly.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from pinnace.errors import InvalidArgument
+
+_DECIMAL_ABBRS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+_BINARY_ABBRS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
+_DECIMAL_MAP = {"k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4, "p": 1000**5}
+_BINARY_MAP = {"k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
+# Go's strconv.ParseFloat decimal syntax (no spaces, no underscores, no "inf").
+_GO_FLOAT_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def _size_and_unit(size: float, base: float, abbrs: tuple[str, ...]) -> tuple[float, str]:
+    i = 0
+    while size >= base and i < len(abbrs) - 1:
+        size /= base
+        i += 1
+    return size, abbrs[i]
+
+
+def human_size(size: float, precision: int = 3) -> str:
+    """Decimal size as ``docker images``/``ps``/``history`` print it: ``4.26MB``, ``0B``, ``1e+03kB``.
+
+    docker's tables use 3 significant digits (HumanSizeWithPrecision(n, 3));
+    pass ``precision=4`` for go-units' HumanSize (``docker system df``).
+    """
+    value, unit = _size_and_unit(float(size), 1000.0, _DECIMAL_ABBRS)
+    return f"{value:.{precision}g}{unit}"
+
+
+def bytes_size(size: float) -> str:
+    """Binary size, 4 significant digits: ``44KiB``, ``17MiB`` (go-units BytesSize)."""
+    value, unit = _size_and_unit(float(size), 1024.0, _BINARY_ABBRS)
+    return f"{value:.4g}{unit}"
+
+
+def human_duration(seconds: float) -> str:
+    """A duration as docker words it: ``Less than a second``, ``About a minute``, ``3 weeks``.
+
+    go-units HumanDuration: minutes truncate, hours round to nearest, and
+    the coarser units start only at twice their size ("36 hours", "13 days").
+    """
+    secs = int(seconds)
+    if secs < 1:
+        return "Less than a second"
+    if secs == 1:
+        return "1 second"
+    if secs < 60:
+        return f"{secs} seconds"
+    minutes = int(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds / 3600) // 24 // 365} years"
+
+
+def ago(ts: float, now: float | None = None) -> str:
+    """``2 hours ago`` for the unix time ``ts`` (docker's CreatedSince / RunningFor)."""
+    return human_duration((time.time() if now is None else now) - ts) + " ago"
+
+
+def parse_size(s: str) -> int:
+    """Bytes in a memory-style size, ``k``/``m``/``g`` being binary: ``10m`` -> 10485760.
+
+    go-units RAMInBytes, what ``--memory``, ``--shm-size`` and friends use:
+    units are case-insensitive, ``b``/``ib`` suffixes optional, one space allowed.
+    """
+    return _parse_size(s, _BINARY_MAP)
+
+
+def parse_human_size(s: str) -> int:
+    """Bytes in an SI size, ``k``/``m``/``g`` being decimal: ``10MB`` -> 10000000 (FromHumanSize)."""
+    return _parse_size(s, _DECIMAL_MAP)
+
+
+def _parse_size(s: str, units: dict[str, int]) -> int:
+    sep = max(s.rfind(c) for c in "0123456789. ")
+    if sep == -1:
+        raise InvalidArgument(f"invalid size: '{s}'")
+    num, suffix = (s[: sep + 1], s[sep + 1 :]) if s[sep] != " " else (s[:sep], s[sep + 1 :])
+    if not _GO_FLOAT_RE.fullmatch(num):
+        raise InvalidArgument(f'strconv.ParseFloat: parsing "{num}": invalid syntax')
+    size = float(num)
+    if size == float("inf"):
+        raise InvalidArgument(f'strconv.ParseFloat: parsing "{num}": value out of range')
+    if size < 0:
+        raise InvalidArgument(f"invalid size: '{s}'")
+    if not suffix:
+        return int(size)
+    low = suffix.lower()
+    if len(low) > 3:
+        raise InvalidArgument(f"invalid suffix: '{suffix}'")
+    if low[0] == "b":
+        if len(low) > 1:
+            raise InvalidArgument(f"invalid suffix: '{low}'")
+        return int(size)
+    mul = units.get(low[0])
+    if mul is None or (len(low) == 2 and low[1] != "b") or (len(low) == 3 and low[1:] != "ib"):
+        raise InvalidArgument(f"invalid suffix: '{low}'")
+    return int(size * mul)

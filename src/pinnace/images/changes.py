@@ -1,0 +1,105 @@
+"""``--change`` instructions of ``import`` (and later ``commit``), applied to a config.
+
+Docker accepts a subset of Dockerfile instructions here: CMD, ENTRYPOINT,
+ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Iterable
+from typing import Any
+
+from pinnace.errors import InvalidArgument
+
+ALLOWED = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR")
+
+
+def apply_changes(config: dict[str, Any], changes: Iterable[str]) -> dict[str, Any]:
+    """Return ``config`` (the image config's "config" object) with the changes applied."""
+    out = dict(config)
+    for change in changes:
+        text = change.strip()
+        if not text:
+            continue
+        word, _, rest = text.partition(" ")
+        instr = word.upper()
+        rest = rest.strip()
+        if instr not in ALLOWED:
+            raise InvalidArgument(f"{word} is not a valid change command")
+        if instr in ("CMD", "ENTRYPOINT"):
+            out["Cmd" if instr == "CMD" else "Entrypoint"] = _command(rest)
+        elif instr == "ENV":
+            env = list(out.get("Env") or [])
+            for key, value in _pairs(rest, instr):
+                env = [e for e in env if e.split("=", 1)[0] != key] + [f"{key}={value}"]
+            out["Env"] = env
+        elif instr == "LABEL":
+            labels = dict(out.get("Labels") or {})
+            labels.update(_pairs(rest, instr))
+            out["Labels"] = labels
+        elif instr == "EXPOSE":
+            ports = dict(out.get("ExposedPorts") or {})
+            for port in rest.split():
+                ports[port if "/" in port else f"{port}/tcp"] = {}
+            out["ExposedPorts"] = ports
+        elif instr == "VOLUME":
+            vols = dict(out.get("Volumes") or {})
+            for v in _list(rest):
+                vols[v] = {}
+            out["Volumes"] = vols
+        elif instr == "WORKDIR":
+            out["WorkingDir"] = rest
+        elif instr == "USER":
+            out["User"] = rest
+        elif instr == "STOPSIGNAL":
+            out["StopSignal"] = rest
+        elif instr == "ONBUILD":
+            out["OnBuild"] = [*(out.get("OnBuild") or []), rest]
+        if not rest and instr not in ("CMD", "ENTRYPOINT"):
+            raise InvalidArgument(f"{instr} requires at least one argument")
+    return out
+
+
+def _command(rest: str) -> list[str]:
+    """JSON (exec) form, or shell form run by /bin/sh -c, as Dockerfile CMD/ENTRYPOINT."""
+    if rest.startswith("["):
+        try:
+            value = json.loads(rest)
+        except ValueError:
+            value = None
+        if isinstance(value, list) and all(isinstance(x, str) for x in value):
+            return value
+    return ["/bin/sh", "-c", rest]
+
+
+def _list(rest: str) -> list[str]:
+    if rest.startswith("["):
+        try:
+            value = json.loads(rest)
+        except ValueError:
+            value = None
+        if isinstance(value, list) and all(isinstance(x, str) for x in value):
+            return value
+    return rest.split()
+
+
+def _pairs(rest: str, instr: str) -> list[tuple[str, str]]:
+    """``k=v k2="v 2"`` or the legacy single ``k v`` form."""
+    try:
+        words = shlex.split(rest)
+    except ValueError as exc:
+        raise InvalidArgument(f"{instr}: {exc}") from exc
+    if words and "=" not in words[0]:
+        if len(words) < 2 and instr == "ENV":
+            raise InvalidArgument(f"{instr} names can not be blank")
+        key, _, value = rest.partition(" ")
+        return [(key, value.strip())]
+    out = []
+    for word in words:
+        key, sep, value = word.partition("=")
+        if not sep or not key:
+            raise InvalidArgument(f"{instr} names can not be blank")
+        out.append((key, value))
+    return out

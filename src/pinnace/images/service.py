@@ -1,0 +1,191 @@
+"""ImageService: every image operation the fronts (CLI, API) call.
+
+A facade over the modules of this package; it holds no state beyond the
+stores it was built with.  Methods return data (records, dicts, rows) and
+raise pinnace.errors kinds; they never print.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from pinnace.errors import InvalidArgument, PinnaceError
+from pinnace.images import importer, loader, remove, saver, views
+from pinnace.images.records import Image
+from pinnace.images.stores import Stores
+from pinnace.oci.reference import Reference, parse_normalized, parse_tag_target, with_default_tag
+
+#: Filters ``images`` accepts, as docker.
+LIST_FILTERS = ("dangling", "reference", "label", "before", "since")
+PRUNE_FILTERS = ("until", "label", "label!")
+
+
+@dataclass(frozen=True, slots=True)
+class PruneReport:
+    removals: list[remove.Removal]
+    reclaimed: int
+
+
+@dataclass(frozen=True, slots=True)
+class DiskUsage:
+    images: int
+    active: int
+    size: int
+    reclaimable: int
+
+
+class ImageService:
+    def __init__(self, stores: Stores) -> None:
+        self.stores = stores
+
+    # -- reads ---------------------------------------------------------------
+    def get(self, ref: str) -> Image:
+        return self.stores.records.resolve(ref)
+
+    def inspect(self, ref: str) -> dict[str, Any]:
+        return views.inspect(self.stores, self.get(ref))
+
+    def history(self, ref: str) -> list[views.HistoryEntry]:
+        return views.history(self.stores, self.get(ref))
+
+    def list(self, filters: Mapping[str, Sequence[str]] | None = None) -> list[views.Summary]:
+        """Rows of ``docker images``, newest first, filtered as docker filters them."""
+        filters = dict(filters or {})
+        for key in filters:
+            if key not in LIST_FILTERS:
+                raise InvalidArgument(f"invalid filter '{key}'")
+        images = self.stores.records.list()
+        images = [i for i in images if _match_image(self, i, filters)]
+        rows = [row for img in images for row in views.summaries(img)]
+        if "reference" in filters:
+            rows = [r for r in rows if any(_match_reference(r, p) for p in filters["reference"])]
+        rows.sort(key=lambda r: (r.created, r.image.added_at), reverse=True)
+        return rows
+
+    # -- writes --------------------------------------------------------------
+    def import_rootfs(
+        self, stream: BinaryIO, *, source: str, tag: str | None = None, changes: Sequence[str] = (), message: str = ""
+    ) -> Image:
+        ref = with_default_tag(parse_tag_target(tag)) if tag else None
+        return importer.import_rootfs(self.stores, stream, source=source, tag=ref, changes=changes, message=message)
+
+    def load(self, stream: BinaryIO) -> list[loader.Loaded]:
+        return loader.load(self.stores, stream)
+
+    def save(self, refs: Sequence[str], out: BinaryIO, *, fmt: str = "docker") -> None:
+        saver.save(self.stores, refs, out, fmt=fmt)
+
+    def tag(self, source: str, target: str) -> Reference:
+        img = self.get(source)
+        ref = with_default_tag(parse_tag_target(target))
+        self.stores.records.tag(img.id, ref)
+        return ref
+
+    def remove(self, refs: Iterable[str], *, force: bool = False) -> Iterator[remove.Removal | PinnaceError]:
+        """Remove each ref; yields what was done, or the error for a ref that failed (docker goes on)."""
+        try:
+            for ref in refs:
+                try:
+                    yield from remove.remove(self.stores.records, ref, force=force)
+                except PinnaceError as exc:  # NotFound, Conflict: reported per ref, docker goes on
+                    yield exc
+        finally:
+            self.stores.collect_garbage()
+
+    def prune(self, *, all_images: bool = False, filters: Mapping[str, Sequence[str]] | None = None) -> PruneReport:
+        """Remove dangling images (all unused ones with ``all_images``), then collect garbage."""
+        filters = dict(filters or {})
+        for key in filters:
+            if key not in PRUNE_FILTERS:
+                raise InvalidArgument(f"invalid filter '{key}'")
+        removals: list[remove.Removal] = []
+        for img in self.stores.records.list():
+            if img.tags and not all_images:
+                continue
+            if not _match_prune(img, filters):
+                continue
+            try:
+                removals.extend(remove.remove(self.stores.records, img.id, force=True))
+            except PinnaceError:  # changed under us by a concurrent command: leave it
+                continue
+        report = self.stores.collect_garbage()
+        return PruneReport(removals, int(getattr(report, "reclaimed", 0)))
+
+    def disk_usage(self) -> DiskUsage:
+        images = self.stores.records.list()
+        chains = {x.chain_id for img in images for x in self.stores.records.layers(img.id)}
+        size = sum(self.stores.snapshots.usage(c).size for c in chains)
+        return DiskUsage(images=len(images), active=0, size=size, reclaimable=size)
+
+
+def _match_image(svc: ImageService, img: Image, filters: Mapping[str, Sequence[str]]) -> bool:
+    for value in filters.get("dangling", ()):
+        want = value.lower()
+        if want not in ("true", "false", "1", "0"):
+            raise InvalidArgument(f"invalid filter 'dangling={value}'")
+        if (want in ("true", "1")) == bool(img.tags):
+            return False
+    for value in filters.get("label", ()):
+        if not _match_label(img.labels, value):
+            return False
+    for value in filters.get("before", ()):
+        if views.parse_time(img.created) >= views.parse_time(svc.get(value).created):
+            return False
+    for value in filters.get("since", ()):
+        if views.parse_time(img.created) <= views.parse_time(svc.get(value).created):
+            return False
+    return True
+
+
+def _match_label(labels: Mapping[str, str], expr: str) -> bool:
+    key, sep, value = expr.partition("=")
+    if key not in labels:
+        return False
+    return not sep or labels[key] == value
+
+
+def _match_reference(row: views.Summary, pattern: str) -> bool:
+    """docker's reference filter: a glob on the familiar name, or on name:tag."""
+    if row.repository == "<none>":
+        return False
+    if ":" in pattern.rsplit("/", 1)[-1]:
+        return fnmatch.fnmatchcase(f"{row.repository}:{row.tag}", pattern)
+    if fnmatch.fnmatchcase(row.repository, pattern):
+        return True
+    try:  # "docker.io/library/busybox" matches the familiar "busybox"
+        return parse_normalized(pattern).familiar_name == row.repository
+    except InvalidArgument:
+        return False
+
+
+def _match_prune(img: Image, filters: Mapping[str, Sequence[str]]) -> bool:
+    for value in filters.get("label", ()):
+        if not _match_label(img.labels, value):
+            return False
+    for value in filters.get("label!", ()):
+        if _match_label(img.labels, value):
+            return False
+    for value in filters.get("until", ()):
+        if views.parse_time(img.created) >= _until(value):
+            return False
+    return True
+
+
+def _until(value: str) -> float:
+    """until= accepts a unix time, an RFC 3339 time or a Go duration ago ("24h", "10m")."""
+    import re
+    import time
+
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(h|m|s)", value)
+    if m:
+        return time.time() - float(m.group(1)) * {"h": 3600, "m": 60, "s": 1}[m.group(2)]
+    try:
+        return float(value)
+    except ValueError:
+        ts = views.parse_time(value)
+        if not ts:
+            raise InvalidArgument(f"invalid filter 'until={value}'") from None
+        return ts

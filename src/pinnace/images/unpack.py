@@ -1,0 +1,82 @@
+"""Unpack layer blobs into committed snapshots keyed by chain ID.
+
+Layers shared by images are unpacked once: a snapshot named by the chain ID
+that already exists is reused.  Two processes unpacking the same chain at
+once both extract, one commit wins, the other's snapshot is dropped.
+Every failure removes the half-extracted snapshot before it propagates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pinnace.archive import ApplyResult, apply_layer
+from pinnace.content import ContentStore
+from pinnace.errors import AlreadyExists, DigestMismatch, NotFound
+from pinnace.images.stores import unique_ref
+from pinnace.mount import writable_dir
+from pinnace.oci.config import chain_ids
+from pinnace.oci.digest import Digest
+from pinnace.snapshots import Snapshotter
+
+
+def extract(snapshots: Snapshotter, parent: str, apply: Callable[[Path], ApplyResult]) -> tuple[str, ApplyResult]:
+    """Prepare an active snapshot on ``parent`` and fill it with ``apply``.
+
+    Returns the active key (to commit) and what apply returned.  On any
+    error the snapshot is removed, so nothing of the layer stays on disk.
+    """
+    key = unique_ref("extract")
+    mounts = snapshots.prepare(key, parent)
+    try:
+        return key, apply(writable_dir(mounts))
+    except BaseException:
+        snapshots.remove(key)
+        raise
+
+
+def commit(snapshots: Snapshotter, key: str, chain_id: str) -> None:
+    """Commit ``key`` as ``chain_id``; if another process got there first, keep theirs."""
+    try:
+        snapshots.commit(chain_id, key)
+    except AlreadyExists:
+        snapshots.remove(key)
+    except BaseException:
+        snapshots.remove(key)
+        raise
+
+
+def has_snapshot(snapshots: Snapshotter, name: str) -> bool:
+    try:
+        snapshots.stat(name)
+    except NotFound:
+        return False
+    return True
+
+
+def unpack(
+    content: ContentStore, snapshots: Snapshotter, blobs: Sequence[Digest], diff_ids: Sequence[Digest]
+) -> list[Digest]:
+    """Make sure every layer's snapshot exists; return the chain IDs.
+
+    Each blob is verified against its config diff_id while it is applied.
+    """
+    chains = chain_ids(diff_ids)
+    parent = ""
+    for blob, diff_id, chain in zip(blobs, diff_ids, chains, strict=True):
+        if not has_snapshot(snapshots, chain):
+
+            def apply(dest: Path, blob: Digest = blob) -> ApplyResult:
+                with content.open(blob) as stream:
+                    return apply_layer(stream, dest)
+
+            key, result = extract(snapshots, parent, apply)
+            if result.diff_id != diff_id:
+                snapshots.remove(key)
+                raise DigestMismatch(
+                    f"layer {blob}: unpacked diff ID {result.diff_id} does not match {diff_id} in the image config"
+                )
+            commit(snapshots, key, chain)
+        parent = chain
+    return chains

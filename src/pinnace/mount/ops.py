@@ -1,0 +1,362 @@
+"""Performing :class:`~pinnace.mount.Mount` descriptions: mount(2), umount2(2), syncfs(2).
+
+The syscalls go through ctypes rather than ``mount``/``umount`` subprocesses:
+a fork+exec costs milliseconds on every container start, a libc call
+microseconds.  ctypes itself is imported on first use only, so commands that
+never mount do not pay for it.
+
+Option strings follow mount(8)/containerd: the ones naming a VFS flag
+(``ro``, ``nosuid``, ``rbind``, ...) become mount flags, propagation ones
+(``rprivate``, ...) a second mount call, and everything else the
+filesystem's data string (``lowerdir=...``, ``size=64m``, ``mode=755``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pinnace.errors import InvalidArgument, PinnaceError, Unavailable, map_errors
+
+if TYPE_CHECKING:
+    from pinnace.mount import Mount
+
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_SYNCHRONOUS = 0x10
+MS_REMOUNT = 0x20
+MS_MANDLOCK = 0x40
+MS_DIRSYNC = 0x80
+MS_NOSYMFOLLOW = 0x100
+MS_NOATIME = 0x400
+MS_NODIRATIME = 0x800
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_UNBINDABLE = 0x20000
+MS_PRIVATE = 0x40000
+MS_SLAVE = 0x80000
+MS_SHARED = 0x100000
+MS_RELATIME = 0x200000
+MS_STRICTATIME = 0x1000000
+MS_LAZYTIME = 0x2000000
+
+MNT_DETACH = 0x2
+UMOUNT_NOFOLLOW = 0x8
+
+#: option -> (clear?, flag), as containerd's parseMountOptions (and mount(8)).
+_FLAGS: dict[str, tuple[bool, int]] = {
+    "async": (True, MS_SYNCHRONOUS),
+    "atime": (True, MS_NOATIME),
+    "bind": (False, MS_BIND),
+    "defaults": (False, 0),
+    "dev": (True, MS_NODEV),
+    "diratime": (True, MS_NODIRATIME),
+    "dirsync": (False, MS_DIRSYNC),
+    "exec": (True, MS_NOEXEC),
+    "lazytime": (False, MS_LAZYTIME),
+    "mand": (False, MS_MANDLOCK),
+    "noatime": (False, MS_NOATIME),
+    "nodev": (False, MS_NODEV),
+    "nodiratime": (False, MS_NODIRATIME),
+    "noexec": (False, MS_NOEXEC),
+    "nolazytime": (True, MS_LAZYTIME),
+    "nomand": (True, MS_MANDLOCK),
+    "norelatime": (True, MS_RELATIME),
+    "nostrictatime": (True, MS_STRICTATIME),
+    "nosuid": (False, MS_NOSUID),
+    "nosymfollow": (False, MS_NOSYMFOLLOW),
+    "rbind": (False, MS_BIND | MS_REC),
+    "relatime": (False, MS_RELATIME),
+    "remount": (False, MS_REMOUNT),
+    "ro": (False, MS_RDONLY),
+    "rw": (True, MS_RDONLY),
+    "strictatime": (False, MS_STRICTATIME),
+    "suid": (True, MS_NOSUID),
+    "sync": (False, MS_SYNCHRONOUS),
+}
+
+#: propagation options: applied by a separate mount(2) after the mount itself.
+_PROPAGATION: dict[str, int] = {
+    "private": MS_PRIVATE,
+    "rprivate": MS_PRIVATE | MS_REC,
+    "shared": MS_SHARED,
+    "rshared": MS_SHARED | MS_REC,
+    "slave": MS_SLAVE,
+    "rslave": MS_SLAVE | MS_REC,
+    "unbindable": MS_UNBINDABLE,
+    "runbindable": MS_UNBINDABLE | MS_REC,
+}
+
+#: errnos that mean the request itself is wrong (bad option, missing path), not a busy system.
+_INVALID_ERRNOS = frozenset(
+    {errno.EINVAL, errno.ENOENT, errno.ENOTDIR, errno.ENODEV, errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTBLK}
+)
+
+#: mount(2) copies at most one page of data; containerd keeps 512 bytes of slack.
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+_DATA_LIMIT = _PAGE_SIZE - 512
+
+_libc_handle: Any = None
+
+
+def _libc() -> Any:
+    """libc through ctypes, loaded once (``find_library`` would fork ldconfig: avoided)."""
+    global _libc_handle
+    if _libc_handle is None:
+        import ctypes
+
+        try:
+            lib = ctypes.CDLL("libc.so.6", use_errno=True)
+        except OSError:
+            lib = ctypes.CDLL(None, use_errno=True)
+        lib.mount.argtypes = (
+            ctypes.c_char_p,
+            ctypes.c_char_p,
+            ctypes.c_char_p,
+            ctypes.c_ulong,
+            ctypes.c_char_p,
+        )
+        lib.mount.restype = ctypes.c_int
+        lib.umount2.argtypes = (ctypes.c_char_p, ctypes.c_int)
+        lib.umount2.restype = ctypes.c_int
+        lib.syncfs.argtypes = (ctypes.c_int,)
+        lib.syncfs.restype = ctypes.c_int
+        _libc_handle = lib
+    return _libc_handle
+
+
+def _errno() -> int:
+    import ctypes
+
+    return ctypes.get_errno()
+
+
+def _error(kind_context: str, err: int) -> PinnaceError:
+    """The pinnace error for a failed syscall: InvalidArgument for bad requests, else Unavailable."""
+    kind = InvalidArgument if err in _INVALID_ERRNOS else Unavailable
+    return kind(f"{kind_context}: {os.strerror(err)}")
+
+
+def _sys_mount(source: str, target: str, fstype: str, flags: int, data: str, what: str) -> None:
+    rc = _libc().mount(
+        os.fsencode(source) if source else None,
+        os.fsencode(target),
+        os.fsencode(fstype) if fstype else None,
+        flags,
+        os.fsencode(data) if data else None,
+    )
+    if rc != 0:
+        raise _error(f"mount {what} on {target}", _errno())
+
+
+def parse_options(options: Sequence[str]) -> tuple[int, int, list[str]]:
+    """Split mount options into (flags, propagation flags, data options)."""
+    flags = 0
+    propagation = 0
+    data: list[str] = []
+    for option in options:
+        if option in _FLAGS:
+            clear, flag = _FLAGS[option]
+            flags = flags & ~flag if clear else flags | flag
+        elif option in _PROPAGATION:
+            propagation |= _PROPAGATION[option]
+        else:
+            data.append(option)
+    return flags, propagation, data
+
+
+def compact_lowerdir(data: list[str]) -> tuple[str, list[str]]:
+    """containerd's compactLowerdirOption: lowerdirs made relative to their common parent.
+
+    Returns ``(chdir, data)``; ``chdir`` is "" when nothing could be
+    shortened.  The kernel resolves relative lowerdirs against the cwd of
+    the mounting process, so the caller mounts from inside ``chdir``.
+    """
+    index = next((i for i, option in enumerate(data) if option.startswith("lowerdir=")), -1)
+    if index < 0:
+        return "", data
+    dirs = data[index][len("lowerdir=") :].split(":")
+    if len(dirs) < 2 or not all(os.path.isabs(d) for d in dirs):
+        return "", data
+    common = os.path.commonpath(dirs)
+    if common in dirs:  # one lowerdir is another's ancestor: relative to its parent instead
+        common = os.path.dirname(common)
+    if common == "/":
+        return "", data
+    relative = [os.path.relpath(d, common) for d in dirs]
+    return common, [*data[:index], *data[index + 1 :], "lowerdir=" + ":".join(relative)]
+
+
+@contextlib.contextmanager
+def _cwd(path: str) -> Iterator[None]:
+    """Run the block with ``path`` as the process's cwd, restoring the old one after.
+
+    The cwd is per process, so this is only safe while no other thread
+    resolves relative paths: pinnace mounts from single-threaded code (the
+    CLI, the per-container monitor), and the window is one syscall long.
+    The old cwd is kept as an fd so even a deleted cwd comes back.
+    """
+    if not path:
+        yield
+        return
+    old = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.chdir(path)
+        try:
+            yield
+        finally:
+            os.fchdir(old)
+    finally:
+        os.close(old)
+
+
+def mount_one(m: Mount, target: Path) -> None:
+    """Perform one mount onto ``target`` (which must exist)."""
+    flags, propagation, data = parse_options(m.options)
+    if m.type == "bind":
+        flags |= MS_BIND
+    target_s = os.path.abspath(target)
+    chdir = ""
+    if m.type == "overlay" and len(",".join(data)) >= _DATA_LIMIT:
+        chdir, data = compact_lowerdir(data)
+    data_s = ",".join(data)
+    if len(data_s) >= _PAGE_SIZE:
+        raise InvalidArgument(f"mount {m.type} on {target_s}: mount options are too long")
+    with map_errors({OSError: Unavailable}, f"mount {m.type} on {target_s}"), _cwd(chdir):
+        _sys_mount(m.source, target_s, "" if flags & MS_BIND else m.type, flags, data_s, m.type)
+    try:
+        # A bind mount ignores every flag but MS_BIND|MS_REC on creation: ro, nosuid, ... need a remount.
+        settable = flags & ~(MS_BIND | MS_REC | MS_REMOUNT)
+        if flags & MS_BIND and settable:
+            _sys_mount("", target_s, "", settable | MS_BIND | MS_REMOUNT, "", m.type)
+        if propagation:
+            _sys_mount("", target_s, "", propagation, "", m.type)
+    except PinnaceError:
+        unmount(Path(target_s), detach=True)
+        raise
+
+
+def mount_all(mounts: Sequence[Mount], target: Path) -> None:
+    """Mount ``mounts`` in order: the first onto ``target``, later ones onto ``target/m.target``.
+
+    All or nothing: when one fails, the ones already made are unmounted.
+    """
+    done: list[Path] = []
+    try:
+        for m in mounts:
+            where = target / m.target.lstrip("/") if m.target else target
+            mount_one(m, where)
+            done.append(where)
+    except BaseException:
+        for where in reversed(done):
+            unmount(where, detach=True)
+        raise
+
+
+def unmount(target: Path, *, detach: bool = False) -> None:
+    """umount2 ``target`` (the topmost mount there); a path that is no mount point is fine.
+
+    Symlinks are not followed (UMOUNT_NOFOLLOW): a container could plant
+    one to make the engine unmount a host path.
+    """
+    flags = UMOUNT_NOFOLLOW | (MNT_DETACH if detach else 0)
+    if _libc().umount2(os.fsencode(target), flags) != 0:
+        err = _errno()
+        if err in (errno.EINVAL, errno.ENOENT):  # not mounted, or gone already
+            return
+        raise _error(f"unmount {target}", err)
+
+
+def _unescape(field: bytes) -> bytes:
+    """mountinfo escapes space, tab, newline and backslash as ``\\ooo``."""
+    if b"\\" not in field:
+        return field
+    out = bytearray()
+    i = 0
+    while i < len(field):
+        if field[i] == 0x5C and i + 4 <= len(field) and field[i + 1 : i + 4].isdigit():
+            out.append(int(field[i + 1 : i + 4], 8))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return bytes(out)
+
+
+def mount_points() -> list[str]:
+    """Mount points of this mount namespace, in /proc/self/mountinfo order (parents first)."""
+    with open("/proc/self/mountinfo", "rb") as f:
+        return [os.fsdecode(_unescape(line.split(b" ", 5)[4])) for line in f if line.strip()]
+
+
+def unmount_all(target: Path) -> None:
+    """Unmount everything mounted at or under ``target``, deepest first.
+
+    Stacked mounts on one point come off one by one (the latest first, as
+    mountinfo lists them in mount order).
+    """
+    root = os.path.realpath(target)
+    prefix = root.rstrip("/") + "/"
+    found = [p for p in mount_points() if p == root or p.startswith(prefix)]
+    # stable sort: for equal depth the later mount (listed later) comes off first
+    order = sorted(enumerate(found), key=lambda item: (item[1].count("/"), item[0]), reverse=True)
+    for _, point in order:
+        unmount(Path(point))
+
+
+def writable_dir(mounts: Sequence[Mount]) -> Path:
+    """The directory that receives writes to an active snapshot, to fill it without mounting.
+
+    That is the source of a single read-write bind, or the ``upperdir=`` of
+    an overlay.  Anything else (a view, a read-only mount) has none.
+    """
+    if len(mounts) == 1:
+        m = mounts[0]
+        flags, _, data = parse_options(m.options)
+        if not flags & MS_RDONLY:
+            if m.type == "bind" or flags & MS_BIND:
+                return Path(m.source)
+            if m.type == "overlay":
+                for option in data:
+                    if option.startswith("upperdir="):
+                        return Path(option[len("upperdir=") :])
+    raise InvalidArgument("mounts have no writable directory: the snapshot is read-only")
+
+
+@contextlib.contextmanager
+def mounted(mounts: Sequence[Mount], scratch_parent: Path) -> Iterator[Path]:
+    """Mount ``mounts`` on a fresh directory under ``scratch_parent``; yield it; always clean up."""
+    import tempfile
+
+    with map_errors({OSError: Unavailable}, f"create a mount point in {scratch_parent}"):
+        where = Path(tempfile.mkdtemp(prefix="mount-", dir=scratch_parent))
+    try:
+        mount_all(mounts, where)
+    except BaseException:
+        os.rmdir(where)
+        raise
+    try:
+        yield where
+    finally:
+        unmount_all(where)
+        with map_errors({OSError: Unavailable}, f"remove mount point {where}"):
+            os.rmdir(where)
+
+
+def syncfs(path: Path) -> None:
+    """syncfs(2) on the filesystem holding ``path``: one flush instead of an fsync per file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise _error(f"syncfs {path}", exc.errno or errno.EIO) from exc
+    try:
+        if _libc().syncfs(fd) != 0:
+            raise _error(f"syncfs {path}", _errno())
+    finally:
+        os.close(fd)

@@ -1,0 +1,265 @@
+"""The image commands end to end, through the real ``pinnace`` entry point."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Pinnace, make_rootfs_tar
+
+pytestmark = pytest.mark.root
+
+
+def import_image(p: Pinnace, tar: Path, name: str, *changes: str) -> str:
+    args = [a for c in changes for a in ("--change", c)]
+    out = p.run("import", *args, str(tar), name).stdout.strip()
+    assert out.startswith("sha256:") and len(out) == 71
+    return out
+
+
+def test_import_file_and_stdin(pinnace: Pinnace, rootfs_tar: Path) -> None:
+    image_id = import_image(
+        pinnace,
+        rootfs_tar,
+        "busybox",
+        'CMD ["sh"]',
+        "ENV A=1 B=2",
+        "WORKDIR /tmp",
+        "EXPOSE 80",
+        "LABEL k=v",
+        "USER root",
+        "STOPSIGNAL SIGTERM",
+        "VOLUME /data",
+    )
+    info = json.loads(pinnace.run("image", "inspect", "busybox").stdout)
+    assert len(info) == 1
+    img = info[0]
+    assert img["Id"] == image_id
+    assert img["RepoTags"] == ["busybox:latest"]
+    assert img["Config"]["Cmd"] == ["sh"]
+    assert img["Config"]["Env"] == ["A=1", "B=2"]
+    assert img["Config"]["WorkingDir"] == "/tmp"
+    assert img["Config"]["ExposedPorts"] == {"80/tcp": {}}
+    assert img["Config"]["Labels"] == {"k": "v"}
+    assert img["Config"]["Volumes"] == {"/data": {}}
+    assert img["Config"]["StopSignal"] == "SIGTERM"
+    assert img["Comment"] == f"Imported from {rootfs_tar}"
+    assert img["Os"] == "linux" and img["Architecture"]
+    assert img["RootFS"]["Type"] == "layers" and len(img["RootFS"]["Layers"]) == 1
+    assert img["Size"] >= Path("/bin/busybox").stat().st_size
+    for key in ("RepoDigests", "Created", "Author", "Metadata"):
+        assert key in img
+    # the same tarball through stdin, with a message
+    second = pinnace.run(
+        "import", "-m", "hello", "-", "other:1", input=rootfs_tar.read_bytes()
+    ).stdout.strip()
+    assert second != image_id
+    assert pinnace.run("inspect", "--format", "{{.Comment}}", "other:1").stdout == "hello\n"
+    # the layer was unpacked once: both images share the snapshot keyed by its chain ID
+    assert len(pinnace.snapshot_dirs()) == 1
+
+
+def test_import_compressed(pinnace: Pinnace, rootfs_tar: Path, tmp_path: Path) -> None:
+    gz = tmp_path / "rootfs.tar.gz"
+    gz.write_bytes(gzip.compress(rootfs_tar.read_bytes()))
+    import_image(pinnace, gz, "gz:1")
+    plain_layers = json.loads(pinnace.run("inspect", "gz:1").stdout)[0]["RootFS"]["Layers"]
+    import_image(pinnace, rootfs_tar, "plain:1")
+    assert json.loads(pinnace.run("inspect", "plain:1").stdout)[0]["RootFS"]["Layers"] == plain_layers
+
+
+def test_bad_change_and_missing_file(pinnace: Pinnace, rootfs_tar: Path) -> None:
+    proc = pinnace.run("import", "--change", "FROB x", str(rootfs_tar), "x", check=False)
+    assert proc.returncode == 1
+    assert "FROB is not a valid change command" in proc.stderr
+    proc = pinnace.run("import", "/nonexistent.tar", check=False)
+    assert proc.returncode == 1 and "no such file or directory" in proc.stderr
+    assert pinnace.blobs() == set()
+
+
+def test_images_listing_and_formats(pinnace: Pinnace, tmp_path: Path) -> None:
+    a = import_image(pinnace, make_rootfs_tar(tmp_path / "a.tar", {"a": b"a"}), "alpha:1", "LABEL tier=web")
+    b = import_image(pinnace, make_rootfs_tar(tmp_path / "b.tar", {"b": b"b"}), "beta:2")
+    pinnace.run("tag", "alpha:1", "localhost:5000/team/alpha:prod")
+    out = pinnace.run("images").stdout.splitlines()
+    assert out[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
+    repos = sorted(line.split()[0] + ":" + line.split()[1] for line in out[1:])
+    assert repos == ["alpha:1", "beta:2", "localhost:5000/team/alpha:prod"]
+    ids = pinnace.run("images", "-q").stdout.split()
+    assert sorted(set(ids)) == sorted({a[7:19], b[7:19]}) and len(ids) == 3
+    assert set(pinnace.run("images", "-q", "--no-trunc").stdout.split()) == {a, b}
+    fmt = pinnace.run("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+    assert sorted(fmt) == repos
+    rows = [json.loads(line) for line in pinnace.run("images", "--format", "json").stdout.splitlines()]
+    assert {r["Repository"] for r in rows} == {"alpha", "beta", "localhost:5000/team/alpha"}
+    assert {"ID", "Tag", "Size", "CreatedSince", "CreatedAt", "Digest"} <= set(rows[0])
+    # filters
+    assert pinnace.run("images", "-q", "--filter", "label=tier=web").stdout.split() == [a[7:19]] * 2
+    assert pinnace.run("images", "--format", "{{.Repository}}", "-f", "reference=bet*").stdout.split() == [
+        "beta"
+    ]
+    assert pinnace.run("images", "--format", "{{.Repository}}", "beta").stdout.split() == ["beta"]
+    assert pinnace.run("images", "-q", "--filter", "before=beta:2").stdout.split() == [a[7:19]] * 2
+    assert pinnace.run("images", "-q", "--filter", "since=alpha:1").stdout.split() == [b[7:19]]
+    assert pinnace.run("images", "-q", "--filter", "dangling=true").stdout == ""
+    proc = pinnace.run("images", "--filter", "bogus=1", check=False)
+    assert proc.returncode == 1 and "invalid filter 'bogus'" in proc.stderr
+    table = pinnace.run("images", "--format", "table {{.Repository}}\t{{.Tag}}").stdout.splitlines()
+    assert table[0].split() == ["REPOSITORY", "TAG"]
+
+
+def test_tag_untag_and_delete(pinnace: Pinnace, rootfs_tar: Path) -> None:
+    image_id = import_image(pinnace, rootfs_tar, "one:1")
+    pinnace.run("tag", "one:1", "two:2")
+    pinnace.run("tag", image_id[7:19], "three")
+    # by ID while named in several repositories: refused unless forced
+    proc = pinnace.run("rmi", image_id[7:19], check=False)
+    assert proc.returncode == 1
+    assert "image is referenced in multiple repositories" in proc.stderr
+    # by name: untag only
+    assert pinnace.run("rmi", "two:2").stdout == "Untagged: two:2\n"
+    assert pinnace.run("rmi", "three").stdout == "Untagged: three:latest\n"
+    blobs_before = pinnace.blobs()
+    assert len(blobs_before) == 3  # manifest, config, layer
+    out = pinnace.run("rmi", "one:1").stdout.splitlines()
+    assert out == ["Untagged: one:1", f"Deleted: {image_id}"]
+    assert pinnace.run("images", "-q").stdout == ""
+    assert pinnace.blobs() == set() and pinnace.snapshot_dirs() == set()
+    proc = pinnace.run("rmi", "one:1", check=False)
+    assert proc.returncode == 1 and "No such image: one:1" in proc.stderr
+
+
+def test_rmi_force_and_shared_layers(pinnace: Pinnace, rootfs_tar: Path) -> None:
+    first = import_image(pinnace, rootfs_tar, "a:1")
+    second = import_image(pinnace, rootfs_tar, "b:1")
+    pinnace.run("tag", "a:1", "c:1")
+    out = pinnace.run("rmi", "-f", first).stdout.splitlines()
+    assert out == ["Untagged: a:1", "Untagged: c:1", f"Deleted: {first}"]
+    # the layer is shared with b:1 and stays
+    assert len(pinnace.snapshot_dirs()) == 1
+    assert pinnace.run("history", "-q", "b:1").stdout.split() == [second[7:19]]
+
+
+def test_tag_errors(pinnace: Pinnace, rootfs_tar: Path) -> None:
+    import_image(pinnace, rootfs_tar, "a:1")
+    proc = pinnace.run("tag", "nope:1", "b", check=False)
+    assert proc.returncode == 1 and "No such image: nope:1" in proc.stderr
+    proc = pinnace.run("tag", "a:1", "Bad/Name", check=False)
+    assert proc.returncode == 1 and "invalid reference format" in proc.stderr
+    proc = pinnace.run("tag", "a:1", check=False)
+    assert proc.returncode == 125 and "See 'pinnace tag --help'." in proc.stderr
+
+
+def test_history(pinnace: Pinnace, rootfs_tar: Path) -> None:
+    image_id = import_image(pinnace, rootfs_tar, "h:1")
+    lines = pinnace.run("history", "h:1").stdout.splitlines()
+    assert lines[0].split() == ["IMAGE", "CREATED", "CREATED", "BY", "SIZE", "COMMENT"]
+    assert lines[1].startswith(image_id[7:19])
+    assert "Imported from" in lines[1]
+    raw = pinnace.run("history", "-H=false", "--format", "{{.Size}}", "h:1").stdout.strip()
+    assert int(raw) >= Path("/bin/busybox").stat().st_size
+    assert pinnace.run("history", "--no-trunc", "-q", "h:1").stdout.strip() == image_id
+
+
+def test_save_load_roundtrip(pinnace: Pinnace, rootfs_tar: Path, tmp_path: Path) -> None:
+    image_id = import_image(pinnace, rootfs_tar, "rt:1", 'CMD ["sh"]')
+    archive = tmp_path / "rt.tar"
+    pinnace.run("save", "-o", str(archive), "rt:1")
+    with tarfile.open(archive) as tar:
+        names = set(tar.getnames())
+        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+        index = json.load(tar.extractfile("index.json"))  # type: ignore[arg-type]
+    assert {"manifest.json", "index.json", "oci-layout"} <= names
+    assert manifest[0]["RepoTags"] == ["rt:1"]
+    assert manifest[0]["Config"] == "blobs/sha256/" + image_id[7:]
+    assert index["manifests"][0]["annotations"]["io.containerd.image.name"] == "docker.io/library/rt:1"
+    pinnace.run("rmi", "rt:1")
+    assert pinnace.run("load", "-i", str(archive)).stdout == "Loaded image: rt:1\n"
+    assert json.loads(pinnace.run("inspect", "rt:1").stdout)[0]["Id"] == image_id
+    # through stdin, gzip-compressed, into a second store
+    other = Pinnace(tmp_path / "root2", tmp_path / "run2")
+    proc = other.run_bytes("load", input=gzip.compress(archive.read_bytes()))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"Loaded image: rt:1\n"
+    assert other.run("images", "-q", "--no-trunc").stdout.strip() == image_id
+    # save to stdout equals save -o
+    out = pinnace.run_bytes("save", "rt:1")
+    assert out.returncode == 0 and out.stdout == archive.read_bytes()
+
+
+def test_save_oci_format_and_multiple(pinnace: Pinnace, tmp_path: Path) -> None:
+    a = import_image(pinnace, make_rootfs_tar(tmp_path / "a.tar", {"a": b"1"}), "a:1")
+    b = import_image(pinnace, make_rootfs_tar(tmp_path / "b.tar", {"b": b"2"}), "b:1")
+    archive = tmp_path / "oci.tar"
+    pinnace.run("save", "--format", "oci", "-o", str(archive), "a:1", "b:1")
+    with tarfile.open(archive) as tar:
+        assert "manifest.json" not in tar.getnames()
+    other = Pinnace(tmp_path / "root2", tmp_path / "run2")
+    out = other.run("load", "-i", str(archive)).stdout.splitlines()
+    assert sorted(out) == ["Loaded image: a:1", "Loaded image: b:1"]
+    assert set(other.run("images", "-q", "--no-trunc").stdout.split()) == {a, b}
+
+
+def test_load_rejects_bad_archives(pinnace: Pinnace, rootfs_tar: Path, tmp_path: Path) -> None:
+    import_image(pinnace, rootfs_tar, "x:1")
+    good = tmp_path / "x.tar"
+    pinnace.run("save", "-o", str(good), "x:1")
+    fresh = Pinnace(tmp_path / "r2", tmp_path / "rr2")
+    # a blob whose bytes do not match its name
+    bad = tmp_path / "bad.tar"
+    with tarfile.open(good) as src, tarfile.open(bad, "w") as dst:
+        for m in src.getmembers():
+            data = src.extractfile(m).read() if m.isfile() else None  # type: ignore[union-attr]
+            if data is not None and m.name.startswith("blobs/") and m.size > 10000:
+                data = b"X" + data[1:]
+            dst.addfile(m, None if data is None else __import__("io").BytesIO(data))
+    proc = fresh.run("load", "-i", str(bad), check=False)
+    assert proc.returncode == 1 and "digest" in proc.stderr
+    # not a tar at all / truncated
+    proc = fresh.run("load", input=b"garbage" * 100, check=False)
+    assert proc.returncode == 1 and "invalid archive" in proc.stderr
+    truncated = good.read_bytes()[: good.stat().st_size // 2]
+    proc = fresh.run_bytes("load", input=truncated)
+    assert proc.returncode == 1
+    # nothing of the failed loads stays behind
+    assert fresh.run("images", "-q").stdout == ""
+    assert fresh.blobs() == set() and fresh.snapshot_dirs() == set() and fresh.ingests() == set()
+
+
+def test_prune_and_df(pinnace: Pinnace, rootfs_tar: Path, tmp_path: Path) -> None:
+    old = import_image(pinnace, rootfs_tar, "p:1")
+    import_image(
+        pinnace, make_rootfs_tar(tmp_path / "n.tar", {"n": b"n"}), "p:1"
+    )  # moves the tag: old dangles
+    assert pinnace.run("images", "-q", "--no-trunc", "--filter", "dangling=true").stdout.split() == [old]
+    df = pinnace.run("system", "df").stdout.splitlines()
+    assert df[0].split()[:2] == ["TYPE", "TOTAL"] and df[1].split()[:2] == ["Images", "2"]
+    out = pinnace.run("image", "prune", "-f").stdout
+    assert f"deleted: {old}" in out and "Total reclaimed space:" in out
+    assert len(pinnace.run("images", "-q").stdout.split()) == 1
+    # without -f and no answer on stdin nothing happens
+    proc = pinnace.run("system", "prune", "-a", input=b"")
+    assert "Are you sure you want to continue? [y/N]" in proc.stdout
+    assert len(pinnace.run("images", "-q").stdout.split()) == 1
+    pinnace.run("system", "prune", "-a", "-f")
+    assert pinnace.run("images", "-q").stdout == ""
+    assert pinnace.blobs() == set() and pinnace.snapshot_dirs() == set()
+
+
+def test_cli_errors_and_help(pinnace: Pinnace) -> None:
+    proc = pinnace.run("images", "--bogus", check=False)
+    assert proc.returncode == 125
+    assert proc.stderr == "unknown flag: --bogus\nSee 'pinnace images --help'.\n"
+    proc = pinnace.run("frobnicate", check=False)
+    assert proc.returncode == 125 and "unknown command" in proc.stderr
+    assert pinnace.run("--version").stdout.startswith("pinnace version ")
+    assert "Usage:" in pinnace.run("images", "--help").stdout
+    assert "Commands:" in pinnace.run("image", "--help").stdout
+    proc = pinnace.run("image", "inspect", "missing", check=False)
+    assert proc.returncode == 1 and proc.stderr.strip() == "Error: No such image: missing"
+    proc = pinnace.run("inspect", "UPPER", check=False)
+    assert proc.returncode == 1
