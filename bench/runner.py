@@ -7,7 +7,8 @@ tools take turns for N rounds, pinnace first in even rounds and last in odd
 ones (ABAB / BABA), so drift of the machine (page cache, CPU clock, a
 neighbour's load) falls on every tool alike. Each timed run is one
 subprocess.run under time.perf_counter, with the case's untimed prepare and
-cleanup around it. A tool that is not installed (or, for docker, whose daemon
+cleanup around it, and an untimed sync after it so that no run pays for the
+previous one's writeback. A tool that is not installed (or, for docker, whose daemon
 does not answer) is reported as skipped, and one whose commands fail as
 failed; neither stops the others.
 
@@ -232,6 +233,9 @@ def run_case(
                     elapsed = _timed(step.argv, sessions[name].env)
                     if step.cleanup:
                         step.cleanup()
+                    # Write back what this run left dirty now, untimed, rather than
+                    # in the background of the next tool's run.
+                    os.sync()
                 except _TOOL_ERRORS as e:
                     results[name].status, results[name].reason = "failed", str(e)
                     del steps[name]

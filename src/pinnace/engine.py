@@ -2,69 +2,93 @@
 
 No logic lives here, only wiring.  Everything is built on first use, so a
 command pays only for the stores it touches (``pinnace --help`` opens no
-database).
+database, ``pinnace images`` imports neither the content store nor the
+snapshotter).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from functools import cached_property
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-from pinnace.errors import map_errors, Unavailable
+from pinnace._util.record import record
+from pinnace.errors import Unavailable, map_errors
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TypeVar
+
     from pinnace.content import ContentStore
     from pinnace.images.service import ImageService
     from pinnace.meta.db import Database
     from pinnace.meta.gc import GCReport
     from pinnace.snapshots.overlay import OverlaySnapshotter
 
+    _T = TypeVar("_T")
+
 DEFAULT_ROOT = "/var/lib/pinnace"
 DEFAULT_RUNROOT = "/run/pinnace"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Config:
-    root: Path
-    runroot: Path
+    """Absolute paths of the state roots (strings: pathlib costs start-up)."""
+
+    root: str
+    runroot: str
 
     @classmethod
     def from_env(cls, root: str | None = None, runroot: str | None = None) -> Config:
         """Flags win over PINNACE_ROOT / PINNACE_RUNROOT, which win over the defaults."""
         return cls(
-            Path(root or os.environ.get("PINNACE_ROOT") or DEFAULT_ROOT).absolute(),
-            Path(runroot or os.environ.get("PINNACE_RUNROOT") or DEFAULT_RUNROOT).absolute(),
+            os.path.abspath(root or os.environ.get("PINNACE_ROOT") or DEFAULT_ROOT),
+            os.path.abspath(runroot or os.environ.get("PINNACE_RUNROOT") or DEFAULT_RUNROOT),
         )
+
+
+def _once(build: Callable[[Engine], _T]) -> property:
+    """A property computed on first use and kept (functools.cached_property, minus functools)."""
+    name = "_" + build.__name__
+
+    def get(self: Engine) -> _T:
+        try:
+            value: _T = self.__dict__[name]
+        except KeyError:
+            value = self.__dict__[name] = build(self)
+        return value
+
+    return property(get, doc=build.__doc__)
 
 
 class Engine:
     def __init__(self, config: Config) -> None:
         self.config = config
 
-    @cached_property
+    @_once
     def db(self) -> Database:
         from pinnace.meta.db import Database
 
         with map_errors({OSError: Unavailable}, f"create {self.config.root}"):
-            self.config.root.mkdir(mode=0o711, parents=True, exist_ok=True)
-        return Database(self.config.root / "pinnace.db")
+            os.makedirs(self.config.root, mode=0o711, exist_ok=True)
+        return Database(os.path.join(self.config.root, "pinnace.db"))
 
-    @cached_property
+    @_once
     def content(self) -> ContentStore:
+        from pathlib import Path
+
         from pinnace.content import ContentStore
 
-        return ContentStore(self.config.root / "content")
+        return ContentStore(Path(self.config.root, "content"))
 
-    @cached_property
+    @_once
     def snapshots(self) -> OverlaySnapshotter:
+        from pathlib import Path
+
         from pinnace.snapshots.overlay import OverlaySnapshotter
 
-        return OverlaySnapshotter(self.config.root / "snapshots", self.db)
+        return OverlaySnapshotter(Path(self.config.root, "snapshots"), self.db)
 
-    @cached_property
+    @_once
     def images(self) -> ImageService:
         from pinnace.images.records import ImageRecords
         from pinnace.images.service import ImageService
@@ -72,19 +96,21 @@ class Engine:
 
         stores = Stores(
             root=self.config.root,
-            content=self.content,
-            snapshots=self.snapshots,
             records=ImageRecords(self.db),
+            content=lambda: self.content,
+            snapshots=lambda: self.snapshots,
             collect_garbage=self.collect_garbage,
         )
         return ImageService(stores)
 
     def collect_garbage(self) -> GCReport:
         """Remove every blob, snapshot and ingest no root reaches (waits for in-flight operations)."""
+        from pathlib import Path
+
         from pinnace.meta.gc import collect
 
-        return collect(self.db, self.config.root, self.content, self.snapshots)
+        return collect(self.db, Path(self.config.root), self.content, self.snapshots)
 
     def close(self) -> None:
-        if "db" in self.__dict__:
+        if "_db" in self.__dict__:
             self.db.close()

@@ -24,8 +24,10 @@ nothing foreign escapes a service.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from types import TracebackType
 
 
 class PinnaceError(Exception):
@@ -82,20 +84,28 @@ class NotImplementedYet(PinnaceError):
     http_status = 501
 
 
-@contextlib.contextmanager
-def map_errors(table: Mapping[type[BaseException], type[PinnaceError]], context: str) -> Iterator[None]:
+class map_errors:  # noqa: N801 - used as a function: ``with map_errors(...):``
     """Translate foreign exceptions raised inside the block into pinnace kinds.
 
     ``context`` says what was being done (``"open blob sha256:..."``); it leads
-    the message so the one line the user sees names the object.
+    the message so the one line the user sees names the object.  (A class, not
+    contextlib.contextmanager: this module is imported by every command, and
+    contextlib costs start-up.)
     """
-    try:
-        yield
-    except PinnaceError:
-        raise
-    except tuple(table) as exc:
-        for foreign, kind in table.items():
+
+    def __init__(self, table: Mapping[type[BaseException], type[PinnaceError]], context: str) -> None:
+        self.table = table
+        self.context = context
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is None or isinstance(exc, PinnaceError):
+            return
+        for foreign, kind in self.table.items():
             if isinstance(exc, foreign):
                 detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-                raise kind(f"{context}: {detail}") from exc
-        raise  # pragma: no cover - the tuple and the loop see the same types
+                raise kind(f"{self.context}: {detail}") from exc

@@ -1,22 +1,27 @@
 """Image commands: images, inspect, history, import, save, load, tag, rmi, image prune.
 
 Each function parses its flags, calls ImageService and formats what it
-returns; no engine logic lives here.
+returns; no engine logic lives here.  Imports are kept light: ``images``
+is benchmarked as CLI start-up.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-from typing import Any, BinaryIO
 
+from pinnace.cli.flags import Flags
 from pinnace.cli.format import render
-from pinnace.cli.main import Context
-from pinnace.cli.parser import Parser, UsageError, filters
 from pinnace.cli.units import ago, human_size
 from pinnace.errors import InvalidArgument, NotFound, PinnaceError
 from pinnace.oci.digest import short_id
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO
+
+    from pinnace.cli.main import Context
+    from pinnace.images.remove import Removal
 
 IMAGES_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
 IMAGES_DIGESTS_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
@@ -53,32 +58,42 @@ def _local_time(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(ts))
 
 
+def filters(values: list[str]) -> dict[str, list[str]]:
+    """``--filter key=value`` (repeatable) into docker's filter map."""
+    out: dict[str, list[str]] = {}
+    for value in values:
+        key, sep, arg = value.partition("=")
+        if not sep:
+            raise InvalidArgument("bad format of filter (expected name=value)")
+        out.setdefault(key.strip().lower(), []).append(arg)
+    return out
+
+
 def ls(ctx: Context, argv: list[str]) -> int:
-    p = Parser("images", "List images", "[OPTIONS] [REPOSITORY[:TAG]]")
-    p.add_bool("-a", "--all", help="Show all images (default hides intermediate images)")
-    p.add_bool("--digests", help="Show digests")
-    p.add_list("-f", "--filter", help="Filter output based on conditions provided", dest="filter")
-    p.add_argument("--format", help="Format output using a custom template")
-    p.add_bool("--no-trunc", help="Don't truncate output")
-    p.add_bool("-q", "--quiet", help="Only show image IDs")
-    p.add_argument("repository", nargs="?", help=argparse_suppress())
-    ns = p.parse(argv)
-    flt = filters(ns.filter)
-    if ns.repository:
-        flt.setdefault("reference", []).append(ns.repository)
-    rows = ctx.engine.images.list(flt)
-    now = time.time()
-    if ns.quiet:
-        for row in rows:
-            ctx.stdout.write(_image_id(row.image.id, ns.no_trunc) + "\n")
+    p = Flags("images", "List images", "[OPTIONS] [REPOSITORY[:TAG]]")
+    p.add_bool("all", "a", help="Show all images (default hides intermediate images)")
+    p.add_bool("digests", help="Show digests")
+    p.add_list("filter", "f", help="Filter output based on conditions provided", metavar="filter")
+    p.add_string("format", help="Format output using a custom template")
+    p.add_bool("no-trunc", help="Don't truncate output")
+    p.add_bool("quiet", "q", help="Only show image IDs")
+    ns = p.parse(argv, max_args=1)
+    no_trunc = ns.flag("no_trunc")
+    flt = filters(ns.values("filter"))
+    if ns.args:
+        flt.setdefault("reference", []).append(ns.args[0])
+    rows = ctx.engine.images.list_images(flt)
+    if ns.flag("quiet"):
+        ctx.stdout.write("".join(_image_id(row.image.id, no_trunc) + "\n" for row in rows))
         return 0
+    now = time.time()
     data = [
         {
             "Containers": "N/A",
             "CreatedAt": _local_time(row.created),
             "CreatedSince": ago(row.created, now) if row.created else "N/A",
             "Digest": row.digest,
-            "ID": _image_id(row.image.id, ns.no_trunc),
+            "ID": _image_id(row.image.id, no_trunc),
             "Repository": row.repository,
             "SharedSize": "N/A",
             "Size": human_size(row.image.size),
@@ -88,109 +103,100 @@ def ls(ctx: Context, argv: list[str]) -> int:
         }
         for row in rows
     ]
-    table = IMAGES_DIGESTS_TABLE if ns.digests else IMAGES_TABLE
-    ctx.stdout.write(render(data, ns.format, default_table=table, headers=IMAGES_HEADERS))
+    table = IMAGES_DIGESTS_TABLE if ns.flag("digests") else IMAGES_TABLE
+    ctx.stdout.write(render(data, ns.value("format"), default_table=table, headers=IMAGES_HEADERS))
     return 0
 
 
-def argparse_suppress() -> str:
-    import argparse
-
-    return argparse.SUPPRESS
-
-
 def inspect(ctx: Context, argv: list[str]) -> int:
-    p = Parser(
+    p = Flags(
         "image inspect", "Display detailed information on one or more images", "[OPTIONS] IMAGE [IMAGE...]"
     )
-    p.add_argument("-f", "--format", help="Format output using a custom template")
-    p.add_argument("--type", help="Return JSON for specified type (image)")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
-    ns = p.parse(argv)
-    if ns.type not in (None, "image"):
-        raise InvalidArgument(f'"{ns.type}" is not a valid value for --type')
+    p.add_string("format", "f", help="Format output using a custom template")
+    p.add_string("type", help="Return JSON for specified type (image)")
+    ns = p.parse(argv, min_args=1)
+    kind = ns.value("type")
+    if kind not in (None, "image"):
+        raise InvalidArgument(f'"{kind}" is not a valid value for --type')
     found: list[dict[str, Any]] = []
     missing: list[str] = []
-    for ref in ns.images:
+    for ref in ns.args:
         try:
             found.append(ctx.engine.images.inspect(ref))
         except NotFound:
             missing.append(ref)
-    if ns.format:
-        ctx.stdout.write(render(found, ns.format, default_table="", headers={}))
+    fmt = ns.value("format")
+    if fmt:
+        ctx.stdout.write(render(found, fmt, default_table="", headers={}))
     else:
+        import json
+
         ctx.stdout.write(json.dumps(found, indent=4) + "\n")
-    if missing:
-        for ref in missing:
-            ctx.stderr.write(f"Error: No such image: {ref}\n")
-        return 1
-    return 0
+    for ref in missing:
+        ctx.stderr.write(f"Error: No such image: {ref}\n")
+    return 1 if missing else 0
 
 
 def history(ctx: Context, argv: list[str]) -> int:
-    p = Parser("history", "Show the history of an image", "[OPTIONS] IMAGE")
-    p.add_argument("--format", help="Format output using a custom template")
-    p.add_bool(
-        "-H", "--human", default=True, help="Print sizes and dates in human readable format (default true)"
-    )
-    p.add_bool("--no-trunc", help="Don't truncate output")
-    p.add_bool("-q", "--quiet", help="Only show image IDs")
-    p.add_argument("image", metavar="IMAGE")
-    ns = p.parse(argv)
-    entries = ctx.engine.images.history(ns.image)
-    now = time.time()
+    p = Flags("history", "Show the history of an image", "[OPTIONS] IMAGE")
+    p.add_string("format", help="Format output using a custom template")
+    p.add_bool("human", "H", default=True, help="Print sizes and dates in human readable format")
+    p.add_bool("no-trunc", help="Don't truncate output")
+    p.add_bool("quiet", "q", help="Only show image IDs")
+    ns = p.parse(argv, min_args=1, max_args=1)
+    entries = ctx.engine.images.history(ns.args[0])
+    no_trunc, human = ns.flag("no_trunc"), ns.flag("human")
 
     def ident(entry_id: str) -> str:
-        return entry_id if entry_id == "<missing>" else _image_id(entry_id, ns.no_trunc)
+        return entry_id if entry_id == "<missing>" else _image_id(entry_id, no_trunc)
 
-    if ns.quiet:
-        for e in entries:
-            ctx.stdout.write(ident(e.id) + "\n")
+    if ns.flag("quiet"):
+        ctx.stdout.write("".join(ident(e.id) + "\n" for e in entries))
         return 0
+    now = time.time()
     data = []
     for e in entries:
         created_by = e.created_by.replace("\t", " ").replace("\n", " ")
-        if not ns.no_trunc and len(created_by) > 45:
+        if not no_trunc and len(created_by) > 45:
             created_by = created_by[:44] + "…"
+        iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(e.created))
         data.append(
             {
                 "ID": ident(e.id),
-                "CreatedSince": (ago(e.created, now) if e.created else "N/A")
-                if ns.human
-                else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(e.created)),
-                "CreatedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(e.created)),
+                "CreatedSince": (ago(e.created, now) if e.created else "N/A") if human else iso,
+                "CreatedAt": iso,
                 "CreatedBy": created_by,
-                "Size": human_size(e.size) if ns.human else str(e.size),
+                "Size": human_size(e.size) if human else str(e.size),
                 "Comment": e.comment,
             }
         )
-    ctx.stdout.write(render(data, ns.format, default_table=HISTORY_TABLE, headers=HISTORY_HEADERS))
+    ctx.stdout.write(render(data, ns.value("format"), default_table=HISTORY_TABLE, headers=HISTORY_HEADERS))
     return 0
 
 
 def import_(ctx: Context, argv: list[str]) -> int:
-    p = Parser(
+    p = Flags(
         "import",
         "Import the contents from a tarball to create a filesystem image",
         "[OPTIONS] file|URL|- [REPOSITORY[:TAG]]",
     )
-    p.add_list("-c", "--change", help="Apply Dockerfile instruction to the created image", dest="change")
-    p.add_argument("-m", "--message", default="", help="Set commit message for imported image")
-    p.add_argument("--platform", help="Set platform if server is multi-platform capable")
-    p.add_argument("source", metavar="file|URL|-")
-    p.add_argument("reference", nargs="?", metavar="REPOSITORY[:TAG]")
-    ns = p.parse(argv)
-    if ns.source.startswith(("http://", "https://")):
+    p.add_list("change", "c", help="Apply Dockerfile instruction to the created image")
+    p.add_string("message", "m", help="Set commit message for imported image")
+    p.add_string("platform", help="Set platform if server is multi-platform capable")
+    ns = p.parse(argv, min_args=1, max_args=2)
+    source = ns.args[0]
+    reference = ns.args[1] if len(ns.args) > 1 else None
+    changes, message = ns.values("change"), ns.value("message") or ""
+    if source.startswith(("http://", "https://")):
         raise InvalidArgument("importing from a URL is not supported: download the file and import it")
-    if ns.source == "-":
+    if source == "-":
         img = ctx.engine.images.import_rootfs(
-            sys.stdin.buffer, source="-", tag=ns.reference, changes=ns.change, message=ns.message
+            sys.stdin.buffer, source="-", tag=reference, changes=changes, message=message
         )
     else:
-        stream = _open_input(ns.source)
-        with stream:
+        with _open_input(source) as stream:
             img = ctx.engine.images.import_rootfs(
-                stream, source=ns.source, tag=ns.reference, changes=ns.change, message=ns.message
+                stream, source=source, tag=reference, changes=changes, message=message
             )
     ctx.stdout.write(img.id + "\n")
     return 0
@@ -206,23 +212,22 @@ def _open_input(path: str) -> BinaryIO:
 
 
 def save(ctx: Context, argv: list[str]) -> int:
-    p = Parser(
+    p = Flags(
         "save",
         "Save one or more images to a tar archive (streamed to STDOUT by default)",
         "[OPTIONS] IMAGE [IMAGE...]",
     )
-    p.add_argument("-o", "--output", help="Write to a file, instead of STDOUT")
-    p.add_argument(
-        "--format", default="docker", choices=("docker", "oci"), help="Archive format (docker|oci)"
-    )
-    p.add_argument("images", nargs="+", metavar="IMAGE")
-    ns = p.parse(argv)
-    if ns.output is None:
+    p.add_string("output", "o", help="Write to a file, instead of STDOUT")
+    p.add_string("format", default="docker", help="Archive format: docker or oci")
+    ns = p.parse(argv, min_args=1)
+    fmt = ns.value("format") or "docker"
+    output = ns.value("output")
+    if output is None:
         if sys.stdout.isatty():
             raise InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-        ctx.engine.images.save(ns.images, sys.stdout.buffer, fmt=ns.format)
+        ctx.engine.images.save(ns.args, sys.stdout.buffer, fmt=fmt)
         return 0
-    _save_to_file(ctx, ns.images, ns.output, ns.format)
+    _save_to_file(ctx, ns.args, output, fmt)
     return 0
 
 
@@ -243,18 +248,19 @@ def _save_to_file(ctx: Context, refs: list[str], path: str, fmt: str) -> None:
 
 
 def load(ctx: Context, argv: list[str]) -> int:
-    p = Parser("load", "Load an image from a tar archive or STDIN", "[OPTIONS]")
-    p.add_argument("-i", "--input", help="Read from tar archive file, instead of STDIN")
-    p.add_bool("-q", "--quiet", help="Suppress the load output")
-    ns = p.parse(argv)
-    if ns.input is None:
+    p = Flags("load", "Load an image from a tar archive or STDIN", "[OPTIONS]")
+    p.add_string("input", "i", help="Read from tar archive file, instead of STDIN")
+    p.add_bool("quiet", "q", help="Suppress the load output")
+    ns = p.parse(argv, max_args=0)
+    path = ns.value("input")
+    if path is None:
         if sys.stdin.isatty():
             raise InvalidArgument("requested load from stdin, but stdin is empty")
         loaded = ctx.engine.images.load(sys.stdin.buffer)
     else:
-        with _open_input(ns.input) as stream:
+        with _open_input(path) as stream:
             loaded = ctx.engine.images.load(stream)
-    if not ns.quiet:
+    if not ns.flag("quiet"):
         for item in loaded:
             if item.names:
                 for name in item.names:
@@ -265,26 +271,23 @@ def load(ctx: Context, argv: list[str]) -> int:
 
 
 def tag(ctx: Context, argv: list[str]) -> int:
-    p = Parser(
+    p = Flags(
         "tag",
         "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
         "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
     )
-    p.add_argument("source")
-    p.add_argument("target")
-    ns = p.parse(argv)
-    ctx.engine.images.tag(ns.source, ns.target)
+    ns = p.parse(argv, min_args=2, max_args=2)
+    ctx.engine.images.tag(ns.args[0], ns.args[1])
     return 0
 
 
 def rm(ctx: Context, argv: list[str]) -> int:
-    p = Parser("rmi", "Remove one or more images", "[OPTIONS] IMAGE [IMAGE...]")
-    p.add_bool("-f", "--force", help="Force removal of the image")
-    p.add_bool("--no-prune", help="Do not delete untagged parents")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
-    ns = p.parse(argv)
+    p = Flags("rmi", "Remove one or more images", "[OPTIONS] IMAGE [IMAGE...]")
+    p.add_bool("force", "f", help="Force removal of the image")
+    p.add_bool("no-prune", help="Do not delete untagged parents")
+    ns = p.parse(argv, min_args=1)
     failed = False
-    for item in ctx.engine.images.remove(ns.images, force=ns.force):
+    for item in ctx.engine.images.remove(ns.args, force=ns.flag("force")):
         if isinstance(item, PinnaceError):
             ctx.stderr.write(f"Error response from daemon: {item.message}\n")
             failed = True
@@ -302,30 +305,28 @@ def confirm(ctx: Context, warning: str) -> bool:
 
 
 def prune(ctx: Context, argv: list[str]) -> int:
-    p = Parser("image prune", "Remove unused images", "[OPTIONS]")
-    p.add_bool("-a", "--all", help="Remove all unused images, not just dangling ones")
-    p.add_list("--filter", help='Provide filter values (e.g. "until=<timestamp>")', dest="filter")
-    p.add_bool("-f", "--force", help="Do not prompt for confirmation")
-    ns = p.parse(argv)
+    p = Flags("image prune", "Remove unused images", "[OPTIONS]")
+    p.add_bool("all", "a", help="Remove all unused images, not just dangling ones")
+    p.add_list("filter", help='Provide filter values (e.g. "until=<timestamp>")', metavar="filter")
+    p.add_bool("force", "f", help="Do not prompt for confirmation")
+    ns = p.parse(argv, max_args=0)
+    everything = ns.flag("all")
     warning = (
         "WARNING! This will remove all images without at least one container associated to them."
-        if ns.all
+        if everything
         else "WARNING! This will remove all dangling images."
     )
-    if not ns.force and not confirm(ctx, warning):
+    if not ns.flag("force") and not confirm(ctx, warning):
         return 0
-    report = ctx.engine.images.prune(all_images=ns.all, filters=filters(ns.filter))
+    report = ctx.engine.images.prune(all_images=everything, filters=filters(ns.values("filter")))
     print_prune(ctx, report.removals, report.reclaimed)
     return 0
 
 
-def print_prune(ctx: Context, removals: list[Any], reclaimed: int) -> None:
+def print_prune(ctx: Context, removals: list[Removal], reclaimed: int) -> None:
     if removals:
         ctx.stdout.write("Deleted Images:\n")
         for r in removals:
             ctx.stdout.write(f"{r.action.lower()}: {r.name}\n")
         ctx.stdout.write("\n")
-    ctx.stdout.write(f"Total reclaimed space: {human_size(reclaimed)}\n")
-
-
-__all__ = ["history", "import_", "inspect", "load", "ls", "prune", "rm", "save", "tag", "UsageError"]
+    ctx.stdout.write(f"Total reclaimed space: {human_size(reclaimed, precision=4)}\n")

@@ -3,28 +3,44 @@
 Start-up time is part of every command, so this module imports almost
 nothing: the command table names modules as strings and only the chosen
 command's module is imported.  Global options are parsed by hand for the
-same reason (no argparse until a command needs it).
+same reason, and records here are plain tuples: ``typing`` and
+``dataclasses`` stay unimported on the way to a command.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, TextIO
 
 import pinnace
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import TextIO
+
     from pinnace.engine import Engine
 
 
-@dataclass(frozen=True, slots=True)
-class Command:
-    module: str
-    func: str
-    summary: str
+class Command(tuple[str, str, str]):
+    """(module, function, summary) of one command; a tuple, for start-up's sake."""
+
+    __slots__ = ()
+
+    def __new__(cls, module: str, func: str, summary: str) -> Command:
+        return super().__new__(cls, (module, func, summary))
+
+    @property
+    def module(self) -> str:
+        return self[0]
+
+    @property
+    def func(self) -> str:
+        return self[1]
+
+    @property
+    def summary(self) -> str:
+        return self[2]
 
 
 #: docker's command tree; aliases point at the same function.
@@ -215,13 +231,17 @@ def run(argv: Sequence[str]) -> int:
 
     func: Callable[[Context, list[str]], int] = getattr(importlib.import_module(cmd.module), cmd.func)
     ctx = Context(opts.get("root"), opts.get("runroot"), level)
-    from pinnace.cli.parser import UsageError
+    from pinnace.cli.flags import HelpRequested, UsageError
     from pinnace.errors import PinnaceError
 
     try:
         return func(ctx, args)
+    except HelpRequested as exc:
+        sys.stdout.write(exc.text)
+        return 0
     except UsageError as exc:
-        sys.stderr.write(f"{exc.message}\nSee 'pinnace {exc.command} --help'.\n")
+        see = f"\nSee 'pinnace {exc.command} --help'." if exc.command else ""
+        sys.stderr.write(f"{exc.message}{see}\n")
         return 125
     except PinnaceError as exc:
         sys.stderr.write(f"Error: {exc.message}\n")

@@ -9,7 +9,6 @@ form), which is why the size functions use it directly.
 
 from __future__ import annotations
 
-import re
 import time
 
 from pinnace.errors import InvalidArgument
@@ -19,7 +18,7 @@ _BINARY_ABBRS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
 _DECIMAL_MAP = {"k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4, "p": 1000**5}
 _BINARY_MAP = {"k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
 # Go's strconv.ParseFloat decimal syntax (no spaces, no underscores, no "inf").
-_GO_FLOAT_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_GO_FLOAT = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 
 
 def _size_and_unit(size: float, base: float, abbrs: tuple[str, ...]) -> tuple[float, str]:
@@ -102,7 +101,9 @@ def _parse_size(s: str, units: dict[str, int]) -> int:
     if sep == -1:
         raise InvalidArgument(f"invalid size: '{s}'")
     num, suffix = (s[: sep + 1], s[sep + 1 :]) if s[sep] != " " else (s[:sep], s[sep + 1 :])
-    if not _GO_FLOAT_RE.fullmatch(num):
+    import re  # only size parsing needs it: start-up
+
+    if not re.fullmatch(_GO_FLOAT, num):
         raise InvalidArgument(f'strconv.ParseFloat: parsing "{num}": invalid syntax')
     size = float(num)
     if size == float("inf"):

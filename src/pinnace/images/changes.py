@@ -13,7 +13,18 @@ from typing import Any
 
 from pinnace.errors import InvalidArgument
 
-ALLOWED = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR")
+ALLOWED = (
+    "CMD",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "LABEL",
+    "ONBUILD",
+    "STOPSIGNAL",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
+)
 
 
 def apply_changes(config: dict[str, Any], changes: Iterable[str]) -> dict[str, Any]:

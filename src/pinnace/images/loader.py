@@ -66,7 +66,11 @@ class _Archive:
     def _member(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         name = posixpath.normpath(member.name.lstrip("/")).lstrip("./") or "."
         if member.issym() or member.islnk():
-            target = member.linkname if member.islnk() else posixpath.join(posixpath.dirname(name), member.linkname)
+            target = (
+                member.linkname
+                if member.islnk()
+                else posixpath.join(posixpath.dirname(name), member.linkname)
+            )
             self.links[name] = posixpath.normpath(target.lstrip("/"))
             return
         if not member.isfile():
@@ -132,7 +136,9 @@ def load(stores: Stores, stream: BinaryIO) -> list[Loaded]:
                         f"{len(config.diff_ids)} diff IDs"
                     )
                 unpack(stores.content, stores.snapshots, layer_blobs, config.diff_ids)
-                all_names = list(names) + [n for n in legacy_tags.get(manifest.config.digest, []) if n not in names]
+                all_names = list(names) + [
+                    n for n in legacy_tags.get(manifest.config.digest, []) if n not in names
+                ]
                 repo_digests = (
                     [f"{n.name}@{manifest_desc.digest}" for n in all_names]
                     if manifest_desc.media_type in mediatype.MANIFESTS and "index.json" in archive.documents
@@ -159,7 +165,9 @@ def _verified_config(content: ContentStore, digest: Digest) -> None:
         raise InvalidArgument(f"invalid archive: config {digest} not in the archive")
 
 
-def _from_oci_layout(archive: _Archive, content: ContentStore) -> list[tuple[Descriptor, Manifest, list[Reference]]]:
+def _from_oci_layout(
+    archive: _Archive, content: ContentStore
+) -> list[tuple[Descriptor, Manifest, list[Reference]]]:
     index = Index.parse(archive.documents["index.json"])
     plans = []
     for desc in index.manifests:
@@ -180,9 +188,13 @@ def _resolve_manifest(content: ContentStore, desc: Descriptor, depth: int) -> tu
     try:
         data = content.read_bytes(desc.digest, MAX_MANIFEST_BYTES)
     except NotFound:
-        raise InvalidArgument(f"invalid archive: {desc.digest} is referenced but not in the archive") from None
+        raise InvalidArgument(
+            f"invalid archive: {desc.digest} is referenced but not in the archive"
+        ) from None
     if len(data) != desc.size:
-        raise DigestMismatch(f"invalid archive: {desc.digest} has size {len(data)}, descriptor says {desc.size}")
+        raise DigestMismatch(
+            f"invalid archive: {desc.digest} has size {len(data)}, descriptor says {desc.size}"
+        )
     mt = desc.media_type or str(load_json_document(data, "manifest").get("mediaType", ""))
     if mt in mediatype.INDEXES:
         index = Index.parse(data, mt)
@@ -208,7 +220,9 @@ def _names(annotations: Mapping[str, str]) -> list[Reference]:
     return []
 
 
-def _from_manifest_json(archive: _Archive, content: ContentStore) -> list[tuple[Descriptor, Manifest, list[Reference]]]:
+def _from_manifest_json(
+    archive: _Archive, content: ContentStore
+) -> list[tuple[Descriptor, Manifest, list[Reference]]]:
     """Legacy docker-archive: synthesise a Docker v2.2 manifest from manifest.json."""
     entries = archive.document("manifest.json")
     if not isinstance(entries, list):

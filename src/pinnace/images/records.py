@@ -7,19 +7,25 @@ blob and snapshot references, which are GC roots) or absent.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from types import MappingProxyType
 
+from pinnace._util.record import record
 from pinnace.errors import Conflict, InvalidArgument, NotFound
 from pinnace.meta.db import Database
 from pinnace.oci.digest import Digest, digest_hex, is_digest
 from pinnace.oci.reference import Reference, parse_normalized, with_default_tag
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
 
-@dataclass(frozen=True, slots=True)
+_NO_LABELS: Mapping[str, str] = MappingProxyType({})
+_NO_LABELS_JSON = "{}"
+
+
+@record
 class Image:
     id: Digest
     manifest_digest: Digest
@@ -27,20 +33,20 @@ class Image:
     created: str
     size: int
     added_at: float
-    labels: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = _NO_LABELS
     tags: tuple[str, ...] = ()  # full names, "docker.io/library/busybox:latest"
     repo_digests: tuple[str, ...] = ()  # "docker.io/library/busybox@sha256:..."
     last_tag_time: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Layer:
     diff_id: Digest
     chain_id: Digest
     blob: Digest
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NewImage:
     """Everything recorded for an image in one transaction."""
 
@@ -54,7 +60,7 @@ class ImageRecords:
         self.db = db
 
     # -- reads -------------------------------------------------------------
-    def list(self) -> list[Image]:
+    def all(self) -> list[Image]:
         conn = self.db.conn
         tags: dict[str, list[tuple[str, float]]] = {}
         for row in conn.execute("SELECT name, image_id, tagged_at FROM tags ORDER BY name"):
@@ -74,11 +80,15 @@ class ImageRecords:
             raise NotFound(f"No such image: {image_id}")
         tags = [
             (r["name"], r["tagged_at"])
-            for r in conn.execute("SELECT name, tagged_at FROM tags WHERE image_id = ? ORDER BY name", (image_id,))
+            for r in conn.execute(
+                "SELECT name, tagged_at FROM tags WHERE image_id = ? ORDER BY name", (image_id,)
+            )
         ]
         digests = [
             r["name"]
-            for r in conn.execute("SELECT name FROM repo_digests WHERE image_id = ? ORDER BY name", (image_id,))
+            for r in conn.execute(
+                "SELECT name FROM repo_digests WHERE image_id = ? ORDER BY name", (image_id,)
+            )
         ]
         return self._image(row, tags, digests)
 
@@ -96,21 +106,25 @@ class ImageRecords:
         """
         conn = self.db.conn
         if is_digest(ref) or (ref.startswith("sha256:") and len(ref) > 7):
-            row = conn.execute("SELECT id FROM images WHERE id >= ? AND id < ? LIMIT 2", _prefix_range(ref))
-            return self._one_by_prefix(list(row), ref)
+            found = conn.execute("SELECT id FROM images WHERE id >= ? AND id < ? LIMIT 2", _prefix_range(ref))
+            return self._one_by_prefix(found.fetchall(), ref)
         try:
             parsed = parse_normalized(ref)
         except InvalidArgument:
             parsed = None
         if _looks_like_id_prefix(ref):  # a tag of that name wins over an ID prefix, as in docker
-            row = None
+            tagged: sqlite3.Row | None = None
             if parsed is not None:
-                row = conn.execute("SELECT image_id FROM tags WHERE name = ?",
-                                   (str(with_default_tag(parsed)),)).fetchone()
-            if row is not None:
-                return self.get(row["image_id"])
-            rows = list(conn.execute("SELECT id FROM images WHERE id >= ? AND id < ? LIMIT 2",
-                                     _prefix_range("sha256:" + ref)))
+                tagged = conn.execute(
+                    "SELECT image_id FROM tags WHERE name = ?", (str(with_default_tag(parsed)),)
+                ).fetchone()
+            if tagged is not None:
+                return self.get(tagged["image_id"])
+            rows = list(
+                conn.execute(
+                    "SELECT id FROM images WHERE id >= ? AND id < ? LIMIT 2", _prefix_range("sha256:" + ref)
+                )
+            )
             if rows:
                 return self._one_by_prefix(rows, ref)
         if parsed is None:
@@ -126,10 +140,10 @@ class ImageRecords:
             if row is None:
                 raise NotFound(f"No such image: {parsed.familiar()}")
             return self.get(row["image_id"])
-        tagged = with_default_tag(parsed)
-        row = conn.execute("SELECT image_id FROM tags WHERE name = ?", (str(tagged),)).fetchone()
+        named = with_default_tag(parsed)
+        row = conn.execute("SELECT image_id FROM tags WHERE name = ?", (str(named),)).fetchone()
         if row is None:
-            raise NotFound(f"No such image: {tagged.familiar()}")
+            raise NotFound(f"No such image: {named.familiar()}")
         return self.get(row["image_id"])
 
     def _one_by_prefix(self, rows: list[sqlite3.Row], ref: str) -> Image:
@@ -154,8 +168,15 @@ class ImageRecords:
                 conn.execute(
                     "INSERT INTO images (id, manifest_digest, manifest_media_type, created, size, added_at, labels)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (img.id, img.manifest_digest, img.manifest_media_type, img.created, img.size, now,
-                     json.dumps(dict(img.labels))),
+                    (
+                        img.id,
+                        img.manifest_digest,
+                        img.manifest_media_type,
+                        img.created,
+                        img.size,
+                        now,
+                        _labels_json(img.labels),
+                    ),
                 )
                 conn.executemany(
                     "INSERT OR IGNORE INTO image_layers (image_id, idx, diff_id, chain_id, blob) VALUES (?,?,?,?,?)",
@@ -166,10 +187,13 @@ class ImageRecords:
                 [(img.id, d) for d in new.blobs],
             )
             for digest in img.repo_digests:
-                conn.execute("INSERT OR IGNORE INTO repo_digests (name, image_id) VALUES (?, ?)", (digest, img.id))
+                conn.execute(
+                    "INSERT OR IGNORE INTO repo_digests (name, image_id) VALUES (?, ?)", (digest, img.id)
+                )
             for ref in tags:
                 conn.execute(
-                    "INSERT OR REPLACE INTO tags (name, image_id, tagged_at) VALUES (?, ?, ?)", (str(ref), img.id, now)
+                    "INSERT OR REPLACE INTO tags (name, image_id, tagged_at) VALUES (?, ?, ?)",
+                    (str(ref), img.id, now),
                 )
         return self.get(img.id)
 
@@ -187,7 +211,9 @@ class ImageRecords:
         with self.db.tx() as conn:
             cur = conn.execute("DELETE FROM tags WHERE name = ? AND image_id = ?", (name, image_id))
             if cur.rowcount == 0:
-                cur = conn.execute("DELETE FROM repo_digests WHERE name = ? AND image_id = ?", (name, image_id))
+                cur = conn.execute(
+                    "DELETE FROM repo_digests WHERE name = ? AND image_id = ?", (name, image_id)
+                )
             return cur.rowcount > 0
 
     def delete(self, image_id: str, *, only_if_untagged: bool = True) -> None:
@@ -216,7 +242,7 @@ class ImageRecords:
             created=row["created"],
             size=row["size"],
             added_at=row["added_at"],
-            labels=json.loads(row["labels"]),
+            labels=_labels(row["labels"]),
             tags=tuple(t for t, _ in tags),
             repo_digests=tuple(digests),
             last_tag_time=max((at for _, at in tags), default=0.0),
@@ -230,3 +256,20 @@ def _looks_like_id_prefix(ref: str) -> bool:
 def _prefix_range(prefix: str) -> tuple[str, str]:
     """[prefix, prefix + max) as a range query, so an ID prefix lookup uses the primary key."""
     return prefix, prefix + "\uffff"
+
+
+def _labels(text: str) -> Mapping[str, str]:
+    """Decode stored labels; json is imported only when an image has some (start-up)."""
+    if text == _NO_LABELS_JSON:
+        return _NO_LABELS
+    import json
+
+    return MappingProxyType(json.loads(text))
+
+
+def _labels_json(labels: Mapping[str, str]) -> str:
+    if not labels:
+        return _NO_LABELS_JSON
+    import json
+
+    return json.dumps(dict(labels), sort_keys=True)

@@ -9,28 +9,23 @@ so a layer another image shares stays.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-
+from pinnace._util.record import record
 from pinnace.errors import Conflict, InvalidArgument, NotFound
 from pinnace.images.records import Image, ImageRecords
 from pinnace.oci.digest import short_id
-from pinnace.oci.reference import Reference, parse_normalized, with_default_tag
+from pinnace.oci.reference import Reference, familiar_string, parse_normalized, with_default_tag
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Removal:
     """One line of rmi's output: ``Untagged: busybox:latest`` or ``Deleted: sha256:...``."""
 
     action: str  # "Untagged" | "Deleted"
     name: str
-
-
-def familiar(name: str) -> str:
-    try:
-        return parse_normalized(name).familiar()
-    except InvalidArgument:
-        return name
 
 
 def _by_name(ref: str) -> Reference | None:
@@ -69,4 +64,4 @@ def remove(records: ImageRecords, ref: str, *, force: bool = False) -> Iterator[
 
 def _untag(records: ImageRecords, img: Image, name: str) -> Iterator[Removal]:
     if records.untag(name, img.id):
-        yield Removal("Untagged", familiar(name))
+        yield Removal("Untagged", familiar_string(name))

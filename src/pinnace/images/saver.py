@@ -43,7 +43,9 @@ def select(stores: Stores, refs: Sequence[str]) -> list[_Selected]:
         except InvalidArgument:
             parsed = None
         if parsed is not None and not parsed.tag and not parsed.digest:
-            repo_tags = [t for img in stores.records.list() for t in img.tags if t.rsplit(":", 1)[0] == parsed.name]
+            repo_tags = [
+                t for img in stores.records.all() for t in img.tags if t.rsplit(":", 1)[0] == parsed.name
+            ]
             if repo_tags:
                 for t in repo_tags:
                     r = parse_normalized(t)
@@ -71,8 +73,12 @@ def save(stores: Stores, refs: Sequence[str], out: BinaryIO, *, fmt: str = "dock
     repositories: dict[str, dict[str, str]] = {}
     for sel in selected:
         img = sel.image
-        manifest = Manifest.parse(content.read_bytes(img.manifest_digest, MAX_MANIFEST_BYTES), img.manifest_media_type)
-        mdesc = Descriptor(img.manifest_media_type, img.manifest_digest, content.info(img.manifest_digest).size)
+        manifest = Manifest.parse(
+            content.read_bytes(img.manifest_digest, MAX_MANIFEST_BYTES), img.manifest_media_type
+        )
+        mdesc = Descriptor(
+            img.manifest_media_type, img.manifest_digest, content.info(img.manifest_digest).size
+        )
         for d in (img.manifest_digest, manifest.config.digest, *(x.digest for x in manifest.layers)):
             blobs[d] = None
         layer_paths = [f"blobs/sha256/{digest_hex(x.digest)}" for x in manifest.layers]

@@ -7,29 +7,32 @@ raise pinnace.errors kinds; they never print.
 
 from __future__ import annotations
 
-import fnmatch
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, BinaryIO
-
+from pinnace._util.record import record
 from pinnace.errors import InvalidArgument, PinnaceError
-from pinnace.images import importer, loader, remove, saver, views
+from pinnace.images import remove, views
 from pinnace.images.records import Image
 from pinnace.images.stores import Stores
 from pinnace.oci.reference import Reference, parse_normalized, parse_tag_target, with_default_tag
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from typing import Any, BinaryIO
+
+    from pinnace.images.loader import Loaded
 
 #: Filters ``images`` accepts, as docker.
 LIST_FILTERS = ("dangling", "reference", "label", "before", "since")
 PRUNE_FILTERS = ("until", "label", "label!")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PruneReport:
     removals: list[remove.Removal]
     reclaimed: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DiskUsage:
     images: int
     active: int
@@ -51,13 +54,13 @@ class ImageService:
     def history(self, ref: str) -> list[views.HistoryEntry]:
         return views.history(self.stores, self.get(ref))
 
-    def list(self, filters: Mapping[str, Sequence[str]] | None = None) -> list[views.Summary]:
+    def list_images(self, filters: Mapping[str, Sequence[str]] | None = None) -> list[views.Summary]:
         """Rows of ``docker images``, newest first, filtered as docker filters them."""
         filters = dict(filters or {})
         for key in filters:
             if key not in LIST_FILTERS:
                 raise InvalidArgument(f"invalid filter '{key}'")
-        images = self.stores.records.list()
+        images = self.stores.records.all()
         images = [i for i in images if _match_image(self, i, filters)]
         rows = [row for img in images for row in views.summaries(img)]
         if "reference" in filters:
@@ -67,15 +70,29 @@ class ImageService:
 
     # -- writes --------------------------------------------------------------
     def import_rootfs(
-        self, stream: BinaryIO, *, source: str, tag: str | None = None, changes: Sequence[str] = (), message: str = ""
+        self,
+        stream: BinaryIO,
+        *,
+        source: str,
+        tag: str | None = None,
+        changes: Sequence[str] = (),
+        message: str = "",
     ) -> Image:
-        ref = with_default_tag(parse_tag_target(tag)) if tag else None
-        return importer.import_rootfs(self.stores, stream, source=source, tag=ref, changes=changes, message=message)
+        from pinnace.images import importer
 
-    def load(self, stream: BinaryIO) -> list[loader.Loaded]:
+        ref = with_default_tag(parse_tag_target(tag)) if tag else None
+        return importer.import_rootfs(
+            self.stores, stream, source=source, tag=ref, changes=changes, message=message
+        )
+
+    def load(self, stream: BinaryIO) -> list[Loaded]:
+        from pinnace.images import loader
+
         return loader.load(self.stores, stream)
 
     def save(self, refs: Sequence[str], out: BinaryIO, *, fmt: str = "docker") -> None:
+        from pinnace.images import saver
+
         saver.save(self.stores, refs, out, fmt=fmt)
 
     def tag(self, source: str, target: str) -> Reference:
@@ -95,14 +112,16 @@ class ImageService:
         finally:
             self.stores.collect_garbage()
 
-    def prune(self, *, all_images: bool = False, filters: Mapping[str, Sequence[str]] | None = None) -> PruneReport:
+    def prune(
+        self, *, all_images: bool = False, filters: Mapping[str, Sequence[str]] | None = None
+    ) -> PruneReport:
         """Remove dangling images (all unused ones with ``all_images``), then collect garbage."""
         filters = dict(filters or {})
         for key in filters:
             if key not in PRUNE_FILTERS:
                 raise InvalidArgument(f"invalid filter '{key}'")
         removals: list[remove.Removal] = []
-        for img in self.stores.records.list():
+        for img in self.stores.records.all():
             if img.tags and not all_images:
                 continue
             if not _match_prune(img, filters):
@@ -115,7 +134,7 @@ class ImageService:
         return PruneReport(removals, int(getattr(report, "reclaimed", 0)))
 
     def disk_usage(self) -> DiskUsage:
-        images = self.stores.records.list()
+        images = self.stores.records.all()
         chains = {x.chain_id for img in images for x in self.stores.records.layers(img.id)}
         size = sum(self.stores.snapshots.usage(c).size for c in chains)
         return DiskUsage(images=len(images), active=0, size=size, reclaimable=size)
@@ -151,6 +170,8 @@ def _match_reference(row: views.Summary, pattern: str) -> bool:
     """docker's reference filter: a glob on the familiar name, or on name:tag."""
     if row.repository == "<none>":
         return False
+    import fnmatch
+
     if ":" in pattern.rsplit("/", 1)[-1]:
         return fnmatch.fnmatchcase(f"{row.repository}:{row.tag}", pattern)
     if fnmatch.fnmatchcase(row.repository, pattern):

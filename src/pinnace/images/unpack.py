@@ -21,7 +21,9 @@ from pinnace.oci.digest import Digest
 from pinnace.snapshots import Snapshotter
 
 
-def extract(snapshots: Snapshotter, parent: str, apply: Callable[[Path], ApplyResult]) -> tuple[str, ApplyResult]:
+def extract(
+    snapshots: Snapshotter, parent: str, apply: Callable[[Path], ApplyResult]
+) -> tuple[str, ApplyResult]:
     """Prepare an active snapshot on ``parent`` and fill it with ``apply``.
 
     Returns the active key (to commit) and what apply returned.  On any

@@ -6,15 +6,16 @@ API server will serve the same dicts, so both fronts agree by construction.
 
 from __future__ import annotations
 
-import datetime
-from dataclasses import dataclass
-from typing import Any
-
+from pinnace._util.record import record
 from pinnace.images.records import Image
-from pinnace.images.remove import familiar
 from pinnace.images.stores import Stores
-from pinnace.oci.config import ImageConfig
-from pinnace.oci.manifest import MAX_MANIFEST_BYTES
+from pinnace.oci.reference import familiar_string as familiar
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from pinnace.oci.config import ImageConfig
 
 #: The container config fields docker always shows in ``image inspect``, in its order.
 _CONFIG_DEFAULTS: tuple[tuple[str, Any], ...] = (
@@ -45,6 +46,9 @@ _OMIT_WHEN_EMPTY = {"ExposedPorts", "Healthcheck", "ArgsEscaped", "StopSignal", 
 
 
 def config_of(stores: Stores, img: Image) -> ImageConfig:
+    from pinnace.oci.config import ImageConfig
+    from pinnace.oci.manifest import MAX_MANIFEST_BYTES
+
     return ImageConfig.parse(stores.content.read_bytes(img.id, MAX_MANIFEST_BYTES))
 
 
@@ -58,6 +62,8 @@ def parse_time(value: str) -> float:
         frac = "".join(c for c in rest if c.isdigit())
         tz = rest[len(frac) :]
         text = f"{head}.{frac[:6]}{tz}"
+    import datetime
+
     try:
         return datetime.datetime.fromisoformat(text).timestamp()
     except ValueError:
@@ -65,6 +71,8 @@ def parse_time(value: str) -> float:
 
 
 def rfc3339(ts: float) -> str:
+    import datetime
+
     dt = datetime.datetime.fromtimestamp(ts, datetime.UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond:06d}000Z"
 
@@ -94,11 +102,13 @@ def inspect(stores: Stores, img: Image) -> dict[str, Any]:
         "Size": img.size,
         "GraphDriver": {"Data": None, "Name": "overlayfs"},
         "RootFS": {"Type": "layers", "Layers": list(cfg.diff_ids)},
-        "Metadata": {"LastTagTime": rfc3339(img.last_tag_time) if img.last_tag_time else "0001-01-01T00:00:00Z"},
+        "Metadata": {
+            "LastTagTime": rfc3339(img.last_tag_time) if img.last_tag_time else "0001-01-01T00:00:00Z"
+        },
     }
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HistoryEntry:
     id: str  # image ID for the top entry, "<missing>" otherwise (as docker)
     created: float
@@ -139,7 +149,7 @@ def history(stores: Stores, img: Image) -> list[HistoryEntry]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Summary:
     """One row of ``docker images``: an image under one of its names (or none)."""
 

@@ -7,13 +7,15 @@ waits on a busy database instead of failing.
 
 from __future__ import annotations
 
-import contextlib
+import os
 import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
 
 from pinnace.errors import Unavailable
 from pinnace.meta.schema import MIGRATIONS
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import TracebackType
 
 #: How long a writer waits for another process's transaction (ms).
 BUSY_TIMEOUT_MS = 30_000
@@ -22,8 +24,8 @@ BUSY_TIMEOUT_MS = 30_000
 class Database:
     """One connection to ``pinnace.db``; not shared between threads."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
         try:
             self._conn = sqlite3.connect(
                 self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
@@ -50,20 +52,9 @@ class Database:
                         conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {number}")
 
-    @contextlib.contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
+    def tx(self) -> _Transaction:
         """A write transaction: BEGIN IMMEDIATE, COMMIT on success, ROLLBACK on error."""
-        conn = self._conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise Unavailable(f"metadata database is busy: {exc}") from exc
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        return _Transaction(self._conn)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -72,3 +63,22 @@ class Database:
 
     def close(self) -> None:
         self._conn.close()
+
+
+class _Transaction:
+    """``with db.tx() as conn:`` (a class rather than contextlib: start-up cost)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise Unavailable(f"metadata database is busy: {exc}") from exc
+        return self.conn
+
+    def __exit__(
+        self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.conn.execute("ROLLBACK" if exc is not None else "COMMIT")

@@ -21,10 +21,36 @@ repository path may not); otherwise the name lives on Docker Hub.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, replace
-
+from pinnace._util.record import record, replace
 from pinnace.errors import InvalidReference
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from re import Match
+
+
+def _fullmatch(pattern: str, text: str, *, ascii: bool = False) -> Match[str] | None:
+    """re.fullmatch, with ``re`` imported on first use: start-up pays for every import."""
+    import re
+
+    return re.fullmatch(pattern, text, re.ASCII if ascii else 0)
+
+
+def familiar_string(canonical: str) -> str:
+    """The familiar form of an already canonical name, without parsing it again.
+
+    ``docker.io/library/busybox:latest`` -> ``busybox:latest``; used to list
+    stored names, which were normalised when they were stored.
+    """
+    if not canonical.startswith(DEFAULT_DOMAIN + "/"):
+        return canonical
+    rest = canonical[len(DEFAULT_DOMAIN) + 1 :]
+    if rest.startswith(OFFICIAL_REPO_PREFIX):
+        tail = rest[len(OFFICIAL_REPO_PREFIX) :]
+        if "/" not in tail.split("@", 1)[0]:
+            return tail
+    return rest
+
 
 DEFAULT_DOMAIN = "docker.io"
 LEGACY_DEFAULT_DOMAIN = "index.docker.io"
@@ -42,9 +68,9 @@ _TAG = r"\w[\w.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 
 # Matched with fullmatch (Python's "$" would accept a trailing newline), in ASCII
-# mode so that \w is Go's [0-9A-Za-z_].  Groups: domain, path, tag, digest.  Only
-# this one is compiled at import; the rare ones go through re's own cache.
-_REFERENCE_RE = re.compile(rf"(?:({_DOMAIN})/)?({_REMOTE_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?", re.ASCII)
+# mode so that \w is Go's [0-9A-Za-z_].  Groups: domain, path, tag, digest.
+# Compiled on first use (re caches it), not at import: every command pays for imports.
+_REFERENCE = rf"(?:({_DOMAIN})/)?({_REMOTE_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?"
 _IDENTIFIER = r"[a-f0-9]{64}"
 # go-digest's own, stricter, shape of a digest, used to tell "bad format" from "unsupported".
 _GO_DIGEST = r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+"
@@ -52,9 +78,11 @@ _GO_DIGEST = r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+"
 _DIGEST_HEX_LEN = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Reference:
-    """A parsed, normalised reference; ``domain`` is empty only for un-normalised names."""
+    """A parsed, normalised reference; ``domain`` is empty only for un-normalised names.
+
+    A :func:`record`, not a dataclass: start-up pays for every class defined."""
 
     domain: str
     path: str
@@ -100,13 +128,13 @@ class Reference:
 
     def with_tag(self, tag: str) -> Reference:
         """This reference with ``tag`` (a digest, if any, is kept, as docker's WithTag)."""
-        if not re.fullmatch(_TAG, tag, re.ASCII):
+        if not _fullmatch(_TAG, tag, ascii=True):
             raise InvalidReference("invalid tag format")
         return replace(self, tag=tag)
 
     def with_digest(self, digest: str) -> Reference:
         """This reference with ``digest`` (a tag, if any, is kept, as docker's WithDigest)."""
-        if not re.fullmatch(_DIGEST, digest, re.ASCII):
+        if not _fullmatch(_DIGEST, digest, ascii=True):
             raise InvalidReference("invalid digest format")
         return replace(self, digest=digest)
 
@@ -120,7 +148,7 @@ def parse_normalized(s: str) -> Reference:
 
     No default tag is added: ``busybox`` stays name-only; see :func:`with_default_tag`.
     """
-    if len(s) == 64 and re.fullmatch(_IDENTIFIER, s):
+    if len(s) == 64 and _fullmatch(_IDENTIFIER, s):
         # A bare image ID must never be taken for a repository called that.
         raise InvalidReference(f"invalid repository name ({s}), cannot specify 64-byte hexadecimal strings")
     domain, remainder = _split_docker_domain(s)
@@ -174,10 +202,10 @@ def _split_docker_domain(name: str) -> tuple[str, str]:
 
 def _parse(s: str) -> Reference:
     """Parse a full reference string without normalising it (distribution's Parse)."""
-    m = _REFERENCE_RE.fullmatch(s)
+    m = _fullmatch(_REFERENCE, s, ascii=True)
     if m is None:
         lowered = s.lower()
-        if lowered != s and _REFERENCE_RE.fullmatch(lowered):
+        if lowered != s and _fullmatch(_REFERENCE, lowered, ascii=True):
             raise InvalidReference("repository name must be lowercase")
         raise InvalidReference("invalid reference format")
     domain, path, tag, digest = (g or "" for g in m.groups())
@@ -193,7 +221,7 @@ def _validate_digest(digest: str) -> None:
     algorithm, _, encoded = digest.partition(":")
     want = _DIGEST_HEX_LEN.get(algorithm)
     if want is None:
-        if not re.fullmatch(_GO_DIGEST, digest):
+        if not _fullmatch(_GO_DIGEST, digest):
             raise InvalidReference("invalid checksum digest format")
         raise InvalidReference("unsupported digest algorithm")
     if len(encoded) != want:

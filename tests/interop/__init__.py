@@ -1,0 +1,1 @@
+"""pinnace against the real peers of the containers ecosystem: podman, skopeo, umoci."""
