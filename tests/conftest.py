@@ -87,7 +87,11 @@ def make_rootfs_tar(dest: Path, extra: dict[str, bytes] | None = None, *, busybo
                 info.type = tarfile.SYMTYPE
                 info.linkname = "busybox"
                 tar.addfile(info)
-        files = {"etc/passwd": b"root:x:0:0:root:/root:/bin/sh\n", "etc/group": b"root:x:0:\n", **(extra or {})}
+        files = {
+            "etc/passwd": b"root:x:0:0:root:/root:/bin/sh\n",
+            "etc/group": b"root:x:0:\n",
+            **(extra or {}),
+        }
         for name, data in files.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
