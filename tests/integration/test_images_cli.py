@@ -263,3 +263,41 @@ def test_cli_errors_and_help(pinnace: Pinnace) -> None:
     assert proc.returncode == 1 and proc.stderr.strip() == "Error: No such image: missing"
     proc = pinnace.run("inspect", "UPPER", check=False)
     assert proc.returncode == 1
+
+
+def test_save_missing_image_leaves_no_file(pinnace: Pinnace, rootfs_tar: Path, tmp_path: Path) -> None:
+    import_image(pinnace, rootfs_tar, "keep:1")
+    out = tmp_path / "out.tar"
+    proc = pinnace.run("save", "-o", str(out), "keep:1", "missing:1", check=False)
+    assert proc.returncode == 1 and "No such image: missing:1" in proc.stderr
+    assert not out.exists() and list(tmp_path.glob("out.tar*")) == []
+    proc = pinnace.run("save", "--format", "bogus", "-o", str(out), "keep:1", check=False)
+    assert proc.returncode == 1 and 'unsupported format "bogus"' in proc.stderr
+
+
+def test_docker_style_flags(pinnace: Pinnace, rootfs_tar: Path) -> None:
+    image_id = import_image(pinnace, rootfs_tar, "f:1")
+    # combined short flags, flags after arguments, --flag=value, -H=false
+    assert pinnace.run("images", "-aq").stdout.split() == [image_id[7:19]]
+    assert pinnace.run("images", "f", "--quiet", "--no-trunc=true").stdout.split() == [image_id]
+    assert pinnace.run("images", "--format={{.Tag}}").stdout == "1\n"
+    assert pinnace.run("history", "f:1", "-H=false", "--format", "{{.Size}}").stdout.strip().isdigit()
+    proc = pinnace.run("images", "-z", check=False)
+    assert proc.returncode == 125 and proc.stderr.startswith("unknown shorthand flag: 'z' in -z")
+    proc = pinnace.run("images", "--format", check=False)
+    assert proc.returncode == 125 and "flag needs an argument: --format" in proc.stderr
+    proc = pinnace.run("history", check=False)
+    assert proc.returncode == 125 and '"pinnace history" requires exactly 1 argument.' in proc.stderr
+    proc = pinnace.run("images", "--no-trunc=maybe", check=False)
+    assert proc.returncode == 125 and 'invalid argument "maybe"' in proc.stderr
+
+
+def test_env_root(pinnace: Pinnace, rootfs_tar: Path) -> None:
+    import os
+    import subprocess
+
+    from tests.conftest import PINNACE
+
+    env = {**os.environ, "PINNACE_ROOT": str(pinnace.root), "PINNACE_RUNROOT": str(pinnace.runroot)}
+    subprocess.run([str(PINNACE), "import", str(rootfs_tar), "envroot:1"], env=env, check=True, capture_output=True)
+    assert pinnace.run("images", "--format", "{{.Repository}}").stdout == "envroot\n"

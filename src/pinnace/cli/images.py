@@ -20,8 +20,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, BinaryIO
 
+    from pinnace.cli.flags import Values
     from pinnace.cli.main import Context
-    from pinnace.images.remove import Removal
 
 IMAGES_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
 IMAGES_DIGESTS_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
@@ -316,17 +316,18 @@ def prune(ctx: Context, argv: list[str]) -> int:
         if everything
         else "WARNING! This will remove all dangling images."
     )
+    return run_prune(ctx, ns, warning)
+
+
+def run_prune(ctx: Context, ns: Values, warning: str) -> int:
+    """The part ``image prune`` and ``system prune`` share: ask, prune, report as docker."""
     if not ns.flag("force") and not confirm(ctx, warning):
         return 0
-    report = ctx.engine.images.prune(all_images=everything, filters=filters(ns.values("filter")))
-    print_prune(ctx, report.removals, report.reclaimed)
-    return 0
-
-
-def print_prune(ctx: Context, removals: list[Removal], reclaimed: int) -> None:
-    if removals:
+    report = ctx.engine.images.prune(all_images=ns.flag("all"), filters=filters(ns.values("filter")))
+    if report.removals:
         ctx.stdout.write("Deleted Images:\n")
-        for r in removals:
+        for r in report.removals:
             ctx.stdout.write(f"{r.action.lower()}: {r.name}\n")
         ctx.stdout.write("\n")
-    ctx.stdout.write(f"Total reclaimed space: {human_size(reclaimed, precision=4)}\n")
+    ctx.stdout.write(f"Total reclaimed space: {human_size(report.reclaimed, precision=4)}\n")
+    return 0

@@ -7,7 +7,7 @@ import sys
 import pinnace
 from pinnace.cli.flags import Flags
 from pinnace.cli.format import render
-from pinnace.cli.images import confirm, filters, print_prune
+from pinnace.cli.images import run_prune
 from pinnace.cli.units import human_size
 
 TYPE_CHECKING = False
@@ -63,11 +63,7 @@ def prune(ctx: Context, argv: list[str]) -> int:
     warning = (
         f"WARNING! This will remove:\n  - {images}\n  - unused content, snapshots and unfinished imports"
     )
-    if not ns.flag("force") and not confirm(ctx, warning):
-        return 0
-    report = ctx.engine.images.prune(all_images=everything, filters=filters(ns.values("filter")))
-    print_prune(ctx, report.removals, report.reclaimed)
-    return 0
+    return run_prune(ctx, ns, warning)
 
 
 def version(ctx: Context, argv: list[str]) -> int:

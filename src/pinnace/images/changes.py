@@ -73,27 +73,28 @@ def apply_changes(config: dict[str, Any], changes: Iterable[str]) -> dict[str, A
     return out
 
 
+def _json_strings(rest: str) -> list[str] | None:
+    """The JSON-array form of an instruction's argument, if it is one."""
+    if not rest.startswith("["):
+        return None
+    try:
+        value = json.loads(rest)
+    except ValueError:
+        return None
+    if isinstance(value, list) and all(isinstance(x, str) for x in value):
+        return value
+    return None
+
+
 def _command(rest: str) -> list[str]:
     """JSON (exec) form, or shell form run by /bin/sh -c, as Dockerfile CMD/ENTRYPOINT."""
-    if rest.startswith("["):
-        try:
-            value = json.loads(rest)
-        except ValueError:
-            value = None
-        if isinstance(value, list) and all(isinstance(x, str) for x in value):
-            return value
-    return ["/bin/sh", "-c", rest]
+    exec_form = _json_strings(rest)
+    return exec_form if exec_form is not None else ["/bin/sh", "-c", rest]
 
 
 def _list(rest: str) -> list[str]:
-    if rest.startswith("["):
-        try:
-            value = json.loads(rest)
-        except ValueError:
-            value = None
-        if isinstance(value, list) and all(isinstance(x, str) for x in value):
-            return value
-    return rest.split()
+    exec_form = _json_strings(rest)
+    return exec_form if exec_form is not None else rest.split()
 
 
 def _pairs(rest: str, instr: str) -> list[tuple[str, str]]:

@@ -42,32 +42,18 @@ class Manifest:
 
     @classmethod
     def parse(cls, data: bytes, media_type: str = "") -> Manifest:
-        doc = load_json_document(data, "manifest")
-        if doc.get("schemaVersion") != 2:
-            raise InvalidArgument(f"unsupported manifest schemaVersion {doc.get('schemaVersion')!r}")
-        mt = str(doc.get("mediaType") or media_type or mediatype.OCI_MANIFEST)
-        if mt not in mediatype.MANIFESTS:
-            raise InvalidArgument(f"unsupported manifest media type {mt!r}")
-        layers = doc.get("layers")
-        if not isinstance(layers, list):
-            raise InvalidArgument("invalid manifest: layers missing")
+        doc, mt, layers = _parse_document(
+            data, "manifest", "layers", media_type, mediatype.OCI_MANIFEST, mediatype.MANIFESTS
+        )
         return cls(
             config=Descriptor.from_dict(doc.get("config")),
-            layers=tuple(Descriptor.from_dict(x) for x in layers),
+            layers=layers,
             media_type=mt,
             annotations=dict(doc.get("annotations") or {}),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "schemaVersion": 2,
-            "mediaType": self.media_type,
-            "config": self.config.to_dict(),
-            "layers": [x.to_dict() for x in self.layers],
-        }
-        if self.annotations:
-            out["annotations"] = dict(self.annotations)
-        return out
+        return _document(self.media_type, self.annotations, config=self.config.to_dict(), layers=self.layers)
 
     def to_bytes(self) -> bytes:
         return canonical_json(self.to_dict())
@@ -81,33 +67,41 @@ class Index:
 
     @classmethod
     def parse(cls, data: bytes, media_type: str = "") -> Index:
-        doc = load_json_document(data, "index")
-        if doc.get("schemaVersion") != 2:
-            raise InvalidArgument(f"unsupported index schemaVersion {doc.get('schemaVersion')!r}")
-        mt = str(doc.get("mediaType") or media_type or mediatype.OCI_INDEX)
-        if mt not in mediatype.INDEXES:
-            raise InvalidArgument(f"unsupported index media type {mt!r}")
-        manifests = doc.get("manifests")
-        if not isinstance(manifests, list):
-            raise InvalidArgument("invalid index: manifests missing")
-        return cls(
-            manifests=tuple(Descriptor.from_dict(x) for x in manifests),
-            media_type=mt,
-            annotations=dict(doc.get("annotations") or {}),
+        doc, mt, manifests = _parse_document(
+            data, "index", "manifests", media_type, mediatype.OCI_INDEX, mediatype.INDEXES
         )
+        return cls(manifests=manifests, media_type=mt, annotations=dict(doc.get("annotations") or {}))
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "schemaVersion": 2,
-            "mediaType": self.media_type,
-            "manifests": [x.to_dict() for x in self.manifests],
-        }
-        if self.annotations:
-            out["annotations"] = dict(self.annotations)
-        return out
+        return _document(self.media_type, self.annotations, manifests=self.manifests)
 
     def to_bytes(self) -> bytes:
         return canonical_json(self.to_dict())
+
+
+def _parse_document(
+    data: bytes, what: str, list_key: str, media_type: str, default: str, allowed: frozenset[str]
+) -> tuple[dict[str, Any], str, tuple[Descriptor, ...]]:
+    """The checks a manifest and an index share: version, media type, descriptor list."""
+    doc = load_json_document(data, what)
+    if doc.get("schemaVersion") != 2:
+        raise InvalidArgument(f"unsupported {what} schemaVersion {doc.get('schemaVersion')!r}")
+    mt = str(doc.get("mediaType") or media_type or default)
+    if mt not in allowed:
+        raise InvalidArgument(f"unsupported {what} media type {mt!r}")
+    entries = doc.get(list_key)
+    if not isinstance(entries, list):
+        raise InvalidArgument(f"invalid {what}: {list_key} missing")
+    return doc, mt, tuple(Descriptor.from_dict(x) for x in entries)
+
+
+def _document(media_type: str, annotations: Mapping[str, str], **body: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"schemaVersion": 2, "mediaType": media_type}
+    for key, value in body.items():
+        out[key] = [x.to_dict() for x in value] if isinstance(value, tuple) else value
+    if annotations:
+        out["annotations"] = dict(annotations)
+    return out
 
 
 def canonical_json(doc: Any) -> bytes:
