@@ -301,3 +301,21 @@ def test_env_root(pinnace: Pinnace, rootfs_tar: Path) -> None:
     env = {**os.environ, "PINNACE_ROOT": str(pinnace.root), "PINNACE_RUNROOT": str(pinnace.runroot)}
     subprocess.run([str(PINNACE), "import", str(rootfs_tar), "envroot:1"], env=env, check=True, capture_output=True)
     assert pinnace.run("images", "--format", "{{.Repository}}").stdout == "envroot\n"
+
+
+def test_digests_and_rmi_by_digest(pinnace: Pinnace, tmp_path: Path) -> None:
+    from tests.helpers.archives import random_layer, write_archive
+
+    archive = tmp_path / "d.tar"
+    image_id = write_archive(archive, [random_layer(1, 4096, files=4)], tag="docker.io/library/dig:1")
+    pinnace.run("load", "-i", str(archive))
+    info = json.loads(pinnace.run("inspect", "dig:1").stdout)[0]
+    assert info["Id"] == image_id
+    assert len(info["RepoDigests"]) == 1 and info["RepoDigests"][0].startswith("dig@sha256:")
+    digest = info["RepoDigests"][0].split("@", 1)[1]
+    row = pinnace.run("images", "--digests", "--format", "{{.Repository}} {{.Tag}} {{.Digest}}").stdout
+    assert row == f"dig 1 {digest}\n"
+    # by digest, the image resolves too
+    assert json.loads(pinnace.run("inspect", f"dig@{digest}").stdout)[0]["Id"] == image_id
+    pinnace.run("rmi", "dig:1")
+    assert pinnace.run("images", "-q").stdout == ""
