@@ -299,7 +299,9 @@ def test_env_root(pinnace: Pinnace, rootfs_tar: Path) -> None:
     from tests.conftest import PINNACE
 
     env = {**os.environ, "PINNACE_ROOT": str(pinnace.root), "PINNACE_RUNROOT": str(pinnace.runroot)}
-    subprocess.run([str(PINNACE), "import", str(rootfs_tar), "envroot:1"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [str(PINNACE), "import", str(rootfs_tar), "envroot:1"], env=env, check=True, capture_output=True
+    )
     assert pinnace.run("images", "--format", "{{.Repository}}").stdout == "envroot\n"
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Callable
 
 from pinnace.errors import InvalidArgument, UnsafeArchive
 
@@ -63,11 +64,20 @@ class Beneath:
 
     Fds are cached by path; whoever removes or replaces a path calls
     :meth:`forget` so no stale fd (to an unlinked directory) is ever used.
+    :attr:`dirs` remembers every directory opened or made, cached or not, so
+    that a caller who started from an empty root knows, without a syscall,
+    whether a path is a directory.
     """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root_fd = os.open(root, _DIR_FLAGS & ~os.O_NOFOLLOW)
         self._fds: dict[Parts, int] = {(): self.root_fd}
+        self.dirs: set[Parts] = {()}
+        #: Called with a path before it is looked up on disk (not when cached),
+        #: and before :meth:`trim` closes fds: lets a caller finish whatever
+        #: is still creating that path, or still using those fds.
+        self.before_lookup: Callable[[Parts], object] | None = None
+        self.before_trim: Callable[[], object] | None = None
 
     def close(self) -> None:
         for fd in self._fds.values():
@@ -77,6 +87,8 @@ class Beneath:
     def trim(self) -> None:
         """Bound the cache; call only between entries (fds handed out are closed)."""
         if len(self._fds) > _MAX_OPEN:
+            if self.before_trim is not None:
+                self.before_trim()
             for parts, fd in list(self._fds.items()):
                 if parts:
                     os.close(fd)
@@ -87,6 +99,8 @@ class Beneath:
         depth = len(parts)
         for key in [k for k in self._fds if k[:depth] == parts and k]:
             os.close(self._fds.pop(key))
+        if parts and parts in self.dirs:
+            self.dirs.difference_update([k for k in self.dirs if k[:depth] == parts])
 
     def dir(self, parts: Parts, entry: str, *, create: bool = True) -> int:
         """The fd of directory ``parts``; missing ones are made 0755 if ``create``.
@@ -97,8 +111,11 @@ class Beneath:
         fd = self._fds.get(parts)
         if fd is None:
             parent = self.dir(parts[:-1], entry, create=create)
+            if self.before_lookup is not None:
+                self.before_lookup(parts)
             fd = self._open_child(parent, parts, entry, create)
             self._fds[parts] = fd
+            self.dirs.add(parts)
         return fd
 
     @staticmethod

@@ -22,6 +22,11 @@ GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
+def is_zstd_skippable(magic: bytes) -> bool:
+    """Whether 4 bytes are the magic of a zstd skippable frame (0x184D2A50..5F, little-endian)."""
+    return len(magic) == 4 and int.from_bytes(magic, "little") & 0xFFFFFFF0 == 0x184D2A50
+
+
 class Readable(Protocol):
     def read(self, n: int = ..., /) -> bytes: ...
 
@@ -33,7 +38,7 @@ def detect(head: bytes) -> str:
     """
     if head.startswith(GZIP_MAGIC):
         return "gzip"
-    if head.startswith(ZSTD_MAGIC) or (len(head) >= 4 and head[1:4] == b"\x2a\x4d\x18" and head[0] & 0xF0 == 0x50):
+    if head.startswith(ZSTD_MAGIC) or is_zstd_skippable(head[:4]):
         return "zstd"
     return "none"
 

@@ -70,9 +70,12 @@ class TarReader:
     def _fill(self, n: int) -> memoryview:
         """The next ``n`` (<= CHUNK) bytes, in the shared buffer."""
         view = self._view[:n]
-        got = self._stream.readinto(view)
-        if got != n:
-            raise InvalidArgument(UNEXPECTED_EOF)
+        got = 0
+        while got < n:
+            step = self._stream.readinto(view[got:])
+            if not step:
+                raise InvalidArgument(UNEXPECTED_EOF)
+            got += step
         self._sha.update(view)
         self._pos += n
         return view
@@ -83,17 +86,34 @@ class TarReader:
 
     def copy_to(self, fd: int, n: int) -> None:
         """Write the next ``n`` bytes of the stream to ``fd`` at its position."""
+        if n < 0:
+            raise InvalidArgument(f"unpack layer: negative size {n} in tar header")
         while n:
             view = self._fill(min(n, CHUNK))
             n -= len(view)
             while view:
                 view = view[os.write(fd, view) :]
 
+    def read_data(self, n: int) -> bytes:
+        """The next ``n`` bytes of the stream, as one object (a member's data, to write elsewhere)."""
+        if n < 0:
+            raise InvalidArgument(f"unpack layer: negative size {n} in tar header")
+        data = self._stream.read(n)  # a BufferedReader reads on to n bytes or EOF
+        if len(data) != n:
+            raise InvalidArgument(UNEXPECTED_EOF)
+        self._sha.update(data)
+        self._pos += n
+        return data
+
     def copy_sparse(self, fd: int, regions: Sequence[tuple[int, int]], size: int, name: str) -> None:
         """Write a GNU sparse member: data regions at their offsets, holes left unwritten."""
+        if size < 0:
+            raise InvalidArgument(f"unpack layer: negative size {size} in tar header")
         available = self.offset - self._pos
         end = 0
         for offset, length in regions:
+            if length == 0:
+                continue  # old GNU headers pad the map with (0, 0) and end it with (size, 0)
             if offset < end or length < 0 or offset + length > size or length > available:
                 raise InvalidArgument(f"unpack layer: entry {name!r}: invalid sparse map")
             available -= length

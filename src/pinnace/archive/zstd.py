@@ -12,11 +12,10 @@ from __future__ import annotations
 import io
 from typing import IO, cast
 
-from pinnace.archive.compression import CHUNK
+from pinnace.archive.compression import CHUNK, is_zstd_skippable
 from pinnace.errors import InvalidArgument
 
 _FRAME_MAGIC = 0xFD2FB528
-_SKIPPABLE_MASK, _SKIPPABLE_MAGIC = 0xFFFFFFF0, 0x184D2A50
 
 # States of the frame walker: what the next ``want`` bytes are.
 _MAGIC, _SKIP_SIZE, _FRAME_HEADER, _BLOCK_HEADER = range(4)
@@ -58,7 +57,7 @@ class FrameWalker:
         if self._state == _MAGIC:
             if value == _FRAME_MAGIC:
                 self._state, self._want = _FRAME_HEADER, 1
-            elif value & _SKIPPABLE_MASK == _SKIPPABLE_MAGIC:
+            elif is_zstd_skippable(header):
                 self._state, self._want = _SKIP_SIZE, 4
             else:
                 raise InvalidArgument("layer: zstd: unknown frame descriptor")

@@ -14,6 +14,7 @@ else:
     def Digest(value: str) -> str:  # noqa: N802 - what NewType is at run time, minus importing typing
         return value
 
+
 _HEX = frozenset("0123456789abcdef")
 
 

@@ -78,7 +78,7 @@ def test_zstd_streamed_frame_without_content_size() -> None:
 
 
 @pytest.mark.parametrize("kind", ["none", "gzip", "zstd"])
-def test_pipe_input(pipe_of, kind: str) -> None:  # type: ignore[no-untyped-def]
+def test_pipe_input(pipe_of, kind: str) -> None:
     data = {"none": PAYLOAD, "gzip": gzip.compress(PAYLOAD), "zstd": zstandard.compress(PAYLOAD)}[kind]
     with pipe_of(data) as stream:
         reader, found = open_decompressed(stream)

@@ -26,8 +26,12 @@ print(code, sorted(m for m in {heavy!r} if m in sys.modules))
 
 
 def loaded(tmp_path: Path, *argv: str) -> tuple[str, str]:
-    code = PROBE.format(src=str(SRC), root=str(tmp_path / "root"), runroot=str(tmp_path / "run"), argv=list(argv), heavy=HEAVY)
-    proc = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True)
+    code = PROBE.format(
+        src=str(SRC), root=str(tmp_path / "root"), runroot=str(tmp_path / "run"), argv=list(argv), heavy=HEAVY
+    )
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True
+    )
     status, _, modules = proc.stdout.strip().partition(" ")
     return status, modules
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 import io
 import os
 import tarfile
-from collections.abc import Callable
 from typing import Any
-
-import pytest
 
 MTIME = 1_600_000_000
 
@@ -34,13 +31,3 @@ def make_tar(*entries: Entry, format: int = tarfile.PAX_FORMAT) -> bytes:
         for info, data in entries:
             tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
     return out.getvalue()
-
-
-@pytest.fixture
-def tar() -> Callable[..., bytes]:
-    return make_tar
-
-
-@pytest.fixture
-def ent() -> Callable[..., Entry]:
-    return entry
