@@ -34,23 +34,31 @@ class Database:
             self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self._conn.execute("PRAGMA foreign_keys = ON")
             self._conn.execute("PRAGMA synchronous = NORMAL")
-            if self._conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                self._conn.execute("PRAGMA journal_mode = WAL")
-            self._migrate()
+            if self._conn.execute("PRAGMA user_version").fetchone()[0] < len(MIGRATIONS):
+                self._initialise()
         except sqlite3.Error as exc:
             raise Unavailable(f"open metadata database {self.path}: {exc}") from exc
 
-    def _migrate(self) -> None:
-        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-        if version >= len(MIGRATIONS):
-            return
-        with self.tx() as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]  # re-read under the lock
-            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                for statement in script.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {number}")
+    def _initialise(self) -> None:
+        """Switch a new database to WAL and bring its schema up to date, one process at a time.
+
+        Two processes opening a fresh store at once would race on the journal
+        mode switch, which SQLite answers with "database is locked" without
+        waiting; an flock beside the database serialises set-up.  A store
+        already set up never takes this path (WAL mode persists in the file).
+        """
+        from pinnace._util.lock import FileLock
+
+        with FileLock(self.path + ".init.lock"):
+            if self._conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                self._conn.execute("PRAGMA journal_mode = WAL")
+            with self.tx() as conn:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]  # re-read under the lock
+                for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                    for statement in script.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {number}")
 
     def tx(self) -> _Transaction:
         """A write transaction: BEGIN IMMEDIATE, COMMIT on success, ROLLBACK on error."""
