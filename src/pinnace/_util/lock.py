@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import fcntl
 import os
-from pathlib import Path
-from types import TracebackType
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import TracebackType
 
 
 class FileLock:
@@ -21,7 +23,7 @@ class FileLock:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, shared: bool = False) -> None:
-        self.path = Path(path)
+        self.path = os.fspath(path)
         self.shared = shared
         self._fd: int | None = None
 
