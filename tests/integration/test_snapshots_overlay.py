@@ -177,3 +177,24 @@ def test_sigkill_at_any_instant_leaves_a_consistent_store(tmp_path: Path) -> Non
                 assert (where / "payload").exists()
     finally:
         db.close()
+
+
+def test_rebase_puts_an_unpacked_layer_on_its_parent(sn: OverlaySnapshotter, tmp_path: Path) -> None:
+    base = writable_dir(sn.prepare("base", ""))
+    (base / "from-base").write_text("base")
+    (base / "gone").write_text("x")
+    sn.commit("BASE", "base")
+    # unpacked before its parent was known: a file and a whiteout (0/0 char device)
+    upper = writable_dir(sn.prepare("layer", ""))
+    (upper / "own").write_text("own")
+    os.mknod(upper / "gone", stat.S_IFCHR | 0o000, os.makedev(0, 0))
+    sn.rebase("layer", "BASE")
+    assert sn.stat("layer").parent == "BASE"
+    sn.commit("TOP", "layer")
+    with mounted(sn.view("v", "TOP"), tmp_path) as root:
+        assert sorted(os.listdir(root)) == ["from-base", "own"]
+    with pytest.raises(FailedPrecondition):
+        sn.rebase("TOP", "")  # only active snapshots
+    sn.prepare("x", "")
+    with pytest.raises(Exception, match="not a committed snapshot|does not exist"):
+        sn.rebase("x", "nope")

@@ -22,7 +22,8 @@ from pinnace.archive import open_decompressed
 from pinnace.content import ContentStore
 from pinnace.errors import DigestMismatch, InvalidArgument, NotFound
 from pinnace.images.create import put_bytes, record_image
-from pinnace.images.stores import Stores, unique_ref
+from pinnace.images.stores import Stores
+from pinnace.images.streaming import StreamingUnpacker
 from pinnace.images.unpack import unpack
 from pinnace.meta.operations import operation
 from pinnace.oci import mediatype
@@ -46,8 +47,9 @@ class Loaded:
 class _Archive:
     """What one pass over the archive left: documents in memory, everything else as blobs."""
 
-    def __init__(self, content: ContentStore) -> None:
+    def __init__(self, content: ContentStore, unpacker: StreamingUnpacker) -> None:
         self.content = content
+        self.unpacker = unpacker
         self.documents: dict[str, bytes] = {}
         self.by_path: dict[str, Digest] = {}
         self.links: dict[str, str] = {}
@@ -89,8 +91,7 @@ class _Archive:
             if self.content.exists(expected):
                 self.by_path[name] = expected
                 return
-        info = self.content.ingest(src, unique_ref("load"), expected=expected, size=member.size)
-        self.by_path[name] = info.digest
+        self.by_path[name] = self.unpacker.ingest(src, expected=expected, size=member.size)
 
     def blob(self, path: str) -> Digest:
         """The digest of the file at ``path`` in the archive (following its links)."""
@@ -116,48 +117,55 @@ def load(stores: Stores, stream: BinaryIO) -> list[Loaded]:
     """Load every image in the archive; return what was loaded, in archive order."""
     try:
         with operation(stores.root):
-            archive = _Archive(stores.content)
-            archive.read(stream)
-            if "index.json" in archive.documents:
-                plans = _from_oci_layout(archive, stores.content)
-            elif "manifest.json" in archive.documents:
-                plans = _from_manifest_json(archive, stores.content)
-            else:
-                raise InvalidArgument("invalid archive: neither manifest.json nor index.json found")
-            legacy_tags = _legacy_tags(archive)
-            loaded = []
-            for manifest_desc, manifest, names in plans:
-                config_bytes = stores.content.read_bytes(manifest.config.digest, MAX_MANIFEST_BYTES)
-                config = ImageConfig.parse(config_bytes)
-                layer_blobs = [x.digest for x in manifest.layers]
-                if len(layer_blobs) != len(config.diff_ids):
-                    raise InvalidArgument(
-                        f"invalid image {manifest.config.digest}: {len(layer_blobs)} layers but "
-                        f"{len(config.diff_ids)} diff IDs"
-                    )
-                unpack(stores.content, stores.snapshots, layer_blobs, config.diff_ids)
-                all_names = list(names) + [
-                    n for n in legacy_tags.get(manifest.config.digest, []) if n not in names
-                ]
-                repo_digests = (
-                    [f"{n.name}@{manifest_desc.digest}" for n in all_names]
-                    if manifest_desc.media_type in mediatype.MANIFESTS and "index.json" in archive.documents
-                    else []
-                )
-                img = record_image(
-                    stores,
-                    manifest=manifest_desc,
-                    config_digest=manifest.config.digest,
-                    config=config,
-                    layer_blobs=layer_blobs,
-                    tags=all_names,
-                    repo_digests=dict.fromkeys(repo_digests),
-                )
-                loaded.append(Loaded(img.id, tuple(all_names)))
-            return loaded
+            unpacker = StreamingUnpacker(stores.content, stores.snapshots)
+            try:
+                return _load(stores, unpacker, stream)
+            finally:
+                unpacker.discard()
     except BaseException:
         stores.collect_garbage()
         raise
+
+
+def _load(stores: Stores, unpacker: StreamingUnpacker, stream: BinaryIO) -> list[Loaded]:
+    """Read the archive (unpacking layers on the way), then record its images."""
+    archive = _Archive(stores.content, unpacker)
+    archive.read(stream)
+    if "index.json" in archive.documents:
+        plans = _from_oci_layout(archive, stores.content)
+    elif "manifest.json" in archive.documents:
+        plans = _from_manifest_json(archive, stores.content)
+    else:
+        raise InvalidArgument("invalid archive: neither manifest.json nor index.json found")
+    legacy_tags = _legacy_tags(archive)
+    loaded = []
+    for manifest_desc, manifest, names in plans:
+        config_bytes = stores.content.read_bytes(manifest.config.digest, MAX_MANIFEST_BYTES)
+        config = ImageConfig.parse(config_bytes)
+        layer_blobs = [x.digest for x in manifest.layers]
+        if len(layer_blobs) != len(config.diff_ids):
+            raise InvalidArgument(
+                f"invalid image {manifest.config.digest}: {len(layer_blobs)} layers but "
+                f"{len(config.diff_ids)} diff IDs"
+            )
+        unpack(stores.content, stores.snapshots, layer_blobs, config.diff_ids, unpacker.place)
+        all_names = list(names) + [n for n in legacy_tags.get(manifest.config.digest, []) if n not in names]
+        repo_digests = (
+            [f"{n.name}@{manifest_desc.digest}" for n in all_names]
+            if manifest_desc.media_type in mediatype.MANIFESTS and "index.json" in archive.documents
+            else []
+        )
+        img = record_image(
+            stores,
+            manifest=manifest_desc,
+            config_digest=manifest.config.digest,
+            config=config,
+            layer_blobs=layer_blobs,
+            tags=all_names,
+            repo_digests=dict.fromkeys(repo_digests),
+        )
+        loaded.append(Loaded(img.id, tuple(all_names)))
+    return loaded
 
 
 def _verified_config(content: ContentStore, digest: Digest) -> None:

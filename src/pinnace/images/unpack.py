@@ -57,17 +57,27 @@ def has_snapshot(snapshots: Snapshotter, name: str) -> bool:
     return True
 
 
+#: ``place(blob, diff_id, chain_id, parent) -> bool``: commit an already unpacked
+#: layer as ``chain_id``; False when there is none for that blob.
+Placer = Callable[[Digest, Digest, Digest, str], bool]
+
+
 def unpack(
-    content: ContentStore, snapshots: Snapshotter, blobs: Sequence[Digest], diff_ids: Sequence[Digest]
+    content: ContentStore,
+    snapshots: Snapshotter,
+    blobs: Sequence[Digest],
+    diff_ids: Sequence[Digest],
+    place: Placer | None = None,
 ) -> list[Digest]:
     """Make sure every layer's snapshot exists; return the chain IDs.
 
     Each blob is verified against its config diff_id while it is applied.
+    ``place`` offers layers unpacked earlier (while an archive streamed in).
     """
     chains = chain_ids(diff_ids)
     parent = ""
     for blob, diff_id, chain in zip(blobs, diff_ids, chains, strict=True):
-        if not has_snapshot(snapshots, chain):
+        if not has_snapshot(snapshots, chain) and not (place and place(blob, diff_id, chain, parent)):
 
             def apply(dest: Path, blob: Digest = blob) -> ApplyResult:
                 with content.open(blob) as stream:

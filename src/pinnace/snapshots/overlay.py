@@ -337,6 +337,28 @@ class OverlaySnapshotter:
                 (name, Kind.COMMITTED.value, time.time(), size, _dump_labels(labels), key),
             )
 
+    def rebase(self, key: str, parent: str) -> None:
+        """Put active ``key`` on ``parent`` (a committed snapshot), after the fact.
+
+        Not part of containerd's interface; an overlay capability.  An upper dir
+        holds a pure diff (whiteouts as devices, opaque dirs as xattrs), so what
+        was unpacked into it does not depend on the layers below, and the parent
+        only decides the mounts.  ``load`` uses this to unpack each layer while
+        the archive streams in, before it knows the layers' order.
+        """
+        with self.db.tx() as conn:
+            if self._row(conn, key)["kind"] != Kind.ACTIVE.value:
+                raise FailedPrecondition(f"snapshot {key} is not active")
+            if conn.execute("SELECT 1 FROM snapshots WHERE parent = ? LIMIT 1", (key,)).fetchone():
+                raise FailedPrecondition(f"cannot rebase snapshot {key}: it has children")
+            if parent:
+                prow = conn.execute("SELECT kind FROM snapshots WHERE key = ?", (parent,)).fetchone()
+                if prow is None:
+                    raise NotFound(f"parent snapshot {parent} does not exist")
+                if prow["kind"] != Kind.COMMITTED.value:
+                    raise InvalidArgument(f"parent {parent} is not a committed snapshot")
+            conn.execute("UPDATE snapshots SET parent = ? WHERE key = ?", (parent or None, key))
+
     def remove(self, key: str) -> None:
         """Delete ``key``: the record first (atomic), then its directory."""
         with self.db.tx() as conn:
