@@ -7,15 +7,13 @@ blob) while the same bytes are unpacked into a snapshot, hashing both ways.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, BinaryIO
 
-from pinnace.archive import apply_layer
 from pinnace.images.changes import apply_changes
 from pinnace.images.create import put_bytes, record_image
 from pinnace.images.records import Image
-from pinnace.images.stores import Stores, now_rfc3339, unique_ref
-from pinnace.images.unpack import commit, extract
+from pinnace.images.stores import Stores, now_rfc3339
+from pinnace.images.unpack import commit, extract_and_store
 from pinnace.meta.operations import operation
 from pinnace.oci import mediatype
 from pinnace.oci.config import ImageConfig
@@ -44,17 +42,7 @@ def import_rootfs(
     cfg = apply_changes({}, changes)  # validate before reading a byte
     try:
         with operation(stores.root):
-            with stores.content.writer(unique_ref("import")) as writer:
-
-                def apply(dest: Path) -> Any:
-                    return apply_layer(stream, dest, tee=writer.write)
-
-                key, result = extract(stores.snapshots, "", apply)
-                try:
-                    blob = writer.commit()
-                except BaseException:
-                    stores.snapshots.remove(key)
-                    raise
+            key, result, blob = extract_and_store(stores.content, stores.snapshots, stream)
             commit(stores.snapshots, key, result.diff_id)
 
             with stores.content.open(blob.digest) as f:

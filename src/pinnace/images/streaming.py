@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from typing import IO, BinaryIO, Protocol, cast, runtime_checkable
 
-from pinnace.archive import apply_layer
 from pinnace.content import ContentStore
 from pinnace.errors import AlreadyExists, DigestMismatch, NotFound
 from pinnace.images.stores import unique_ref
-from pinnace.images.unpack import commit, extract
+from pinnace.images.unpack import commit, extract_and_store
 from pinnace.oci.digest import Digest
 from pinnace.snapshots import Snapshotter
 
@@ -70,19 +69,12 @@ class StreamingUnpacker:
         if not looks_like_layer(head):
             return self.content.ingest(stream, unique_ref("load"), expected=expected, size=size).digest
         try:
-            writer = self.content.writer(unique_ref("load"), expected=expected, total=size)
+            key, result, info = extract_and_store(
+                self.content, self.snapshots, stream, expected=expected, size=size
+            )
         except AlreadyExists:  # written meanwhile by another process
             assert expected is not None
             return expected
-        with writer:
-            key, result = extract(
-                self.snapshots, "", lambda dest: apply_layer(stream, dest, tee=writer.write)
-            )
-            try:
-                info = writer.commit(size, expected)
-            except BaseException:
-                self.snapshots.remove(key)
-                raise
         if info.digest in self._unpacked:  # the same layer twice in one archive
             self.snapshots.remove(key)
         else:

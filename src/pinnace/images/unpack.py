@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
+from pinnace._util.background import BackgroundSink
 from pinnace.archive import ApplyResult, apply_layer
-from pinnace.content import ContentStore
+from pinnace.content import BlobInfo, ContentStore
 from pinnace.errors import AlreadyExists, DigestMismatch, NotFound
 from pinnace.images.stores import unique_ref
 from pinnace.mount import writable_dir
@@ -36,6 +38,35 @@ def extract(
     except BaseException:
         snapshots.remove(key)
         raise
+
+
+def extract_and_store(
+    content: ContentStore,
+    snapshots: Snapshotter,
+    stream: BinaryIO,
+    *,
+    expected: Digest | None = None,
+    size: int | None = None,
+) -> tuple[str, ApplyResult, BlobInfo]:
+    """Unpack ``stream`` into a new parentless snapshot while storing it as one blob.
+
+    One read, two consumers: the unpacker here, the blob writer (sha256 and
+    write) on its own thread.  Returns the active snapshot's key (to commit),
+    what the unpacking found (diff ID) and the stored blob.  On any failure
+    neither the snapshot nor the partial blob is left behind.
+    """
+    with (
+        content.writer(unique_ref("layer"), expected=expected, total=size) as writer,
+        BackgroundSink(writer.write) as sink,
+    ):
+        key, result = extract(snapshots, "", lambda dest: apply_layer(stream, dest, tee=sink))
+        try:
+            sink.close()
+            info = writer.commit(size, expected)
+        except BaseException:
+            snapshots.remove(key)
+            raise
+    return key, result, info
 
 
 def commit(snapshots: Snapshotter, key: str, chain_id: str) -> None:
