@@ -12,6 +12,7 @@ APT_PACKAGES=(
     python3 python3-venv          # the interpreter the venv binds to
     busybox-static                # the host /bin/busybox the quickstart image is made of
     podman skopeo umoci runc uidmap fuse-overlayfs   # peers: interop tests and benchmarks
+    docker.io                     # peer: a private dockerd for the benchmarks
     zstd hyperfine git
 )
 missing=()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar, cast
@@ -41,6 +41,24 @@ class Target:
     peers: tuple[str, ...]
     # Medians measured on another machine, standing in for peers that cannot run here.
     reference: Mapping[str, float] = field(default_factory=dict)
+
+    def medians_to_beat(
+        self, measured: Mapping[str, float], ran: Collection[str], quick: bool
+    ) -> dict[str, tuple[float, bool]]:
+        """Each target peer's median pinnace is held against, and whether it was measured here.
+
+        measured: this run's medians; ran: the tools that ran here (ok or failed).
+        A peer measured here counts with its own median, never its reference. The
+        reference stands in only for a peer that could not run here at all; not for
+        one that ran and failed (that failure is this run's result, to be looked
+        at), and not in a --quick run (references are for full-size data).
+        """
+        against = {p: (measured[p], True) for p in self.peers if p in measured}
+        if not quick:
+            for peer, ref in self.reference.items():
+                if peer in self.peers and peer not in ran:
+                    against[peer] = (ref, False)
+        return against
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """Benchmarks of the image foundation: import, save, load, and listing images.
 
-Each compares `pinnace X` with `podman X` (and `docker X` where its daemon
-runs) on the same input. The ~100 MB cases measure throughput; `images`, over
-a store of 50 images, mostly measures how fast the CLI starts.
+Each compares `pinnace X` with `podman X` and `docker X` (against a private
+dockerd, bench/dockerd.py, where none runs) on the same input. The ~100 MB
+cases measure throughput; `images`, over a store of 50 images, mostly measures
+how fast the CLI starts.
 """
 
 from __future__ import annotations

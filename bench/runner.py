@@ -8,12 +8,13 @@ ones (ABAB / BABA), so drift of the machine (page cache, CPU clock, a
 neighbour's load) falls on every tool alike. Each timed run is one
 subprocess.run under time.perf_counter, with the case's untimed prepare and
 cleanup around it, and an untimed sync after it so that no run pays for the
-previous one's writeback. A tool that is not installed (or, for docker, whose daemon
-does not answer) is reported as skipped, and one whose commands fail as
-failed; neither stops the others.
+previous one's writeback. A tool that is not installed (or, for docker, that
+has no daemon and no dockerd to start one) is reported as skipped, and one
+whose commands fail as failed; neither stops the others.
 
 The run happens in a private mount namespace (bench/sandbox.py) so that
-nothing the tools write leaks onto the host; it needs root.
+nothing the tools write leaks onto the host; it needs root. Where no docker
+daemon answers, a private dockerd runs in there for the run (bench/dockerd.py).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import bench
-from bench import sandbox
+from bench import dockerd, sandbox
 from bench.cases import CASES, Case, Context, Step, median, p90
 from bench.tools import REPO, TOOLS, CommandFailed, Session, Tool, ToolError, docker_socket
 
@@ -96,17 +97,15 @@ class CaseResult:
     def target_verdict(self) -> dict[str, Any] | None:
         """Whether pinnace meets the case's target, against the fastest of its target peers.
 
-        Peers not measured here stand in with their reference medians, which were
-        measured on full-size data: a --quick run compares with measured peers only.
+        A peer that could not run here stands in with its reference median
+        (Target.medians_to_beat says when).
         """
         target = self.case.target
         if target is None:
             return None
         meds = self.medians()
-        against = {p: (meds[p], True) for p in target.peers if p in meds}
-        if not self.quick:
-            for peer, ref in target.reference.items():
-                against.setdefault(peer, (ref, False))
+        ran = {t.tool for t in self.tools if t.status != "skipped"}
+        against = target.medians_to_beat(meds, ran, self.quick)
         verdict: dict[str, Any] = {"text": target.text, "max_ratio": target.max_ratio}
         mine = meds.get(self.subject.tool)
         if mine is None or not against:
@@ -345,12 +344,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     rounds = args.rounds if args.rounds is not None else 3 if args.quick else 10
     warmup = args.warmup if args.warmup is not None else 0 if args.quick else 1
     out, cache = args.out.resolve(), args.cache.resolve()
-    # Probe each tool once per run, not once per case.
-    tools = {n: dataclasses.replace(t, probe=functools.cache(t.probe)) for n, t in TOOLS.items()}
     scratch = Path(tempfile.mkdtemp(prefix="pinnace-bench-"))
     keep = [REPO, out, cache] + [s for s in [docker_socket()] if s is not None]
     try:
-        with sandbox.host_sandbox(scratch, keep):
+        # dockerd, if we start one, runs inside the sandbox too: its writes to /etc and /run stay there.
+        with sandbox.host_sandbox(scratch, keep), dockerd.docker_for_run(scratch / "dockerd", _log) as docker:
+            # Probe each tool once per run, not once per case.
+            tools = {
+                n: dataclasses.replace(t, probe=functools.cache(t.probe))
+                for n, t in {**TOOLS, "docker": docker}.items()
+            }
             for name, tool in tools.items():
                 reason = tool.probe()
                 print(f"{name}: {'skipped: ' + reason if reason else 'available'}")

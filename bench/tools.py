@@ -2,8 +2,9 @@
 
 A Tool says whether it can run on this machine and opens Sessions; a Session is
 the tool bound to a private, temporary store (pinnace and podman) or, for
-docker, to its daemon's store, which the session cleans of the images the
-benchmark created. Sessions run untimed helper commands themselves and hand
+docker, to a daemon's store (the private dockerd the runner starts for the run,
+bench/dockerd.py, or one already running), which the session cleans of the
+images the benchmark created. Sessions run untimed helper commands themselves and hand
 the runner the argv of the timed one.
 """
 
@@ -220,12 +221,18 @@ PODMAN = Tool("podman", _podman_probe, _podman_open)
 # docker -----------------------------------------------------------------------------------------
 
 
-def _docker_probe() -> str | None:
+def _docker_env(host: str | None) -> dict[str, str]:
+    return {**os.environ, **({"DOCKER_HOST": host} if host else {})}
+
+
+def docker_probe(host: str | None = None) -> str | None:
+    """Why docker cannot run against host (default: the ambient DOCKER_HOST), or None."""
     if not shutil.which("docker"):
-        return "not installed"
+        return "not installed (apt-get install docker.io)"
     try:
         proc = subprocess.run(
             ["docker", "version", "--format", "{{.Server.Version}}"],
+            env=_docker_env(host),
             capture_output=True,
             text=True,
             timeout=20,
@@ -233,13 +240,8 @@ def _docker_probe() -> str | None:
     except subprocess.TimeoutExpired:
         return "daemon not answering"
     if proc.returncode != 0:
-        return "no daemon reachable (docker is a peer only where its daemon runs)"
+        return "no daemon reachable, and no dockerd installed to start one (apt-get install docker.io)"
     return None
-
-
-def _docker_open(workdir: Path) -> Session:
-    version = _first_line(["docker", "version", "--format", "{{.Server.Version}}"])
-    return Session("docker", ("docker",), _base_env(workdir), workdir, version, _docker_close)
 
 
 def _docker_close(session: Session) -> None:
@@ -253,15 +255,39 @@ def _docker_close(session: Session) -> None:
             check=False,
         ).stdout.split()
     if ids:
-        subprocess.run(["docker", "rmi", "--force", *sorted(set(ids))], capture_output=True, check=False)
+        subprocess.run(
+            ["docker", "rmi", "--force", *sorted(set(ids))],
+            env=dict(session.env),
+            capture_output=True,
+            check=False,
+        )
 
 
-DOCKER = Tool(
-    "docker",
-    _docker_probe,
-    _docker_open,
-    note="uses its daemon's own store (no per-run isolation); benchmark images are removed after",
-)
+def docker_tool(host: str | None = None, *, unavailable: str | None = None) -> Tool:
+    """docker against the daemon at host (a private one, bench/dockerd.py), else the ambient one.
+
+    unavailable: why docker cannot run in this run at all; the probe reports it.
+    Either way a session cleans the daemon of the images the benchmark made.
+    """
+
+    def probe() -> str | None:
+        return unavailable or docker_probe(host)
+
+    def open_session(workdir: Path) -> Session:
+        env = {**_base_env(workdir), **_docker_env(host)}
+        client = _first_line(["docker", "version", "--format", "{{.Client.Version}}"], env)
+        server = _first_line(["docker", "version", "--format", "{{.Server.Version}}"], env)
+        version = f"docker {client}, dockerd {server}"
+        return Session("docker", ("docker",), env, workdir, version, _docker_close)
+
+    if host:
+        note = "a private dockerd started for this run, its store in the run's scratch directory"
+    else:
+        note = "uses its daemon's own store (no per-run isolation); benchmark images are removed after"
+    return Tool("docker", probe, open_session, note=note)
+
+
+DOCKER = docker_tool()
 
 TOOLS: Mapping[str, Tool] = {t.name: t for t in (PINNACE, PODMAN, DOCKER)}
 

@@ -17,7 +17,7 @@ if str(REPO) not in sys.path:
 
 from bench import runner  # noqa: E402
 from bench.cases import Case, Context, Step, Target, p90  # noqa: E402
-from bench.tools import CommandFailed, Session, Tool  # noqa: E402
+from bench.tools import CommandFailed, Session, Tool, docker_tool  # noqa: E402
 
 
 def fake_tool(name: str, argv: list[str], *, missing: bool = False, closed: list[str] | None = None) -> Tool:
@@ -177,3 +177,44 @@ def test_list_shows_the_image_cases(capsys: pytest.CaptureFixture[str]) -> None:
 def test_unknown_case_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert runner.main(["no-such-case"]) == 2
     assert "unknown case" in capsys.readouterr().err
+
+
+def test_reference_stands_in_only_for_a_peer_that_could_not_run() -> None:
+    target = Target("as fast as the faster peer", 1.0, ("docker", "podman"), {"docker": 1.0})
+    measured = {"pinnace": 2.0, "podman": 3.0}
+
+    # docker skipped (no daemon, no dockerd): its reference from another machine stands in.
+    assert target.medians_to_beat(measured, {"pinnace", "podman"}, quick=False) == {
+        "podman": (3.0, True),
+        "docker": (1.0, False),
+    }
+    # docker ran here: its own median counts, never the reference.
+    both = {**measured, "docker": 2.5}
+    assert target.medians_to_beat(both, {"pinnace", "podman", "docker"}, quick=False) == {
+        "podman": (3.0, True),
+        "docker": (2.5, True),
+    }
+    # docker ran and failed: no stand-in hides the failure.
+    assert target.medians_to_beat(measured, {"pinnace", "podman", "docker"}, quick=False) == {
+        "podman": (3.0, True)
+    }
+    # References are for full-size data: a --quick run uses none.
+    assert target.medians_to_beat(measured, {"pinnace", "podman"}, quick=True) == {"podman": (3.0, True)}
+
+
+def test_a_measured_peer_beats_its_reference_in_the_verdict(tmp_path: Path) -> None:
+    target = Target("as fast as the faster peer", 1.0, ("peer",), {"peer": 0.001})
+    tools = {"mine": fake_tool("mine", ["true"]), "peer": fake_tool("peer", ["sleep", "0.1"])}
+    verdict = run(
+        make_case(("mine", "peer"), target=target), tools, tmp_path, rounds=1, warmup=0
+    ).target_verdict()
+
+    assert verdict is not None
+    assert (verdict["peer"], verdict["peer_measured_here"], verdict["met"]) == ("peer", True, True)
+    assert verdict["peer_median"] >= 0.1
+
+
+def test_docker_that_cannot_run_says_why() -> None:
+    tool = docker_tool(unavailable="no daemon reachable, and a private dockerd did not start: boom")
+    assert tool.name == "docker"
+    assert tool.probe() == "no daemon reachable, and a private dockerd did not start: boom"
