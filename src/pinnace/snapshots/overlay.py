@@ -134,6 +134,17 @@ def measure(path: Path) -> Usage:
     return Usage(size=size, inodes=inodes)
 
 
+def _check_parent(conn: sqlite3.Connection, parent: str) -> None:
+    """A snapshot can only sit on a committed one ("" is no parent)."""
+    if not parent:
+        return
+    row = conn.execute("SELECT kind FROM snapshots WHERE key = ?", (parent,)).fetchone()
+    if row is None:
+        raise NotFound(f"parent snapshot {parent} does not exist")
+    if row["kind"] != Kind.COMMITTED.value:
+        raise InvalidArgument(f"parent {parent} is not a committed snapshot")
+
+
 def remove_tree(path: Path) -> None:
     """Delete a snapshot directory tree, whatever layers put in it.
 
@@ -277,12 +288,7 @@ class OverlaySnapshotter:
         with self.db.tx() as conn:
             if conn.execute("SELECT 1 FROM snapshots WHERE key = ?", (key,)).fetchone():
                 raise AlreadyExists(f"snapshot {key}: already exists")
-            if parent:
-                prow = conn.execute("SELECT kind FROM snapshots WHERE key = ?", (parent,)).fetchone()
-                if prow is None:
-                    raise NotFound(f"parent snapshot {parent} does not exist")
-                if prow["kind"] != Kind.COMMITTED.value:
-                    raise InvalidArgument(f"parent {parent} is not a committed snapshot")
+            _check_parent(conn, parent)
             ident = self._make_dir(conn, kind)
             try:
                 conn.execute(
@@ -351,12 +357,7 @@ class OverlaySnapshotter:
                 raise FailedPrecondition(f"snapshot {key} is not active")
             if conn.execute("SELECT 1 FROM snapshots WHERE parent = ? LIMIT 1", (key,)).fetchone():
                 raise FailedPrecondition(f"cannot rebase snapshot {key}: it has children")
-            if parent:
-                prow = conn.execute("SELECT kind FROM snapshots WHERE key = ?", (parent,)).fetchone()
-                if prow is None:
-                    raise NotFound(f"parent snapshot {parent} does not exist")
-                if prow["kind"] != Kind.COMMITTED.value:
-                    raise InvalidArgument(f"parent {parent} is not a committed snapshot")
+            _check_parent(conn, parent)
             conn.execute("UPDATE snapshots SET parent = ? WHERE key = ?", (parent or None, key))
 
     def remove(self, key: str) -> None:
