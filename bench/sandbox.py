@@ -61,15 +61,11 @@ def umount(target: str) -> None:
 
 def mounts_under(directory: Path) -> list[str]:
     """Mount points at or below directory in this namespace, deepest first."""
+    from pinnace.mount.ops import mount_points  # mountinfo parsing, octal escapes and all
+
     prefix = str(directory).rstrip("/")
-    found = []
-    with open("/proc/self/mountinfo", encoding="utf-8") as f:
-        for line in f:
-            # Field 5 is the mount point, with spaces and the like octal-escaped.
-            point = line.split()[4].encode().decode("unicode_escape")
-            if point == prefix or point.startswith(prefix + "/"):
-                found.append(point)
-    return sorted(set(found), key=lambda p: p.count("/"), reverse=True)
+    found = {p for p in mount_points() if p == prefix or p.startswith(prefix + "/")}
+    return sorted(found, key=lambda p: p.count("/"), reverse=True)
 
 
 def unmount_under(directory: Path) -> None:

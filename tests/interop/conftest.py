@@ -60,14 +60,10 @@ def require(tool: str) -> str:
 
 def mounts_under(directory: Path) -> list[str]:
     """Mount points at or below directory in the test's (the host's) mount namespace."""
+    from pinnace.mount.ops import mount_points
+
     prefix = str(directory.resolve())
-    found = []
-    with open("/proc/self/mountinfo", encoding="utf-8") as f:
-        for line in f:
-            point = line.split()[4].encode().decode("unicode_escape")
-            if point == prefix or point.startswith(prefix + "/"):
-                found.append(point)
-    return found
+    return [p for p in mount_points() if p == prefix or p.startswith(prefix + "/")]
 
 
 @dataclass
