@@ -322,3 +322,65 @@ def test_digests_and_rmi_by_digest(pinnace: Pinnace, tmp_path: Path) -> None:
     assert json.loads(pinnace.run("inspect", f"dig@{digest}").stdout)[0]["Id"] == image_id
     pinnace.run("rmi", "dig:1")
     assert pinnace.run("images", "-q").stdout == ""
+
+
+def _tar_of(path: Path, files: dict[str, bytes]) -> Path:
+    import io
+
+    with tarfile.open(path, "w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_load_refuses_malicious_archives(pinnace: Pinnace, tmp_path: Path) -> None:
+    config = json.dumps({"rootfs": {"type": "layers", "diff_ids": []}, "os": "linux"}).encode()
+    cases = {
+        # a layer path that climbs out of the archive
+        "escape": {
+            "c.json": config,
+            "manifest.json": json.dumps([{"Config": "c.json", "Layers": ["../../etc/passwd"]}]).encode(),
+        },
+        # a manifest bigger than any real one
+        "huge": {"manifest.json": b"[" + b" " * (5 * 1024 * 1024) + b"]"},
+        # an index naming a manifest that is not there
+        "dangling": {
+            "index.json": json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "manifests": [
+                        {
+                            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                            "digest": "sha256:" + "a" * 64,
+                            "size": 10,
+                        }
+                    ],
+                }
+            ).encode()
+        },
+        # a blob whose name is not a digest
+        "badname": {
+            "blobs/sha256/not-a-digest": b"x",
+            "index.json": b'{"schemaVersion": 2, "manifests": []}',
+        },
+        # a config that is not JSON
+        "badconfig": {
+            "c.json": b"\x00garbage",
+            "manifest.json": json.dumps([{"Config": "c.json", "Layers": []}]).encode(),
+        },
+    }
+    expected = {
+        "escape": "referenced but not in the archive",
+        "huge": "too large",
+        "dangling": "not in the archive",
+        "badname": "invalid digest",
+        "badconfig": "invalid image config",
+    }
+    for name, files in cases.items():
+        proc = pinnace.run("load", "-i", str(_tar_of(tmp_path / f"{name}.tar", files)), check=False)
+        assert proc.returncode == 1, name
+        assert expected[name] in proc.stderr and len(proc.stderr.splitlines()) == 1, (name, proc.stderr)
+    assert pinnace.run("images", "-q").stdout == ""
+    assert pinnace.blobs() == set() and pinnace.snapshot_dirs() == set() and pinnace.ingests() == set()

@@ -66,14 +66,14 @@ class _Archive:
             raise InvalidArgument("invalid archive: unexpected EOF") from exc
 
     def _member(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
-        name = posixpath.normpath(member.name.lstrip("/")).lstrip("./") or "."
+        name = _clean(member.name)
         if member.issym() or member.islnk():
             target = (
                 member.linkname
                 if member.islnk()
                 else posixpath.join(posixpath.dirname(name), member.linkname)
             )
-            self.links[name] = posixpath.normpath(target.lstrip("/"))
+            self.links[name] = _clean(target)
             return
         if not member.isfile():
             return
@@ -96,7 +96,7 @@ class _Archive:
     def blob(self, path: str) -> Digest:
         """The digest of the file at ``path`` in the archive (following its links)."""
         seen = 0
-        path = posixpath.normpath(path.lstrip("/"))
+        path = _clean(path)
         while path in self.links and seen < 32:
             path, seen = self.links[path], seen + 1
         if path not in self.by_path:
@@ -111,6 +111,14 @@ class _Archive:
             return json.loads(data)
         except ValueError as exc:
             raise InvalidArgument(f"invalid archive: {name}: {exc}") from exc
+
+
+def _clean(name: str) -> str:
+    """An archive path as a lookup key: relative, normalised, ``..`` stopped at the top.
+
+    Keys only: nothing in an archive is ever written to the filesystem by name.
+    """
+    return posixpath.normpath("/" + name).lstrip("/")
 
 
 def load(stores: Stores, stream: BinaryIO) -> list[Loaded]:
