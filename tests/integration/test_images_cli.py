@@ -384,3 +384,25 @@ def test_load_refuses_malicious_archives(pinnace: Pinnace, tmp_path: Path) -> No
         assert expected[name] in proc.stderr and len(proc.stderr.splitlines()) == 1, (name, proc.stderr)
     assert pinnace.run("images", "-q").stdout == ""
     assert pinnace.blobs() == set() and pinnace.snapshot_dirs() == set() and pinnace.ingests() == set()
+
+
+def test_import_refuses_escaping_tarball(pinnace: Pinnace, tmp_path: Path) -> None:
+    import io
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    evil = tmp_path / "evil.tar"
+    with tarfile.open(evil, "w") as tar:
+        link = tarfile.TarInfo("etc")
+        link.type = tarfile.SYMTYPE
+        link.linkname = str(outside)
+        tar.addfile(link)
+        info = tarfile.TarInfo("etc/pwned")
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"evil"))
+    proc = pinnace.run("import", str(evil), "evil:1", check=False)
+    assert proc.returncode == 1
+    assert "etc/pwned" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert list(outside.iterdir()) == []
+    assert pinnace.run("images", "-q").stdout == ""
+    assert pinnace.blobs() == set() and pinnace.snapshot_dirs() == set() and pinnace.ingests() == set()
