@@ -44,14 +44,18 @@ fi
 # PYTHONDONTWRITEBYTECODE, which would otherwise recompile every module on
 # every command.
 site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-cat > .venv/bin/pinnace.new <<LAUNCHER
+launcher() {  # launcher NAME MODULE: .venv/bin/NAME runs MODULE's main(), linked into /usr/local/bin
+    cat > ".venv/bin/$1.new" <<LAUNCHER
 #!$here/.venv/bin/python -IS
 import sys
 sys.path[:0] = ["$here/src", "$site"]
-from pinnace.cli.main import main
+from $2 import main
 main()
 LAUNCHER
-chmod 755 .venv/bin/pinnace.new
-mv -f .venv/bin/pinnace.new .venv/bin/pinnace
+    chmod 755 ".venv/bin/$1.new"
+    mv -f ".venv/bin/$1.new" ".venv/bin/$1"
+    ln -sf "$here/.venv/bin/$1" "/usr/local/bin/$1"
+}
+launcher pinnace pinnace.cli.main
+launcher pinnace-runtime pinnace.runtime.cli
 .venv/bin/python -I -m compileall -q src >/dev/null
-ln -sf "$here/.venv/bin/pinnace" /usr/local/bin/pinnace
