@@ -1,0 +1,204 @@
+"""Cgroup managers: one 6-method interface, a v1 and a v2 driver (youki's split).
+
+The runtime asks :func:`manager_for` for the manager of a container's OCI
+``cgroupsPath``; the host's layout, read from ``/proc/self/mountinfo`` at run
+time, picks the driver.  A cgroup2 mount at ``/sys/fs/cgroup`` means the
+unified layout (:mod:`.v2`); v1 controllers mean :mod:`.v1`, which on a hybrid
+host also mirrors the path in the cgroup2 mount so the process is tracked
+there too, as runc does.  Control files are written with bare
+``os.open``/``os.write``: the kernel reports a bad value as the write's errno,
+which buffered file objects would defer to ``close``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import posixpath
+from typing import Protocol
+
+from pinnace.errors import (
+    Conflict,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    NotImplementedYet,
+    PinnaceError,
+    Unavailable,
+)
+
+#: Where the kernel documents a unified-only host's single hierarchy.
+CGROUP_ROOT = "/sys/fs/cgroup"
+#: v1 super options that are mount flags, not controllers.
+_NOT_CONTROLLERS = frozenset({"rw", "ro", "xattr", "noprefix", "clone_children", "cpuset_v2_mode", "none"})
+
+
+class Manager(Protocol):
+    """What the runtime needs from a container's cgroup, whatever the driver."""
+
+    def apply(self, pid: int) -> None:
+        """Create the cgroup in every hierarchy and move ``pid`` into it."""
+
+    def set(self, resources: dict[str, object]) -> None:
+        """Apply an OCI ``linux.resources`` subset (see :mod:`.resources`)."""
+
+    def freeze(self, frozen: bool) -> None:
+        """Freeze (pause) or thaw (resume) every process in the cgroup; returns once done."""
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """``{"memory": {"usage": ...}, "pids": {"current": ...}, "cpu": {"usage_ns": ...}}``."""
+
+    def pids(self) -> list[int]:
+        """Every process in the cgroup and its descendants."""
+
+    def destroy(self) -> None:
+        """Remove the cgroup directories, deepest first; Conflict while processes remain."""
+
+
+def manager_for(path: str) -> Manager:
+    """The manager of OCI ``cgroupsPath`` ``path`` under each hierarchy root of this host."""
+    rel = normalize(path)
+    v1_mounts, v2_mount = hierarchies()
+    if v2_mount == CGROUP_ROOT:
+        from pinnace.runtime.cgroups.v2 import V2Manager
+
+        return V2Manager(v2_mount, rel)
+    if v1_mounts:
+        from pinnace.runtime.cgroups.v1 import V1Manager
+
+        return V1Manager(v1_mounts, rel, unified=v2_mount)
+    if v2_mount is not None:
+        from pinnace.runtime.cgroups.v2 import V2Manager
+
+        return V2Manager(v2_mount, rel)
+    raise Unavailable("no cgroup hierarchy is mounted on this host")
+
+
+def normalize(path: str) -> str:
+    """``cgroupsPath`` as a path relative to a hierarchy root; refuses escapes and systemd's form."""
+    if ":" in path:
+        raise NotImplementedYet(f"cgroupsPath {path!r}: systemd cgroup driver is not supported")
+    rel = posixpath.normpath("/" + path).lstrip("/")
+    if not path or not rel or rel == ".":
+        raise InvalidArgument(f"cgroupsPath {path!r}: must name a cgroup below the hierarchy root")
+    if ".." in path.split("/"):
+        raise InvalidArgument(f"cgroupsPath {path!r}: must not contain '..'")
+    return rel
+
+
+def hierarchies() -> tuple[dict[str, str], str | None]:
+    """(v1 controller -> mount point, cgroup2 mount point or None), first mount of each wins.
+
+    A v1 hierarchy with several controllers (``cpu,cpuacct``) maps each to the
+    same mount point; named hierarchies appear as ``name=systemd``.
+    """
+    v1: dict[str, str] = {}
+    v2: str | None = None
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        for line in f:
+            pre, _, post = line.partition(" - ")
+            fields = pre.split()
+            rest = post.split()
+            if len(fields) < 5 or len(rest) < 3:
+                continue
+            point = fields[4].replace("\\040", " ")
+            if rest[0] == "cgroup2" and v2 is None:
+                v2 = point
+            elif rest[0] == "cgroup":
+                for opt in rest[2].split(","):
+                    if opt not in _NOT_CONTROLLERS and not opt.startswith("release_agent="):
+                        v1.setdefault(opt, point)
+    return v1, v2
+
+
+def translate(exc: OSError, path: str, setting: str | None = None) -> PinnaceError:
+    """The pinnace kind for ``exc`` raised on cgroup file ``path`` (while writing ``setting``)."""
+    what = f"{setting}: " if setting else ""
+    detail = f"{what}{path}: {exc.strerror or exc}"
+    if exc.errno in (errno.EINVAL, errno.ERANGE, errno.EOVERFLOW):
+        return InvalidArgument(f"invalid value for {detail}" if setting else detail)
+    if exc.errno == errno.EBUSY:
+        return Conflict(detail)
+    if exc.errno == errno.ESRCH:
+        return NotFound(f"no such process: {detail}")
+    if exc.errno == errno.ENOENT:
+        return FailedPrecondition(f"{detail} (controller not available on this host)")
+    return Unavailable(detail)
+
+
+def write_file(path: str, value: str, setting: str | None = None) -> None:
+    """Write ``value`` to control file ``path`` in one write(2)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, value.encode())
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise translate(e, path, setting) from e
+
+
+def read_file(path: str) -> str:
+    """Content of control file ``path``, stripped."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return os.read(fd, 1 << 16).decode().strip()
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise translate(e, path) from e
+
+
+def read_int(path: str) -> int:
+    """Integer content of ``path``; ``max`` (v2's unlimited) reads as -1."""
+    text = read_file(path)
+    return -1 if text == "max" else int(text)
+
+
+def procs_under(directory: str) -> list[int]:
+    """Pids in ``cgroup.procs`` of ``directory`` and of every cgroup below it."""
+    found: list[int] = []
+    for top, _dirs, _files in os.walk(directory):
+        try:
+            text = read_file(os.path.join(top, "cgroup.procs"))
+        except FailedPrecondition:
+            continue  # removed while walking
+        found.extend(int(p) for p in text.split())
+    return found
+
+
+def make_dirs(root: str, rel: str) -> list[str]:
+    """Create ``root/rel`` level by level; the directories created, outermost first."""
+    made: list[str] = []
+    current = root
+    for part in rel.split("/"):
+        current = os.path.join(current, part)
+        try:
+            os.mkdir(current, 0o755)
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise translate(e, current) from e
+        made.append(current)
+    return made
+
+
+def remove_tree(directory: str) -> None:
+    """rmdir ``directory`` and its child cgroups, deepest first; gone already is fine."""
+    if not os.path.isdir(directory):
+        return
+    for top, _dirs, _files in os.walk(directory, topdown=False):
+        try:
+            os.rmdir(top)
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            raise translate(e, top) from e
+
+
+def refuse_if_busy(path: str, pids: list[int]) -> None:
+    """Conflict naming ``path`` when ``pids`` is not empty (destroy would leave them behind)."""
+    if pids:
+        shown = " ".join(str(p) for p in pids[:5])
+        raise Conflict(f"cannot remove cgroup {path}: {len(pids)} process(es) still in it ({shown})")
