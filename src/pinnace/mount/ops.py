@@ -105,7 +105,7 @@ _DATA_LIMIT = _PAGE_SIZE - 512
 _libc_handle: Any = None
 
 
-def _libc() -> Any:
+def libc() -> Any:
     """libc through ctypes, loaded once (``find_library`` would fork ldconfig: avoided)."""
     global _libc_handle
     if _libc_handle is None:
@@ -144,7 +144,7 @@ def _error(kind_context: str, err: int) -> PinnaceError:
 
 
 def _sys_mount(source: str, target: str, fstype: str, flags: int, data: str, what: str) -> None:
-    rc = _libc().mount(
+    rc = libc().mount(
         os.fsencode(source) if source else None,
         os.fsencode(target),
         os.fsencode(fstype) if fstype else None,
@@ -266,7 +266,7 @@ def unmount(target: Path, *, detach: bool = False) -> None:
     one to make the engine unmount a host path.
     """
     flags = UMOUNT_NOFOLLOW | (MNT_DETACH if detach else 0)
-    if _libc().umount2(os.fsencode(target), flags) != 0:
+    if libc().umount2(os.fsencode(target), flags) != 0:
         err = _errno()
         if err in (errno.EINVAL, errno.ENOENT):  # not mounted, or gone already
             return
@@ -356,7 +356,7 @@ def syncfs(path: Path) -> None:
     except OSError as exc:
         raise _error(f"syncfs {path}", exc.errno or errno.EIO) from exc
     try:
-        if _libc().syncfs(fd) != 0:
+        if libc().syncfs(fd) != 0:
             raise _error(f"syncfs {path}", _errno())
     finally:
         os.close(fd)

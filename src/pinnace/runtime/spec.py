@@ -75,7 +75,7 @@ def validate_spec(spec: object) -> Spec:
         for i, mount in enumerate(_list(spec["mounts"], "mounts")):
             _check_mount(_obj(mount, f"mounts[{i}]"), f"mounts[{i}]")
     if spec.get("linux") is not None:
-        _check_linux(_obj(spec["linux"], "linux"))
+        check_linux(_obj(spec["linux"], "linux"))
     return spec
 
 
@@ -149,7 +149,8 @@ def _check_mount(mount: dict[str, Any], field: str) -> None:
             _str(option, f"{field}.options[{i}]")
 
 
-def _check_linux(linux: dict[str, Any]) -> None:
+def check_linux(linux: dict[str, Any]) -> None:
+    """Validate a spec's ``linux`` object (namespaces, id mappings); also used by namespaces.plan."""
     seen: set[str] = set()
     for i, ns in enumerate(_list(linux.get("namespaces") or [], "linux.namespaces")):
         field = f"linux.namespaces[{i}]"

@@ -1,0 +1,216 @@
+"""The privileged syscalls of the container init, behind a seam a test can fake.
+
+:class:`Sys` is youki's ``Syscall`` trait: init code takes a ``Sys`` and
+never calls libc itself, so the order and arguments of its unshare / setns /
+mount / pivot_root calls are unit-testable without root (pass a
+:class:`RecordingSys`, assert on ``.calls``).  :class:`LinuxSys` performs them
+through ctypes, since Python 3.11 has no ``os.unshare``/``os.setns``.
+
+Errors become pinnace kinds at this boundary, one line naming the call and
+its argument, e.g. ``unshare(CLONE_NEWUSER): operation not permitted``:
+EPERM/EACCES -> FailedPrecondition (the host does not grant it),
+EINVAL -> InvalidArgument (the request is wrong), anything else -> Unavailable.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import platform
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pinnace.errors import FailedPrecondition, InvalidArgument, PinnaceError, Unavailable
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+CLONE_NEWTIME = 0x80
+CLONE_NEWNS = 0x20000
+CLONE_NEWCGROUP = 0x2000000
+CLONE_NEWUTS = 0x4000000
+CLONE_NEWIPC = 0x8000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+#: flag -> name, in the order flags are spelled out in messages.
+CLONE_NAMES: dict[int, str] = {
+    CLONE_NEWUSER: "CLONE_NEWUSER",
+    CLONE_NEWNS: "CLONE_NEWNS",
+    CLONE_NEWPID: "CLONE_NEWPID",
+    CLONE_NEWNET: "CLONE_NEWNET",
+    CLONE_NEWIPC: "CLONE_NEWIPC",
+    CLONE_NEWUTS: "CLONE_NEWUTS",
+    CLONE_NEWCGROUP: "CLONE_NEWCGROUP",
+    CLONE_NEWTIME: "CLONE_NEWTIME",
+}
+
+#: pivot_root(2) has no glibc wrapper: syscall(2) by number, per architecture.
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "ppc64le": 203, "s390x": 217, "riscv64": 41}
+
+
+def clone_flag_names(flags: int) -> str:
+    """``CLONE_NEWUTS|CLONE_NEWNS`` for a flag mask (unknown bits in hex), for messages."""
+    names = [name for flag, name in CLONE_NAMES.items() if flags & flag]
+    rest = flags & ~sum(CLONE_NAMES)
+    if rest or not names:
+        names.append(hex(rest))
+    return "|".join(names)
+
+
+class Sys(Protocol):
+    """The syscalls the container init makes; each raises a pinnace error on failure."""
+
+    def unshare(self, flags: int) -> None: ...
+
+    def setns(self, fd: int, nstype: int) -> None: ...
+
+    def pivot_root(self, new_root: str, put_old: str) -> None: ...
+
+    def sethostname(self, name: str) -> None: ...
+
+    def setdomainname(self, name: str) -> None: ...
+
+    def mount(self, source: str, target: str, fstype: str, flags: int, data: str) -> None: ...
+
+    def umount2(self, target: str, flags: int) -> None: ...
+
+    def prctl(self, option: int, arg2: int) -> None: ...
+
+
+def error(call: str, err: int) -> PinnaceError:
+    """The pinnace error for ``call`` (already spelled with its arguments) failing with ``err``."""
+    if err in (errno.EPERM, errno.EACCES):
+        kind: type[PinnaceError] = FailedPrecondition
+    elif err == errno.EINVAL:
+        kind = InvalidArgument
+    else:
+        kind = Unavailable
+    reason = os.strerror(err)
+    return kind(f"{call}: {reason[:1].lower()}{reason[1:]}")
+
+
+_libc_handle: Any = None
+
+
+def _libc() -> Any:
+    """libc, loaded once and shared with :mod:`pinnace.mount.ops` (which declares mount/umount2)."""
+    global _libc_handle
+    if _libc_handle is None:
+        import ctypes
+
+        from pinnace.mount import ops
+
+        lib = ops.libc()
+        for name, argtypes in (
+            ("unshare", (ctypes.c_int,)),
+            ("setns", (ctypes.c_int, ctypes.c_int)),
+            ("sethostname", (ctypes.c_char_p, ctypes.c_size_t)),
+            ("setdomainname", (ctypes.c_char_p, ctypes.c_size_t)),
+            ("prctl", (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)),
+        ):
+            fn = getattr(lib, name)
+            fn.argtypes = argtypes
+            fn.restype = ctypes.c_int
+        lib.syscall.restype = ctypes.c_long
+        _libc_handle = lib
+    return _libc_handle
+
+
+def _check(rc: int, call: Callable[[], str]) -> None:
+    """Raise the translated errno when ``rc`` is -1; ``call`` spells the call lazily."""
+    if rc != 0:
+        import ctypes
+
+        raise error(call(), ctypes.get_errno())
+
+
+class LinuxSys:
+    """:class:`Sys` on the running kernel, through libc."""
+
+    def unshare(self, flags: int) -> None:
+        _check(_libc().unshare(flags), lambda: f"unshare({clone_flag_names(flags)})")
+
+    def setns(self, fd: int, nstype: int) -> None:
+        _check(_libc().setns(fd, nstype), lambda: f"setns({fd}, {clone_flag_names(nstype)})")
+
+    def pivot_root(self, new_root: str, put_old: str) -> None:
+        number = _SYS_PIVOT_ROOT.get(platform.machine())
+        call = f"pivot_root({new_root}, {put_old})"
+        if number is None:
+            raise Unavailable(f"{call}: not supported on {platform.machine()}")
+        import ctypes
+
+        rc = _libc().syscall(
+            ctypes.c_long(number),
+            ctypes.c_char_p(os.fsencode(new_root)),
+            ctypes.c_char_p(os.fsencode(put_old)),
+        )
+        _check(rc, lambda: call)
+
+    def sethostname(self, name: str) -> None:
+        raw = name.encode()
+        _check(_libc().sethostname(raw, len(raw)), lambda: f"sethostname({name})")
+
+    def setdomainname(self, name: str) -> None:
+        raw = name.encode()
+        _check(_libc().setdomainname(raw, len(raw)), lambda: f"setdomainname({name})")
+
+    def mount(self, source: str, target: str, fstype: str, flags: int, data: str) -> None:
+        rc = _libc().mount(
+            os.fsencode(source) if source else None,
+            os.fsencode(target),
+            os.fsencode(fstype) if fstype else None,
+            flags,
+            os.fsencode(data) if data else None,
+        )
+        _check(rc, lambda: f"mount({source or 'none'}, {target}, {fstype or 'none'}, {flags:#x})")
+
+    def umount2(self, target: str, flags: int) -> None:
+        _check(_libc().umount2(os.fsencode(target), flags), lambda: f"umount2({target}, {flags:#x})")
+
+    def prctl(self, option: int, arg2: int) -> None:
+        _check(_libc().prctl(option, arg2, 0, 0, 0), lambda: f"prctl({option}, {arg2})")
+
+
+class RecordingSys:
+    """A :class:`Sys` that performs nothing and records each call as ``(name, *args)``.
+
+    ``setns`` records the path its fd was opened from (read back through
+    /proc/self/fd) rather than the fd number, so a test can assert which
+    namespace file was joined.  ``fail`` maps a call name to the error the
+    call raises, to exercise error paths.
+    """
+
+    def __init__(self, fail: dict[str, PinnaceError] | None = None) -> None:
+        self.calls: list[tuple[object, ...]] = []
+        self.fail = fail or {}
+
+    def _record(self, name: str, *args: object) -> None:
+        self.calls.append((name, *args))
+        if name in self.fail:
+            raise self.fail[name]
+
+    def unshare(self, flags: int) -> None:
+        self._record("unshare", flags)
+
+    def setns(self, fd: int, nstype: int) -> None:
+        self._record("setns", os.readlink(f"/proc/self/fd/{fd}"), nstype)
+
+    def pivot_root(self, new_root: str, put_old: str) -> None:
+        self._record("pivot_root", new_root, put_old)
+
+    def sethostname(self, name: str) -> None:
+        self._record("sethostname", name)
+
+    def setdomainname(self, name: str) -> None:
+        self._record("setdomainname", name)
+
+    def mount(self, source: str, target: str, fstype: str, flags: int, data: str) -> None:
+        self._record("mount", source, target, fstype, flags, data)
+
+    def umount2(self, target: str, flags: int) -> None:
+        self._record("umount2", target, flags)
+
+    def prctl(self, option: int, arg2: int) -> None:
+        self._record("prctl", option, arg2)
