@@ -128,7 +128,8 @@ def test_sessions_are_closed_and_scratch_removed(tmp_path: Path) -> None:
 
 
 def test_target_uses_reference_median_for_a_peer_that_cannot_run(tmp_path: Path) -> None:
-    target = Target("as fast as the faster peer", 1.0, ("gone", "here"), {"gone": 0.001})
+    # No process starts in a microsecond: against this reference the target is never met.
+    target = Target("as fast as the faster peer", 1.0, ("gone", "here"), {"gone": 1e-6})
     tools = {
         "mine": fake_tool("mine", ["true"]),
         "here": fake_tool("here", ["sleep", "0.1"]),
@@ -147,7 +148,7 @@ def test_target_uses_reference_median_for_a_peer_that_cannot_run(tmp_path: Path)
 
 
 def test_json_report(tmp_path: Path) -> None:
-    tools = {"mine": fake_tool("mine", ["true"]), "peer": fake_tool("peer", ["sleep", "0.02"])}
+    tools = {"mine": fake_tool("mine", ["true"]), "peer": fake_tool("peer", ["sleep", "0.2"])}
     case = make_case(("mine", "peer"), target=Target("at most half", 0.5, ("peer",)))
     path = runner.write_json(run(case, tools, tmp_path, rounds=3), tmp_path / "results")
 
