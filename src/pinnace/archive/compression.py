@@ -56,7 +56,7 @@ def open_decompressed(stream: BinaryIO) -> tuple[BinaryIO, str]:
             break
         head += chunk
     kind = detect(head)
-    raw: io.RawIOBase = _Replay(head, stream)
+    raw: io.RawIOBase = Replay(head, stream)
     if kind == "gzip":
         raw = _GzipReader(raw)
     elif kind == "zstd":
@@ -66,7 +66,7 @@ def open_decompressed(stream: BinaryIO) -> tuple[BinaryIO, str]:
     return cast(BinaryIO, io.BufferedReader(raw, CHUNK)), kind
 
 
-class _Replay(io.RawIOBase):
+class Replay(io.RawIOBase):
     """``stream`` with the bytes already read from it put back in front."""
 
     def __init__(self, head: bytes, stream: Readable) -> None:

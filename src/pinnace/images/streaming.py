@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import IO, BinaryIO, Protocol, cast, runtime_checkable
 
+from pinnace.archive.compression import Replay
 from pinnace.content import ContentStore
 from pinnace.errors import AlreadyExists, DigestMismatch, NotFound
 from pinnace.images.stores import unique_ref
@@ -33,26 +34,6 @@ def looks_like_layer(head: bytes) -> bool:
     return head.startswith((b"\x1f\x8b", b"\x28\xb5\x2f\xfd")) or head[257:262] == b"ustar"
 
 
-class _Prefixed:
-    """``stream`` with ``head`` (already read from it) put back in front."""
-
-    def __init__(self, head: bytes, stream: IO[bytes]) -> None:
-        self.head = head
-        self.stream = stream
-
-    def read(self, n: int = -1, /) -> bytes:
-        if self.head:
-            if n < 0:
-                out, self.head = self.head + self.stream.read(), b""
-                return out
-            out, self.head = self.head[:n], self.head[n:]
-            return out
-        return self.stream.read(n)
-
-    def readable(self) -> bool:
-        return True
-
-
 class StreamingUnpacker:
     """Takes blobs as they stream in; unpacks the ones that look like layers."""
 
@@ -65,7 +46,7 @@ class StreamingUnpacker:
     def ingest(self, src: IO[bytes], *, expected: Digest | None, size: int) -> Digest:
         """Store one blob (and unpack it, if it is a layer); return its digest."""
         head = src.read(_HEAD) if self.enabled else b""
-        stream = cast(BinaryIO, _Prefixed(head, src))  # reads like one: all apply/ingest use
+        stream = cast(BinaryIO, Replay(head, src))  # reads like one: all apply/ingest use
         if not looks_like_layer(head):
             return self.content.ingest(stream, unique_ref("load"), expected=expected, size=size).digest
         try:

@@ -1,18 +1,18 @@
-"""Writing tar archives of whole files fast: headers by tarfile, data by sendfile.
+"""Writing tar archives of whole files fast: data by sendfile.
 
 ``save`` copies hundreds of MB of blobs into one tar; Python's tarfile would
 push every byte through read()/write() in small chunks.  Here the data goes
-kernel-to-kernel (sendfile) when the output is a file descriptor.
+kernel-to-kernel (sendfile) when the output is a file descriptor; headers
+come from the layer writer's encoder (:mod:`pinnace.archive.header`).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import tarfile
 from typing import BinaryIO
 
-_BLOCK = 512
+from pinnace.archive import header
 
 
 class TarWriter:
@@ -35,16 +35,11 @@ class TarWriter:
         while view:
             view = view[os.write(self._fd, view) :]
 
-    def _header(self, name: str, size: int, kind: bytes = tarfile.REGTYPE, mode: int = 0o644) -> None:
-        info = tarfile.TarInfo(name)
-        info.size = size
-        info.mode = mode
-        info.mtime = self.mtime
-        info.type = kind
-        self._write(info.tobuf(format=tarfile.PAX_FORMAT))
+    def _header(self, name: str, size: int, kind: bytes = header.REGULAR, mode: int = 0o644) -> None:
+        self._write(header.encode(name.encode(), kind, mode=mode, uid=0, gid=0, mtime=self.mtime, size=size))
 
     def add_dir(self, name: str) -> None:
-        self._header(name.rstrip("/") + "/", 0, tarfile.DIRTYPE, 0o755)
+        self._header(name.rstrip("/") + "/", 0, header.DIRECTORY, 0o755)
 
     def add_bytes(self, name: str, data: bytes) -> None:
         self._header(name, len(data))
@@ -67,11 +62,9 @@ class TarWriter:
         self._pad(size)
 
     def _pad(self, size: int) -> None:
-        rest = size % _BLOCK
-        if rest:
-            self._write(b"\0" * (_BLOCK - rest))
+        self._write(header.padding(size))
 
     def close(self) -> None:
-        self._write(b"\0" * (_BLOCK * 2))
+        self._write(header.END_OF_ARCHIVE)
         if self._fd is None:
             self.out.flush()
