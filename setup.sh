@@ -10,6 +10,7 @@ here=$(pwd)
 
 APT_PACKAGES=(
     python3 python3-venv          # the interpreter the venv binds to
+    python3-seccomp               # libseccomp's own binding, for the runtime's seccomp filters
     busybox-static                # the host /bin/busybox the quickstart image is made of
     podman skopeo umoci runc uidmap fuse-overlayfs   # peers: interop tests and benchmarks
     docker.io                     # peer: a private dockerd for the benchmarks
@@ -44,6 +45,12 @@ fi
 # PYTHONDONTWRITEBYTECODE, which would otherwise recompile every module on
 # every command.
 site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+# python3-seccomp is built for Debian's python3, the venv's own interpreter:
+# link its extension into the venv rather than open the venv to every
+# system package.
+for so in /usr/lib/python3/dist-packages/seccomp.cpython-*.so; do
+    ln -sf "$so" "$site/"
+done
 launcher() {  # launcher NAME MODULE: .venv/bin/NAME runs MODULE's main(), linked into /usr/local/bin
     cat > ".venv/bin/$1.new" <<LAUNCHER
 #!$here/.venv/bin/python -IS

@@ -4,12 +4,13 @@ Every piece of state pinnace keeps outside SQLite is written through
 :func:`atomic_write`: a temp file in the same directory, written, fsynced,
 renamed over the target, and the directory fsynced, so a process killed at
 any instant leaves either the old file or the new one, never half of one.
+Only ``os`` is imported: the runtime writes its state through here once per
+container, and pathlib alone costs a few milliseconds of start-up.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:
@@ -21,20 +22,29 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data`` atomically and durably."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+def atomic_write(
+    path: str | os.PathLike[str], data: bytes, mode: int = 0o644, *, durable: bool = True
+) -> None:
+    """Replace ``path`` with ``data`` atomically, and durably unless ``durable`` is False.
+
+    ``durable=False`` skips the fsyncs, for state on a tmpfs (the runtime's
+    ``--root``) that a reboot discards anyway: the rename alone keeps it atomic.
+    """
+    target = os.fspath(path)
+    parent, name = os.path.split(target)
+    tmp = os.path.join(parent, f".{name}.tmp-{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     except BaseException:
         os.close(fd)
-        tmp.unlink(missing_ok=True)
+        os.unlink(tmp)
         raise
     os.close(fd)
     os.replace(tmp, target)
-    fsync_dir(target.parent)
+    if durable:
+        fsync_dir(parent or ".")

@@ -7,12 +7,14 @@ lets everything above be tested without root.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pinnace._util.record import record
 
-from pinnace.mount.ops import mount_all, mounted, syncfs, unmount, unmount_all, writable_dir
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pinnace.mount.ops import mount_all, mounted, syncfs, unmount, unmount_all, writable_dir
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Mount:
     """One mount, as containerd's mount.Mount: type, source, options (and a sub-target)."""
 
@@ -20,6 +22,18 @@ class Mount:
     source: str
     options: tuple[str, ...] = ()
     target: str = ""  # relative to the mount root; "" is the root itself
+
+
+_OPS = frozenset({"mount_all", "mounted", "syncfs", "unmount", "unmount_all", "writable_dir"})
+
+
+def __getattr__(name: str) -> object:
+    """The functions of :mod:`.ops`, imported on first use (the runtime needs only :mod:`.flags`)."""
+    if name in _OPS:
+        from pinnace.mount import ops
+
+        return getattr(ops, name)
+    raise AttributeError(f"module 'pinnace.mount' has no attribute {name!r}")
 
 
 __all__ = ["Mount", "mount_all", "mounted", "syncfs", "unmount", "unmount_all", "writable_dir"]

@@ -11,8 +11,9 @@ imports only ``os`` and ``sys`` up front.
 Errors go where runc puts them: one line on stderr, and a record in the
 ``--log`` file (text or JSON, as logrus writes them) when one is given,
 which is where podman and containerd look for the reason a runtime failed.
-Exit status 1 for every failure, as runc.  Verbs not built yet fail loudly
-instead of pretending to work.
+Exit status 1 for every failure, as runc; ``run`` and ``exec`` exit with the
+container process's status.  The verbs themselves live in
+:mod:`pinnace.runtime.commands`.
 """
 
 from __future__ import annotations
@@ -21,34 +22,20 @@ import os
 import sys
 
 from pinnace import __version__
-from pinnace.errors import AlreadyExists, InvalidArgument, PinnaceError
+from pinnace.errors import PinnaceError
 from pinnace.runtime import SPEC_VERSION
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pinnace.runtime.commands import Verb
 
 PROG = "pinnace-runtime"
 DEFAULT_ROOT = "/run/pinnace-runtime"
 
-#: runc's verbs that later increments of issue 3 add.
-PLANNED = (
-    "create",
-    "start",
-    "state",
-    "kill",
-    "delete",
-    "run",
-    "exec",
-    "list",
-    "pause",
-    "resume",
-    "ps",
-    "events",
-    "update",
-)
-
-HELP = f"""NAME:
+HELP_HEAD = f"""NAME:
    {PROG} - Open Container Initiative runtime, written in Python (pinnace)
 
 {PROG} speaks runc's command line, so engines such as podman can use it with
@@ -63,12 +50,9 @@ VERSION:
 spec: {SPEC_VERSION}
 
 COMMANDS:
-   spec      create a new specification file
-   features  show the enabled features
-   help, h   Shows a list of commands or help for one command
+"""
 
-   Not implemented yet (issue 3): {", ".join(PLANNED)}
-
+GLOBAL_HELP = f"""
 GLOBAL OPTIONS:
    --debug             enable debug logging
    --log value         set the log file to write {PROG} logs to (default is '/dev/stderr')
@@ -79,34 +63,31 @@ GLOBAL OPTIONS:
    --version, -v       print the version
 """
 
-SPEC_HELP = f"""NAME:
-   {PROG} spec - create a new specification file
 
-USAGE:
-   {PROG} spec [command options]
+def main_help() -> str:
+    """The top-level help, listing every verb."""
+    from pinnace.runtime.commands import VERBS
 
-DESCRIPTION:
-   The spec command creates the new specification file named "config.json" for
-the bundle, as `runc spec` does.  It is a starter file: edit process.args and
-the rest to suit the root filesystem.  With --rootless the file is made for a
-rootless container (a user namespace mapping your user to root, no network
-namespace).
+    lines = [f"   {name:<9} {verb.summary}\n" for name, verb in VERBS.items()]
+    lines.append(f"   {'help, h':<9} Shows a list of commands or help for one command\n")
+    return HELP_HEAD + "".join(lines) + GLOBAL_HELP
 
-OPTIONS:
-   --bundle value, -b value  path to the root of the bundle directory
-   --rootless                generate a configuration for a rootless container
-"""
 
-FEATURES_HELP = f"""NAME:
-   {PROG} features - show the enabled features
+def verb_help(verb: Verb) -> str:
+    """A verb's help, laid out as urfave/cli lays out runc's."""
+    out = [f"NAME:\n   {PROG} {verb.name} - {verb.summary}\n\nUSAGE:\n   {PROG} {verb.name}"]
+    out.append(f" [command options] {verb.usage}".rstrip() + "\n")
+    if verb.description:
+        out.append("\nDESCRIPTION:\n   " + verb.description.replace("\n", "\n   ") + "\n")
+    if verb.flags:
+        out.append("\nOPTIONS:\n")
+        for flag in verb.flags:
+            names = f"--{flag.name}" + (" value" if flag.kind else "")
+            if flag.alias:
+                names += f", -{flag.alias}" + (" value" if flag.kind else "")
+            out.append(f"   {names:<28} {flag.help}\n")
+    return "".join(out)
 
-USAGE:
-   {PROG} features
-
-DESCRIPTION:
-   Show the enabled features, as runtime-spec's features.md describes them.
-   The result is conservative: it claims only what this runtime implements.
-"""
 
 _TRUE = ("1", "t", "T", "TRUE", "true", "True")
 _FALSE = ("0", "f", "F", "FALSE", "false", "False")
@@ -128,15 +109,21 @@ class Options:
         self.root = DEFAULT_ROOT
 
 
+#: A flag that may be given several times (urfave's StringSlice): its values are a list.
+MULTI = "multi"  # the same value as pinnace.runtime.commands.MULTI
+
+
 def parse_flags(
-    argv: Sequence[str], flags: dict[str, bool], aliases: dict[str, str] | None = None
-) -> tuple[dict[str, str | bool], list[str]]:
+    argv: Sequence[str], flags: Mapping[str, bool | str], aliases: dict[str, str] | None = None
+) -> tuple[dict[str, Any], list[str]]:
     """Go flag-package parsing: flags until the first non-flag argument or ``--``.
 
-    ``flags`` maps each name to whether it takes a value; ``aliases`` maps
-    short names to long ones.  Returns (values by long name, the rest).
+    ``flags`` maps each name to whether it takes a value (True), is a
+    boolean (False) or collects every value it is given (:data:`MULTI`);
+    ``aliases`` maps short names to long ones.  Returns (values by long
+    name, the rest).
     """
-    values: dict[str, str | bool] = {}
+    values: dict[str, Any] = {}
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -156,7 +143,10 @@ def parse_flags(
                     raise UsageError(f"flag needs an argument: -{name}")
                 value = argv[i]
                 i += 1
-            values[name] = value
+            if flags[name] == MULTI:
+                values.setdefault(name, []).append(value)
+            else:
+                values[name] = value
         elif not eq or value in _TRUE:
             values[name] = True
         elif value in _FALSE:
@@ -168,14 +158,15 @@ def parse_flags(
 
 def _log_record(options: Options, level: str, msg: str) -> None:
     """Append one logrus-style record to the --log file (best effort, as runc)."""
-    import json
     import time
+
+    from pinnace._util import jsonc
 
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     if options.log_format == "json":
-        line = json.dumps({"level": level, "msg": msg, "time": now}, separators=(",", ":"))
+        line = jsonc.dumps({"level": level, "msg": msg, "time": now}, compact=True)
     else:
-        line = f'time="{now}" level={level} msg={json.dumps(msg)}'
+        line = f'time="{now}" level={level} msg={jsonc.dumps(msg)}'
     try:
         fd = os.open(options.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
     except OSError:
@@ -194,63 +185,22 @@ def fail(options: Options, msg: str) -> int:
     return 1
 
 
-def _verb_args(
-    argv: Sequence[str], verb: str, flags: dict[str, bool], aliases: dict[str, str], help_text: str
-) -> dict[str, str | bool] | None:
-    """Parse a verb's flags; None when it printed its help.  It takes no arguments."""
+def parse_verb(verb: Verb, argv: Sequence[str]) -> tuple[dict[str, Any], list[str]] | None:
+    """A verb's flags and arguments, count checked as runc checks it; None when it printed help."""
+    flags: dict[str, bool | str] = {f.name: f.kind for f in verb.flags}
+    aliases = {f.alias: f.name for f in verb.flags if f.alias}
     values, rest = parse_flags(argv, {**flags, "help": False}, {**aliases, "h": "help"})
     if values.get("help"):
-        sys.stdout.write(help_text)
+        sys.stdout.write(verb_help(verb))
         return None
-    if rest:
-        raise UsageError(f'"{verb}" requires exactly 0 argument(s)')
-    return values
+    if verb.min_args == verb.max_args and len(rest) != verb.min_args:
+        raise UsageError(f'"{verb.name}" requires exactly {verb.min_args} argument(s)')
+    if len(rest) < verb.min_args:
+        raise UsageError(f'"{verb.name}" requires a minimum of {verb.min_args} argument(s)')
+    if len(rest) > verb.max_args:
+        raise UsageError(f'"{verb.name}" requires a maximum of {verb.max_args} argument(s)')
+    return values, rest
 
-
-def cmd_spec(argv: Sequence[str]) -> int:
-    """``spec [--rootless] [-b DIR]``: write DIR/config.json, never over an existing one."""
-    values = _verb_args(argv, "spec", {"bundle": True, "rootless": False}, {"b": "bundle"}, SPEC_HELP)
-    if values is None:
-        return 0
-    import json
-
-    from pinnace.runtime.spec import default_spec
-
-    spec = default_spec(rootless=bool(values.get("rootless")))
-    data = json.dumps(spec, indent="\t", ensure_ascii=False).encode()
-    path = os.path.join(str(values.get("bundle") or "."), "config.json")
-    # O_EXCL, not exists-then-write: two concurrent `spec` runs cannot both win.
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-    except FileExistsError:
-        raise AlreadyExists("File config.json exists. Remove it first") from None
-    except OSError as e:
-        raise InvalidArgument(f"open {path}: {e.strerror or e}") from None
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    except OSError as e:
-        os.close(fd)
-        os.unlink(path)
-        raise InvalidArgument(f"write {path}: {e.strerror or e}") from None
-    os.close(fd)
-    return 0
-
-
-def cmd_features(argv: Sequence[str]) -> int:
-    """``features``: the runtime-spec features document, indented as runc prints it."""
-    if _verb_args(argv, "features", {}, {}, FEATURES_HELP) is None:
-        return 0
-    import json
-
-    from pinnace.runtime.features import features
-
-    sys.stdout.write(json.dumps(features(), indent=4) + "\n")
-    return 0
-
-
-VERBS = {"spec": (cmd_spec, SPEC_HELP), "features": (cmd_features, FEATURES_HELP)}
 
 _GLOBAL_FLAGS = {
     "debug": False,
@@ -263,8 +213,14 @@ _GLOBAL_FLAGS = {
 }
 
 
-def run(argv: Sequence[str]) -> int:
-    """Run one ``pinnace-runtime`` command line; return its exit status."""
+def run(argv: Sequence[str], *, seal: bool = False) -> int:
+    """Run one ``pinnace-runtime`` command line; return its exit status.
+
+    With ``seal`` (the command-line entry point), the verbs that put a
+    process into a container first re-execute this process from the sealed
+    interpreter (:mod:`pinnace.runtime.linux.sealed`); a caller embedding
+    the runtime leaves it off and seals its own process.
+    """
     options = Options()
     try:
         values, rest = parse_flags(argv, _GLOBAL_FLAGS, {"h": "help", "v": "version"})
@@ -281,28 +237,40 @@ def run(argv: Sequence[str]) -> int:
         sys.stdout.write(f"{PROG} version {__version__}\nspec: {SPEC_VERSION}\n")
         return 0
     if values.get("help") or not rest:
-        sys.stdout.write(HELP)
+        sys.stdout.write(main_help())
         return 0
     if values.get("systemd-cgroup"):
         return fail(options, "systemd cgroup driver is not supported")
-    verb, args = rest[0], rest[1:]
-    if verb in ("help", "h"):
+    verb_name, args = rest[0], rest[1:]
+    from pinnace.runtime.commands import ENTERS_CONTAINER, VERBS
+
+    if verb_name in ("help", "h"):
         topic = args[0] if args else ""
         if topic and topic not in VERBS:
             return fail(options, f'No help topic for "{topic}"')
-        sys.stdout.write(VERBS[topic][1] if topic else HELP)
+        sys.stdout.write(verb_help(VERBS[topic]) if topic else main_help())
         return 0
-    if verb not in VERBS:
-        return fail(options, f'"{verb}" is not implemented yet (see issue 3)')
+    verb = VERBS.get(verb_name)
+    if verb is None:
+        return fail(options, f"No help topic for '{verb_name}'")
     try:
-        return VERBS[verb][0](args)
+        parsed = parse_verb(verb, args)
+        if parsed is None:
+            return 0
+        if seal and verb_name in ENTERS_CONTAINER:
+            from pinnace.runtime.linux import sealed
+
+            if not sealed.is_sealed():
+                sealed.reexec(options.root, argv, "pinnace.runtime.cli")
+            os.environ.pop(sealed.ENV_MARK, None)
+        return verb.handler(options.root, *parsed)
     except (UsageError, PinnaceError) as e:
         return fail(options, str(e))
 
 
 def main() -> None:
     """Console-script entry point."""
-    raise SystemExit(run(sys.argv[1:]))
+    raise SystemExit(run(sys.argv[1:], seal=True))
 
 
 if __name__ == "__main__":

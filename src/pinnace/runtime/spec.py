@@ -40,7 +40,7 @@ _UINT32_MAX = 0xFFFFFFFF
 
 def load_spec(path: str | os.PathLike[str]) -> Spec:
     """Read and validate the config at ``path`` (a bundle's ``config.json``)."""
-    import json
+    from pinnace._util import jsonc
 
     try:
         with open(path, "rb") as f:
@@ -50,7 +50,7 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
     except OSError as e:
         raise InvalidArgument(f"open {os.fspath(path)}: {e.strerror or e}") from None
     try:
-        spec = json.loads(data)
+        spec = jsonc.loads(data)
     except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
         raise InvalidArgument(f"{os.fspath(path)}: invalid JSON: {e}") from None
     return validate_spec(spec)

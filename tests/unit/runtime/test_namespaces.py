@@ -30,7 +30,7 @@ def test_plan_creates_entries_without_path() -> None:
         p.create_flags
         == CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP
     )
-    assert p.join == []
+    assert p.join == ()
 
 
 def test_plan_joins_entries_with_path_user_first() -> None:
@@ -43,11 +43,11 @@ def test_plan_joins_entries_with_path_user_first() -> None:
         ]
     )
     assert p.create_flags == CLONE_NEWNS
-    assert p.join == [("user", "/proc/1/ns/user"), ("uts", "/proc/1/ns/uts"), ("ipc", "/proc/1/ns/ipc")]
+    assert p.join == (("user", "/proc/1/ns/user"), ("uts", "/proc/1/ns/uts"), ("ipc", "/proc/1/ns/ipc"))
 
 
 def test_plan_empty() -> None:
-    assert plan([]) == Plan(0, [])
+    assert plan([]) == Plan(0, ())
 
 
 @pytest.mark.parametrize(

@@ -98,12 +98,72 @@ def test_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert "features - show the enabled features" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("verb", ["create", "run", "frob"])
-def test_unknown_verb_fails_loudly(verb: str) -> None:
-    proc = runtime("--root", "/nonexistent", verb, "ctr")
+def test_unknown_verb_fails_loudly() -> None:
+    proc = runtime("--root", "/nonexistent", "frob", "ctr")
     assert proc.returncode == 1
     assert proc.stdout == ""
-    assert proc.stderr == f'pinnace-runtime: "{verb}" is not implemented yet (see issue 3)\n'
+    assert proc.stderr == "pinnace-runtime: No help topic for 'frob'\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["start"], '"start" requires exactly 1 argument(s)'),
+        (["state", "a", "b"], '"state" requires exactly 1 argument(s)'),
+        (["kill", "a", "KILL", "x"], '"kill" requires a maximum of 2 argument(s)'),
+        (["exec"], '"exec" requires a minimum of 1 argument(s)'),
+        (["list", "x"], '"list" requires exactly 0 argument(s)'),
+    ],
+)
+def test_argument_counts(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["--root", str(tmp_path), *argv]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_verbs_on_a_missing_container(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for verb in ("state", "start", "kill", "delete", "pause", "resume", "ps"):
+        assert run(["--root", str(tmp_path), verb, "nosuch"]) == 1
+        assert "container does not exist: nosuch" in capsys.readouterr().err
+    assert run(["--root", str(tmp_path), "delete", "--force", "nosuch"]) == 0
+    assert run(["--root", str(tmp_path), "state", "../x"]) == 1
+    assert "invalid id format: ../x" in capsys.readouterr().err
+    assert run(["--root", str(tmp_path), "list"]) == 0
+    assert capsys.readouterr().out.split() == ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+
+
+def test_verb_help_lists_runc_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["create", "--help"]) == 0
+    out = capsys.readouterr().out
+    for flag in (
+        "--bundle value, -b value",
+        "--console-socket",
+        "--pid-file",
+        "--no-pivot",
+        "--preserve-fds",
+    ):
+        assert flag in out
+    assert run(["help"]) == 0
+    listed = capsys.readouterr().out
+    for verb in (
+        "create",
+        "start",
+        "state",
+        "kill",
+        "delete",
+        "run",
+        "exec",
+        "list",
+        "pause",
+        "resume",
+        "ps",
+        "events",
+        "update",
+        "spec",
+        "features",
+    ):
+        assert f"\n   {verb} " in listed
 
 
 def test_systemd_cgroup_is_refused() -> None:

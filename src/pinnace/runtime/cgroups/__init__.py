@@ -1,4 +1,4 @@
-"""Cgroup managers: one 6-method interface, a v1 and a v2 driver (youki's split).
+"""Cgroup managers: one 7-method interface, a v1 and a v2 driver (youki's split).
 
 The runtime asks :func:`manager_for` for the manager of a container's OCI
 ``cgroupsPath``; the host's layout, read from ``/proc/self/mountinfo`` at run
@@ -15,7 +15,6 @@ from __future__ import annotations
 import errno
 import os
 import posixpath
-from typing import Protocol
 
 from pinnace.errors import (
     Conflict,
@@ -26,6 +25,14 @@ from pinnace.errors import (
     PinnaceError,
     Unavailable,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs start-up; the runtime starts once per container
+    from typing import Protocol
+
+    from pinnace.runtime.cgroups.resources import HugepageLimit
+else:
+    Protocol = object  # at run time Manager is a plain class documenting the interface
 
 #: Where the kernel documents a unified-only host's single hierarchy.
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -45,8 +52,16 @@ class Manager(Protocol):
     def freeze(self, frozen: bool) -> None:
         """Freeze (pause) or thaw (resume) every process in the cgroup; returns once done."""
 
+    def frozen(self) -> bool:
+        """Whether the cgroup is frozen (a paused container); False when it does not exist."""
+
     def stats(self) -> dict[str, dict[str, int]]:
-        """``{"memory": {"usage": ...}, "pids": {"current": ...}, "cpu": {"usage_ns": ...}}``."""
+        """``{"memory": {"usage", "limit", "oom_kill", ...}, "pids": {"current", "limit"}, "cpu": {"usage_ns"}}``.
+
+        ``memory.oom_kill`` counts the processes the kernel's OOM killer took
+        in this cgroup, so a caller seeing its init die by SIGKILL can tell
+        an OOM kill from a plain kill.
+        """
 
     def pids(self) -> list[int]:
         """Every process in the cgroup and its descendants."""
@@ -121,8 +136,12 @@ def translate(exc: OSError, path: str, setting: str | None = None) -> PinnaceErr
         return Conflict(detail)
     if exc.errno == errno.ESRCH:
         return NotFound(f"no such process: {detail}")
+    if exc.errno == errno.ENODEV:
+        return InvalidArgument(f"no such device: {detail}")
     if exc.errno == errno.ENOENT:
-        return FailedPrecondition(f"{detail} (controller not available on this host)")
+        return FailedPrecondition(
+            f"{detail} (not supported by this kernel, or the controller is not enabled)"
+        )
     return Unavailable(detail)
 
 
@@ -202,3 +221,37 @@ def refuse_if_busy(path: str, pids: list[int]) -> None:
     if pids:
         shown = " ".join(str(p) for p in pids[:5])
         raise Conflict(f"cannot remove cgroup {path}: {len(pids)} process(es) still in it ({shown})")
+
+
+def set_hugetlb(directory: str, limits: tuple[HugepageLimit, ...], suffix: str) -> None:
+    """Write each limit to ``hugetlb.<size><suffix>`` in ``directory`` and to its reservation twin.
+
+    runtime-spec 1.2 has the limits apply to reservations too where the
+    kernel accounts them (``hugetlb.<size>.rsvd.*``, Linux 5.7), so a
+    process cannot reserve pages at mmap time that it may not fault in
+    later.  A page size the host lacks is refused by name.
+    """
+    for i, item in enumerate(limits):
+        setting = f"hugepageLimits[{i}]"
+        prefix = os.path.join(directory, f"hugetlb.{item.page_size}")
+        if not os.path.exists(prefix + suffix):
+            try:
+                names = {n.split(".")[1] for n in os.listdir(directory) if n.startswith("hugetlb.")}
+            except OSError as e:
+                raise translate(e, directory, setting) from e
+            if not names:
+                raise FailedPrecondition(
+                    f"{setting}: the hugetlb controller is not available to cgroup {directory}"
+                )
+            raise InvalidArgument(
+                f"{setting}.pageSize: invalid hugepage size {item.page_size!r}"
+                f" (this host has {', '.join(sorted(names, key=_page_bytes))})"
+            )
+        write_file(prefix + suffix, str(item.limit), setting)
+        if os.path.exists(prefix + ".rsvd" + suffix):
+            write_file(prefix + ".rsvd" + suffix, str(item.limit), setting)
+
+
+def _page_bytes(size: str) -> int:
+    """``2MB`` -> 2097152, to list page sizes smallest first."""
+    return int(size[:-2]) << {"KB": 10, "MB": 20, "GB": 30}.get(size[-2:], 0)

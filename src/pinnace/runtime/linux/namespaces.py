@@ -30,9 +30,8 @@ from __future__ import annotations
 
 import errno
 import os
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
+from pinnace._util.record import record
 from pinnace.errors import FailedPrecondition, NotFound, PinnaceError
 from pinnace.runtime.linux.syscalls import (
     CLONE_NEWCGROUP,
@@ -47,8 +46,10 @@ from pinnace.runtime.linux.syscalls import (
 )
 from pinnace.runtime.spec import check_linux
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
     from pinnace.runtime.linux.syscalls import Sys
 
@@ -65,12 +66,12 @@ CLONE_FLAGS: dict[str, int] = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class Plan:
     """What :func:`enter` does: ``join`` is ``(type, path)`` in join order, user first."""
 
     create_flags: int = 0
-    join: list[tuple[str, str]] = field(default_factory=list)
+    join: tuple[tuple[str, str], ...] = ()
 
 
 def time_namespace_supported() -> bool:
@@ -101,7 +102,7 @@ def plan(namespaces: list[dict[str, Any]]) -> Plan:
             join.insert(0, (kind, path))
         else:
             join.append((kind, path))
-    return Plan(create_flags=create, join=join)
+    return Plan(create_flags=create, join=tuple(join))
 
 
 def enter(plan: Plan, sys: Sys, *, on_user_namespace: Callable[[], None] | None = None) -> None:

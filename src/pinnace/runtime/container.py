@@ -1,0 +1,736 @@
+"""The runtime as a library: create, start, state, kill, delete, run, exec and friends.
+
+Each function is one runc verb, taking the state root (runc's ``--root``)
+and a container ID; ``pinnace-runtime`` is a thin command line over them and
+the engine calls them in-process.  They run in the *parent*: the host-side
+half of the choreography whose container-side half is
+:mod:`pinnace.runtime.linux.init`.
+
+Verbs that change a container hold its ``lock`` (an flock in its state
+directory) so that, e.g., ``delete`` cannot remove a container ``start`` is
+starting.  A failed ``create`` removes what it made (processes, cgroup,
+state directory) before raising: nothing of it remains, as the runtime
+issue requires of bad specs.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pinnace._util import jsonc
+from pinnace._util.lock import FileLock
+from pinnace.errors import (
+    AlreadyExists,
+    Conflict,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    NotImplementedYet,
+    PinnaceError,
+    Unavailable,
+)
+from pinnace.runtime import state as st
+from pinnace.runtime.linux import sync
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from pinnace.runtime.cgroups import Manager
+    from pinnace.runtime.linux.syscalls import Sys
+
+#: How long delete waits for killed processes to leave the cgroup.
+KILL_TIMEOUT = 10.0
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def _sys() -> Sys:
+    from pinnace.runtime.linux.syscalls import LinuxSys
+
+    return LinuxSys()
+
+
+def cgroup_path(spec: dict[str, Any], container_id: str) -> str:
+    """The container's ``cgroupsPath``; runc's default (``/<id>``) when the spec has none."""
+    path = (spec.get("linux") or {}).get("cgroupsPath")
+    return str(path) if path else f"/{container_id}"
+
+
+def _manager(path: str) -> Manager:
+    from pinnace.runtime.cgroups import manager_for
+
+    return manager_for(path)
+
+
+def _lock(root: str, container_id: str) -> FileLock:
+    """The container's lock; NotFound (in runc's words) when the container does not exist."""
+    directory = st.container_dir(root, container_id)
+    if not os.path.isdir(directory):
+        raise NotFound(f"container does not exist: {container_id}")
+    return FileLock(os.path.join(directory, st.LOCK))
+
+
+def _now() -> str:
+    """RFC 3339 UTC with nanoseconds, as runc writes ``created``."""
+    import time
+
+    ns = time.time_ns()
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
+    )
+
+
+def set_subreaper() -> None:
+    """Become the reaper of orphaned descendants, so a container init we fork stays our child.
+
+    Stage 1 exits once it has forked the init; a subreaper gets the init as
+    its child and can wait for its exit status (runc uses CLONE_PARENT for
+    the same effect).
+    """
+    _sys().prctl(_PR_SET_CHILD_SUBREAPER, 1)
+
+
+# -- create --------------------------------------------------------------------------------------------
+
+
+def load_bundle(bundle: str) -> tuple[dict[str, Any], str]:
+    """The bundle's validated spec and absolute rootfs path; checks what create needs up front."""
+    from pinnace.runtime import hooks
+    from pinnace.runtime.spec import load_spec
+
+    spec = load_spec(os.path.join(bundle, "config.json"))
+    hooks.validate_hooks(spec)
+    if spec.get("process") is None:
+        raise InvalidArgument("process: the container has no process to run")
+    rootfs = os.path.join(bundle, spec["root"]["path"])
+    if not os.path.isdir(rootfs):
+        raise NotFound(f"root.path: rootfs ({rootfs}) does not exist")
+    namespaces = (spec.get("linux") or {}).get("namespaces") or []
+    if not any(ns.get("type") == "mount" and "path" not in ns for ns in namespaces):
+        raise NotImplementedYet("linux.namespaces: a new mount namespace is required")
+    return spec, rootfs
+
+
+def create(
+    root: str,
+    container_id: str,
+    bundle: str,
+    *,
+    pid_file: str = "",
+    console_socket: str = "",
+    console: Any = None,
+    no_pivot: bool = False,
+    preserve_fds: int = 0,
+    sys: Sys | None = None,
+    loaded: tuple[dict[str, Any], str] | None = None,
+) -> st.State:
+    """Create the container (its init waits for ``start``); return its state.
+
+    ``console`` is an already connected console socket (``run`` passes its
+    own); ``console_socket`` a path to connect to.  A terminal without
+    either is refused, as runc refuses it.
+    """
+    bundle = os.path.abspath(bundle)
+    directory = st.container_dir(root, container_id)
+    os.makedirs(root, 0o711, exist_ok=True)
+    try:
+        os.mkdir(directory, 0o711)
+    except FileExistsError:
+        raise AlreadyExists(f"container with id exists: {container_id}") from None
+    try:
+        with _lock(root, container_id):
+            spec, rootfs = loaded or load_bundle(bundle)
+            process = spec["process"]
+            if process.get("terminal") and not console_socket and console is None:
+                raise InvalidArgument(
+                    "cannot allocate tty if runc will detach without setting console socket"
+                )
+            if not process.get("terminal") and console_socket:
+                raise InvalidArgument("cannot use console socket if runc will not detach or allocate tty")
+            from pinnace._util.fs import atomic_write
+
+            atomic_write(os.path.join(directory, st.CONFIG_FILE), jsonc.dumps(spec).encode(), durable=False)
+            os.mkfifo(os.path.join(directory, st.FIFO), 0o622)
+            state = _create(
+                root,
+                container_id,
+                bundle,
+                rootfs,
+                spec,
+                sys or _sys(),
+                console_socket,
+                console,
+                no_pivot,
+                preserve_fds,
+            )
+            if pid_file:
+                write_pid_file(pid_file, state.pid)
+            return state
+    except BaseException:
+        _remove_dir(directory)
+        raise
+
+
+def _create(
+    root: str,
+    container_id: str,
+    bundle: str,
+    rootfs: str,
+    spec: dict[str, Any],
+    sys: Sys,
+    console_socket: str,
+    console: Any,
+    no_pivot: bool,
+    preserve_fds: int,
+) -> st.State:
+    from pinnace.runtime import hooks
+    from pinnace.runtime.linux.init import Job, stage1
+
+    linux = spec.get("linux") or {}
+    cgroup = cgroup_path(spec, container_id)
+    manager = _manager(cgroup)
+    if console is None and console_socket:
+        from pinnace.runtime.linux import console as consoles
+
+        console = consoles.connect(console_socket)
+    parent, child = sync.socketpair()
+    job = Job(
+        spec=spec,
+        process=spec["process"],
+        namespaces=linux.get("namespaces") or [],
+        channel=child,
+        sys=sys,
+        bundle=bundle,
+        console=console,
+        fifo=os.path.join(root, container_id, st.FIFO),
+        keep_fds=preserve_fds,
+        no_pivot=no_pivot,
+    )
+    stage = os.fork()
+    if stage == 0:
+        parent.close()
+        stage1(job, container=True)
+    child.close()
+    if console is not None:
+        console.close()  # the child's; a runtime-owned console keeps its other end
+    init_pid = 0
+    try:
+        manager.apply(stage)
+        if linux.get("resources"):
+            manager.set(_with_runc_devices(linux["resources"]))
+        parent.send(sync.Go())
+        oci = {
+            "ociVersion": spec["ociVersion"],
+            "id": container_id,
+            "status": "creating",
+            "pid": 0,
+            "bundle": bundle,
+            "annotations": spec.get("annotations") or {},
+        }
+        while True:
+            message = parent.recv()
+            if isinstance(message, sync.UserNamespaceReady):
+                write_id_maps(stage, linux)
+                parent.send(sync.MapsWritten())
+            elif isinstance(message, sync.InitPid):
+                init_pid = message.pid
+                oci["pid"] = init_pid
+                if init_pid != stage:
+                    _reap(stage)
+            elif isinstance(message, sync.RootfsReady):
+                hooks.run_hooks(spec, "prestart", oci)
+                hooks.run_hooks(spec, "createRuntime", oci)
+                parent.send(sync.HooksDone(state=oci))
+            elif isinstance(message, sync.Ready):
+                break
+            elif isinstance(message, sync.Failure):
+                raise sync.error_of(message)
+            else:
+                raise Unavailable(f"container init exited before it was ready (unexpected: {message!r})")
+        pid_start = st.start_time(init_pid)
+        if pid_start is None:
+            raise Unavailable("container init exited before it was ready")
+        state = st.State(
+            id=container_id,
+            pid=init_pid,
+            pid_start=pid_start,
+            bundle=bundle,
+            rootfs=rootfs,
+            created=_now(),
+            cgroup=cgroup,
+            annotations=dict(spec.get("annotations") or {}),
+        )
+        st.save(os.path.join(root, container_id), state)
+        return state
+    except BaseException:
+        for pid in (stage, init_pid):
+            if pid:
+                _kill(pid, 9)
+        _reap(stage)
+        _destroy_cgroup(manager)
+        raise
+    finally:
+        parent.close()
+
+
+def _with_runc_devices(resources: dict[str, Any]) -> dict[str, Any]:
+    """``resources`` with runc's always-allowed devices after the spec's own rules.
+
+    runc appends them to every container, so a bundle that denies all
+    devices (as ``runc spec`` writes) still gets /dev/null and the ptys.
+    """
+    if not resources.get("devices"):
+        return resources
+    from pinnace.runtime.defaults import RUNC_ALLOWED_DEVICES
+
+    return {**resources, "devices": [*resources["devices"], *RUNC_ALLOWED_DEVICES]}
+
+
+def write_id_maps(pid: int, linux: dict[str, Any]) -> None:
+    """Write the spec's uid/gid mappings for the user namespace of ``pid`` (the parent's job)."""
+    for key, name in (("uidMappings", "uid_map"), ("gidMappings", "gid_map")):
+        lines = "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in linux.get(key) or [])
+        if not lines:
+            continue
+        path = f"/proc/{pid}/{name}"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, lines.encode())
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise FailedPrecondition(f"linux.{key}: write {path}: {e.strerror or e}") from None
+
+
+def write_pid_file(path: str, pid: int) -> None:
+    """Write ``pid`` atomically (runc writes it through a temp file and a rename too)."""
+    from pinnace._util.fs import atomic_write
+
+    atomic_write(os.path.abspath(path), str(pid).encode(), durable=False)
+
+
+def _reap(pid: int) -> int | None:
+    """waitpid ``pid`` if it is our child; its wait status, or None if it is not ours."""
+    try:
+        return os.waitpid(pid, 0)[1]
+    except ChildProcessError:
+        return None
+
+
+def _kill(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _destroy_cgroup(manager: Manager) -> None:
+    """Kill whatever is left in the cgroup, wait for it to empty, remove it."""
+    import time
+
+    deadline = time.monotonic() + KILL_TIMEOUT
+    try:
+        if manager.frozen():
+            manager.freeze(False)
+    except PinnaceError:
+        pass
+    while True:
+        try:
+            pids = manager.pids()
+        except PinnaceError:
+            pids = []
+        for pid in pids:
+            _kill(pid, 9)
+            _reap(pid)
+        try:
+            manager.destroy()
+            return
+        except Conflict:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+        except NotFound:
+            return
+
+
+def _remove_dir(directory: str) -> None:
+    """Remove a state directory (files only, no subdirectories) without importing shutil."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return
+    for name in names:
+        try:
+            os.unlink(os.path.join(directory, name))
+        except FileNotFoundError:
+            pass
+    try:
+        os.rmdir(directory)
+    except FileNotFoundError:
+        pass
+
+
+# -- start, state, kill, delete -----------------------------------------------------------------------------
+
+
+def current(root: str, container_id: str) -> tuple[st.State, str]:
+    """The container's state and OCI status."""
+    state = st.load(root, container_id)
+    frozen = False
+    if st.alive(state):
+        frozen = _manager(state.cgroup).frozen()
+    return state, st.status(root, state, frozen)
+
+
+def state(root: str, container_id: str) -> dict[str, Any]:
+    """The OCI state document of ``runc state``."""
+    s, status = current(root, container_id)
+    return st.oci_state(s, status)
+
+
+def start(root: str, container_id: str) -> list[str]:
+    """Let a created container's init execute the user's process; run poststart hooks.
+
+    Returns the poststart hooks' failures: the spec has the runtime log them
+    and carry on.
+    """
+    with _lock(root, container_id):
+        s, status = current(root, container_id)
+        if status != "created":
+            if status == "stopped":
+                raise FailedPrecondition("cannot start a container that has stopped")
+            raise FailedPrecondition("cannot start an already running container")
+        fifo = os.path.join(root, container_id, st.FIFO)
+        _open_exec_fifo(fifo, s.pid)
+        os.unlink(fifo)
+    from pinnace.runtime import hooks
+
+    config = st.load_config(root, container_id)
+    return hooks.run_hooks_warn(config, "poststart", st.oci_state(s, "running"))
+
+
+def _open_exec_fifo(fifo: str, pid: int) -> None:
+    """Open the fifo's read end and wait for the init's byte, or for the init to die."""
+    import select
+
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os.close(fd)
+        raise FailedPrecondition("cannot start a container that has stopped") from None
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        poller.register(pidfd, select.POLLIN)
+        while True:
+            events = dict(poller.poll())
+            if fd in events:
+                data = os.read(fd, 1)
+                if data == b"0":
+                    return
+            if pidfd in events:
+                raise FailedPrecondition("container init exited before it was started")
+    finally:
+        os.close(fd)
+        os.close(pidfd)
+
+
+def kill(root: str, container_id: str, signum: int, *, all_processes: bool = False) -> None:
+    """Send ``signum`` to the init, or with ``all_processes`` to every process in the cgroup."""
+    s, status = current(root, container_id)
+    if status == "stopped":
+        raise FailedPrecondition("container not running")
+    if not all_processes:
+        _kill(s.pid, signum)
+        return
+    manager = _manager(s.cgroup)
+    for pid in manager.pids():
+        _kill(pid, signum)
+
+
+def delete(root: str, container_id: str, *, force: bool = False) -> list[str]:
+    """Remove a stopped (or created) container; ``force`` kills a running one first.
+
+    Returns the poststop hooks' failures (logged, not fatal, per the spec).
+    """
+    directory = st.container_dir(root, container_id)
+    if not os.path.isdir(directory):
+        if force:
+            return []
+        raise NotFound(f"container does not exist: {container_id}")
+    with _lock(root, container_id):
+        try:
+            s = st.load(root, container_id)
+        except NotFound:
+            _remove_dir(directory)  # a create that never finished
+            return []
+        _, status = current(root, container_id)
+        if status in ("running", "paused") and not force:
+            raise FailedPrecondition(f"cannot delete container {container_id} that is not stopped: {status}")
+        manager = _manager(s.cgroup)
+        if st.alive(s):
+            _kill(s.pid, 9)
+            _reap(s.pid)
+        _destroy_cgroup(manager)
+        if not s.own_mount_ns:
+            from pathlib import Path
+
+            from pinnace.mount.ops import unmount_all
+
+            unmount_all(Path(s.rootfs))
+        try:
+            config = st.load_config(root, container_id)
+        except (OSError, ValueError):
+            config = {}
+        from pinnace.runtime import hooks
+
+        warnings = hooks.run_hooks_warn(config, "poststop", st.oci_state(s, "stopped"))
+        _remove_dir(directory)
+        return warnings
+
+
+def list_containers(root: str) -> list[dict[str, Any]]:
+    """The OCI state of every container under ``root``."""
+    out = []
+    for container_id in st.ids(root):
+        try:
+            out.append(state(root, container_id))
+        except (NotFound, InvalidArgument):
+            continue  # deleted meanwhile
+    return out
+
+
+def pause(root: str, container_id: str) -> None:
+    """Freeze every process of a running container."""
+    s, status = current(root, container_id)
+    if status != "running":
+        raise FailedPrecondition(
+            f"container not running: {container_id}"
+            if status != "paused"
+            else f"container already paused: {container_id}"
+        )
+    _manager(s.cgroup).freeze(True)
+
+
+def resume(root: str, container_id: str) -> None:
+    """Thaw a paused container."""
+    s, status = current(root, container_id)
+    if status != "paused":
+        raise FailedPrecondition(f"container not paused: {container_id}")
+    _manager(s.cgroup).freeze(False)
+
+
+def pids(root: str, container_id: str) -> list[int]:
+    """Every process of the container (``runc ps``)."""
+    s, _ = current(root, container_id)
+    return sorted(_manager(s.cgroup).pids())
+
+
+def update(root: str, container_id: str, resources: dict[str, Any]) -> None:
+    """Change a live container's cgroup limits (an OCI ``linux.resources`` subset)."""
+    s, status = current(root, container_id)
+    if status == "stopped":
+        raise FailedPrecondition(f"container not running: {container_id}")
+    _manager(s.cgroup).set(resources)
+
+
+def stats(root: str, container_id: str) -> dict[str, Any]:
+    """The cgroup statistics ``events --stats`` prints."""
+    s, _ = current(root, container_id)
+    return _manager(s.cgroup).stats()
+
+
+# -- run and exec: a process we wait for -------------------------------------------------------------------
+
+
+def wait_status(status: int) -> int:
+    """A wait status as a shell exit code: the exit code, or 128+N when killed by signal N."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.waitstatus_to_exitcode(status)
+
+
+def wait_for(pid: int) -> int:
+    """Wait for ``pid`` (our child, via the subreaper), forwarding signals to it; its exit code.
+
+    Other orphans reparented to us meanwhile are reaped as they come.
+    """
+    import _signal  # type: ignore[import-not-found]  # signal without its enum (~4 ms)
+
+    forwarded = (1, 2, 3, 10, 12, 15, 28)  # HUP INT QUIT USR1 USR2 TERM WINCH
+    previous = {sig: _signal.signal(sig, lambda signum, _frame: _kill(pid, signum)) for sig in forwarded}
+    try:
+        while True:
+            try:
+                got, status = os.waitpid(-1, 0)
+            except ChildProcessError:
+                return 255
+            if got == pid:
+                return wait_status(status)
+    finally:
+        for sig, handler in previous.items():
+            _signal.signal(sig, handler)
+
+
+def exec_process(
+    root: str,
+    container_id: str,
+    process: dict[str, Any],
+    *,
+    pid_file: str = "",
+    console_socket: str = "",
+    console: Any = None,
+    preserve_fds: int = 0,
+    detach: bool = False,
+    sys: Sys | None = None,
+) -> tuple[int, int]:
+    """Run ``process`` in the running container; (its pid, its exit code or 0 when detached)."""
+    from pinnace.runtime.linux.init import PROC_NS, Job, stage1
+    from pinnace.runtime.spec import validate_spec
+
+    s, status = current(root, container_id)
+    if status == "stopped" or status == "created":
+        raise FailedPrecondition(
+            "cannot exec in a stopped container"
+            if status == "stopped"
+            else "cannot exec in a container that has not been started"
+        )
+    if status == "paused":
+        raise FailedPrecondition("cannot exec in a paused container (use resume first)")
+    config = st.load_config(root, container_id)
+    validate_spec({**config, "process": process})
+    ours = None
+    if process.get("terminal") and not console_socket and console is None:
+        if detach:
+            raise InvalidArgument("cannot allocate tty if runc will detach without setting console socket")
+        ours, console = _console_pair()
+    if console is None and console_socket:
+        from pinnace.runtime.linux import console as consoles
+
+        console = consoles.connect(console_socket)
+    namespaces = [
+        {"type": ns["type"], "path": f"/proc/{s.pid}/ns/{PROC_NS[ns['type']]}"}
+        for ns in (config.get("linux") or {}).get("namespaces") or []
+    ]
+    if not detach:
+        set_subreaper()
+    parent, child = sync.socketpair()
+    job = Job(
+        spec=config,
+        process=process,
+        namespaces=namespaces,
+        channel=child,
+        sys=sys or _sys(),
+        console=console,
+        keep_fds=preserve_fds,
+    )
+    stage = os.fork()
+    if stage == 0:
+        parent.close()
+        stage1(job, container=False)
+    child.close()
+    if console is not None:
+        console.close()
+    pid = 0
+    try:
+        _manager(s.cgroup).apply(stage)
+        parent.send(sync.Go())
+        pid = parent.expect(sync.InitPid, "joining the container's namespaces").pid
+        if pid != stage:
+            _reap(stage)
+        parent.expect(sync.Ready, "process set-up")
+    except BaseException:
+        for p in (stage, pid):
+            if p:
+                _kill(p, 9)
+                _reap(p)
+        raise
+    finally:
+        parent.close()
+    if pid_file:
+        write_pid_file(pid_file, pid)
+    if detach:
+        return pid, 0
+    if ours is not None:
+        _attach_terminal(ours, pid)
+    return pid, wait_for(pid)
+
+
+def _console_pair() -> tuple[Any, Any]:
+    """(our end, the container's end) of a console socket the runtime itself listens on."""
+    import _socket
+
+    return _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+
+
+def _attach_terminal(ours: Any, pid: int) -> None:
+    """Receive the pty master on ``ours`` and relay our stdio through it until ``pid`` exits."""
+    from pinnace.runtime.linux import console
+
+    try:
+        master = console.recv_fd(ours)
+    finally:
+        ours.close()
+    try:
+        console.pump(master, pid)
+    finally:
+        os.close(master)
+
+
+def run(
+    root: str,
+    container_id: str,
+    bundle: str,
+    *,
+    pid_file: str = "",
+    console_socket: str = "",
+    no_pivot: bool = False,
+    preserve_fds: int = 0,
+    detach: bool = False,
+    keep: bool = False,
+    warn: Callable[[str], None] | None = None,
+) -> int:
+    """create + start (+ wait and delete unless ``detach``): the container's exit code.
+
+    In the foreground with a terminal and no console socket, the runtime is
+    the terminal's other end and relays its own stdio (as ``runc run`` does).
+    """
+    ours = console = None
+    bundle = os.path.abspath(bundle)
+    loaded = load_bundle(bundle)
+    if not detach:
+        set_subreaper()
+        if not console_socket and loaded[0]["process"].get("terminal"):
+            ours, console = _console_pair()
+    s = create(
+        root,
+        container_id,
+        bundle,
+        loaded=loaded,
+        pid_file=pid_file,
+        console_socket=console_socket,
+        console=console,
+        no_pivot=no_pivot,
+        preserve_fds=preserve_fds,
+    )
+    report = warn or (lambda _line: None)
+    try:
+        for line in start(root, container_id):
+            report(line)
+    except BaseException:
+        delete(root, container_id, force=True)
+        raise
+    if detach:
+        return 0
+    try:
+        if ours is not None:
+            _attach_terminal(ours, s.pid)
+        return wait_for(s.pid)
+    finally:
+        if not keep:
+            for line in delete(root, container_id, force=True):
+                report(line)

@@ -1,0 +1,316 @@
+"""The container's side of ``create`` and ``exec``: what runs in the forked children.
+
+``create`` forks *stage 1*, which enters the container's namespaces.  A pid
+namespace only applies to the children of the process that made or joined
+it, so stage 1 then forks the container *init* (pid 1 inside) and exits;
+without a pid namespace stage 1 is the init itself.  The init sets up the
+root filesystem, tells the parent when hooks are due and when it is ready,
+then blocks opening ``exec.fifo`` until ``start`` opens the other end, and
+finally executes the user's process.  ``exec`` is the same minus the rootfs:
+its stage 1 joins the init's namespaces instead.  The step order is runc's
+(``standard_init_linux.go`` and ``setns_init_linux.go``).
+
+Every function here runs after ``fork()`` in a single-threaded child and
+ends in ``execve`` or ``os._exit``, never by returning: an exception must
+not unwind into the parent's code.  A failure before ``Ready`` is sent to
+the parent as a :class:`~pinnace.runtime.linux.sync.Failure`, so ``create``
+reports it and cleans up; after ``Ready`` (the parent is gone) it is written
+to the container's stderr and the process exits 127 (not found) or 126.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pinnace.errors import NotFound
+from pinnace.runtime.linux import sync
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
+    from pinnace.runtime.linux.syscalls import Sys
+
+#: OCI namespace type -> the name of its file under /proc/PID/ns.
+PROC_NS = {
+    "pid": "pid",
+    "network": "net",
+    "mount": "mnt",
+    "ipc": "ipc",
+    "uts": "uts",
+    "user": "user",
+    "cgroup": "cgroup",
+    "time": "time",
+}
+
+#: Signals Python sets to SIG_IGN at start-up; an ignored signal stays ignored across execve.
+_PYTHON_IGNORED = (13, 25)  # SIGPIPE, SIGXFSZ
+
+
+class Job:
+    """Everything the children need, inherited through fork (nothing is serialised)."""
+
+    __slots__ = (
+        "bundle",
+        "channel",
+        "console",
+        "fifo",
+        "keep_fds",
+        "namespaces",
+        "no_pivot",
+        "process",
+        "spec",
+        "sys",
+    )
+
+    def __init__(
+        self,
+        *,
+        spec: dict[str, Any],
+        process: dict[str, Any],
+        namespaces: list[dict[str, Any]],
+        channel: sync.Channel,
+        sys: Sys,
+        bundle: str = "",
+        console: Any = None,
+        fifo: str = "",
+        keep_fds: int = 0,
+        no_pivot: bool = False,
+    ) -> None:
+        self.spec = spec
+        self.process = process
+        self.namespaces = namespaces
+        self.channel = channel
+        self.sys = sys
+        self.bundle = bundle
+        self.console = console
+        self.fifo = fifo
+        self.keep_fds = keep_fds
+        self.no_pivot = no_pivot
+
+
+def stage1(job: Job, *, container: bool) -> NoReturn:
+    """Enter the namespaces, fork the init if a pid namespace needs it, report its pid.
+
+    ``container`` is True for ``create`` (the init sets up the container) and
+    False for ``exec`` (the process joins a running one).
+    """
+    ch = job.channel
+    try:
+        _restore_signals()
+        from pinnace.runtime.linux import namespaces
+
+        plan = namespaces.plan(job.namespaces)
+        preload(job)
+        ch.expect(sync.Go, "start-up")
+
+        def write_maps() -> None:
+            ch.send(sync.UserNamespaceReady())
+            ch.expect(sync.MapsWritten, "uid/gid mapping")
+
+        namespaces.enter(plan, job.sys, on_user_namespace=write_maps)
+        if plan.create_flags & namespaces.CLONE_FLAGS["user"]:
+            # Until now our ids were the overflow ids; become the namespace's root (runc does too).
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+        kinds = {ns["type"] for ns in job.namespaces}
+        if kinds & {"pid", "time"}:
+            pid = os.fork()
+            if pid == 0:
+                _child(job, container)
+            ch.send(sync.InitPid(pid=pid))
+            os._exit(0)
+        ch.send(sync.InitPid(pid=os.getpid()))
+    except BaseException as e:
+        _fail_early(ch, e)
+    _child(job, container)
+
+
+def _child(job: Job, container: bool) -> NoReturn:
+    try:
+        if container:
+            init(job)
+        else:
+            exec_process(job)
+    except BaseException as e:
+        _fail_early(job.channel, e)
+
+
+def init(job: Job) -> NoReturn:
+    """The container init: rootfs, hooks, pivot, process set-up, wait for start, exec."""
+    from pinnace.runtime import hooks
+    from pinnace.runtime.linux import process, rootfs
+
+    spec, ch, sys = job.spec, job.channel, job.sys
+    os.setsid()
+    fifo_fd = os.open(job.fifo, os.O_PATH | os.O_CLOEXEC)
+    _close_fds(job, ch.fileno(), fifo_fd)
+    rootfs.prepare(spec, job.bundle, sys)
+    ch.send(sync.RootfsReady())
+    state = ch.expect(sync.HooksDone, "prestart and createRuntime hooks").state
+    hooks.run_hooks(spec, "createContainer", state)
+    rootfs.pivot(spec, job.bundle, sys, no_pivot=job.no_pivot)
+    linux = spec.get("linux") or {}
+    if any(ns["type"] == "uts" and "path" not in ns for ns in job.namespaces):
+        if spec.get("hostname"):
+            sys.sethostname(spec["hostname"])
+        if spec.get("domainname"):
+            sys.setdomainname(spec["domainname"])
+    if linux.get("sysctl"):
+        process.apply_sysctl(linux["sysctl"])  # before finalize makes /proc/sys read-only
+    rootfs.finalize(spec, sys)
+    path, env = _prepare_process(job)
+    ch.send(sync.Ready())
+    ch.close()
+    try:
+        # Blocks until `start` opens the fifo for reading; the byte tells it we got through.
+        fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+        os.write(fd, b"0")
+        os.close(fd)
+        os.close(fifo_fd)
+        state = {**state, "status": "running"}
+        hooks.run_hooks(spec, "startContainer", state)
+        _exec(job, path, env)
+    except BaseException as e:
+        _fail_late(e)
+
+
+def exec_process(job: Job) -> NoReturn:
+    """A new process in a running container: console, credentials, then exec."""
+    ch = job.channel
+    os.setsid()
+    _close_fds(job, ch.fileno())
+    path, env = _prepare_process(job)
+    ch.send(sync.Ready())
+    ch.close()
+    try:
+        _exec(job, path, env)
+    except BaseException as e:
+        _fail_late(e)
+
+
+def preload(job: Job) -> None:
+    """Import now every module the process needs once it is rooted in the container.
+
+    After pivot_root (or after joining the container's mount namespace, for
+    exec) the host's filesystem, where the interpreter finds its modules, is
+    out of reach: an ``import`` there fails.  So each lazily imported module
+    the later steps use is imported here, and only those the spec calls for.
+    """
+    import ctypes  # noqa: F401
+    import resource  # noqa: F401
+    import stat  # noqa: F401
+
+    from pinnace.mount import flags as ops
+    from pinnace.runtime.linux import capabilities, process  # noqa: F401
+
+    ops.libc()
+    if (job.spec.get("linux") or {}).get("seccomp") is not None:
+        import seccomp  # noqa: F401
+
+        from pinnace.runtime.linux import seccomp as filters  # noqa: F401
+    if job.process.get("terminal"):
+        import array  # noqa: F401
+        import fcntl  # noqa: F401
+        import termios  # noqa: F401
+
+        from pinnace.runtime.linux import console  # noqa: F401
+    hooks = job.spec.get("hooks") or {}
+    if hooks.get("createContainer") or hooks.get("startContainer"):
+        import signal  # noqa: F401
+        import subprocess  # noqa: F401
+
+        from pinnace.runtime import hooks as _hooks  # noqa: F401
+
+
+def _prepare_process(job: Job) -> tuple[str, list[str]]:
+    """Terminal, rlimits, executable lookup, credentials and capabilities (steps 8-10)."""
+    from pinnace.runtime.linux import process
+
+    proc = job.process
+    if proc.get("terminal"):
+        from pinnace.runtime.linux import console
+
+        console.setup(job.console)
+        job.console = None
+    linux = job.spec.get("linux") or {}
+    path = process.prepare(proc, personality=linux.get("personality"))
+    env = process.env_with_home(proc)
+    seccomp = linux.get("seccomp")
+    load = None
+    if seccomp is not None and not proc.get("noNewPrivileges"):
+
+        def load() -> None:
+            from pinnace.runtime.linux import seccomp as filters
+
+            filters.load(seccomp)
+
+    process.finalize(proc, job.sys, load_seccomp=load)
+    return path, env
+
+
+def _exec(job: Job, path: str, env: list[str]) -> NoReturn:
+    """Load a seccomp filter that needed no_new_privs (as late as possible), then execve."""
+    seccomp = (job.spec.get("linux") or {}).get("seccomp")
+    if seccomp is not None and job.process.get("noNewPrivileges"):
+        from pinnace.runtime.linux import seccomp as filters
+
+        filters.load(seccomp)
+    os.execve(path, job.process["args"], _env_dict(env))
+
+
+def _env_dict(env: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for entry in env:
+        key, _, value = entry.partition("=")
+        out[key] = value
+    return out
+
+
+def _restore_signals() -> None:
+    """Give the container default dispositions for the signals Python ignores."""
+    import _signal  # type: ignore[import-not-found]  # signal without its enum (~4 ms)
+
+    for signum in _PYTHON_IGNORED:
+        _signal.signal(signum, _signal.SIG_DFL)
+    _signal.signal(2, _signal.SIG_DFL)  # SIGINT: Python's KeyboardInterrupt handler
+
+
+def _close_fds(job: Job, *keep: int) -> None:
+    """Close every fd but stdio, --preserve-fds, the console socket and ``keep`` (CVE-2024-21626).
+
+    A host fd that reaches the container (a directory, above all) is a way
+    out of its root; everything the runtime opens is close-on-exec, but
+    closing explicitly also covers what the runtime inherited.
+    """
+    kept = set(range(3 + job.keep_fds)) | set(keep)
+    if job.console is not None:
+        kept.add(job.console.fileno())
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in kept:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the fd of the listdir itself, closed by now
+
+
+def _fail_early(ch: sync.Channel, exc: BaseException) -> NoReturn:
+    """Report a failure to the parent (still listening) and exit."""
+    try:
+        ch.send(sync.failure(exc))
+    except BaseException:
+        _fail_late(exc)
+    os._exit(1)
+
+
+def _fail_late(exc: BaseException) -> NoReturn:
+    """Report a failure on the container's stderr and exit 127 (not found) or 126."""
+    from pinnace.errors import PinnaceError
+
+    text = str(exc) if isinstance(exc, PinnaceError) else f"{type(exc).__name__}: {exc}"
+    try:
+        os.write(2, f"pinnace-runtime: {text}\n".encode())
+    except OSError:
+        pass
+    os._exit(127 if isinstance(exc, NotFound | FileNotFoundError) else 126)

@@ -1,0 +1,158 @@
+"""The messages between the runtime (parent) and the container's processes.
+
+``create`` is a conversation across a fork: the parent must write uid/gid
+maps the moment the child has its user namespace, must learn the init's pid,
+must run hooks while the init waits with its rootfs mounted, and must hear
+any failure as the pinnace error it was.  Each step is a named message
+(runc's nsexec sync protocol and youki's channel do the same): a typo'd or
+out-of-order message is an error, never a silently misread byte.
+
+Messages travel over an ``AF_UNIX``/``SOCK_SEQPACKET`` socketpair, one JSON
+object per packet (``{"type": NAME, ...fields}``), so a packet boundary is a
+message boundary and a closed peer reads as end-of-file.  ``_socket`` and
+:mod:`pinnace._util.jsonc` keep the import cost near zero.
+"""
+
+from __future__ import annotations
+
+import _socket
+
+from pinnace import errors
+from pinnace._util import jsonc
+from pinnace._util.record import record
+from pinnace.errors import PinnaceError, Unavailable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    M = TypeVar("M")
+
+#: The largest message (a failure's text is cut to fit).
+MAX_MESSAGE = 64 * 1024
+
+
+@record
+class Go:
+    """parent -> child: the child is in the container's cgroup; enter the namespaces."""
+
+
+@record
+class UserNamespaceReady:
+    """child -> parent: I unshared a user namespace; write my uid/gid maps."""
+
+
+@record
+class MapsWritten:
+    """parent -> child: the maps are written; go on."""
+
+
+@record
+class InitPid:
+    """child -> parent: the container init's pid, in the parent's pid namespace."""
+
+    pid: int
+
+
+@record
+class RootfsReady:
+    """init -> parent: mounts are done, pivot_root is next; run prestart/createRuntime hooks now."""
+
+
+@record
+class HooksDone:
+    """parent -> init: the runtime-namespace hooks ran; ``state`` is the OCI state for the init's hooks."""
+
+    state: dict[str, object]
+
+
+@record
+class Ready:
+    """init -> parent: everything but the exec is done; waiting for ``start``."""
+
+
+@record
+class Failure:
+    """either way: the sender failed; ``kind`` names the pinnace error class."""
+
+    kind: str
+    message: str
+
+
+MESSAGES: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (Go, UserNamespaceReady, MapsWritten, InitPid, RootfsReady, HooksDone, Ready, Failure)
+}
+
+
+def socketpair() -> tuple[Channel, Channel]:
+    """A connected pair of channels (close-on-exec): (parent's end, child's end)."""
+    a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
+    return Channel(a), Channel(b)
+
+
+def failure(exc: BaseException) -> Failure:
+    """The Failure message for an exception raised in a child."""
+    kind = type(exc).__name__ if isinstance(exc, PinnaceError) else "Unavailable"
+    text = str(exc) if isinstance(exc, PinnaceError) else f"{type(exc).__name__}: {exc}"
+    return Failure(kind=kind, message=text[: MAX_MESSAGE // 2])
+
+
+def error_of(message: Failure) -> PinnaceError:
+    """The pinnace error a Failure message carries (Unavailable for an unknown kind)."""
+    kind = getattr(errors, message.kind, None)
+    if not (isinstance(kind, type) and issubclass(kind, PinnaceError)):
+        kind = Unavailable
+    return kind(message.message)
+
+
+class Channel:
+    """One end of the conversation."""
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+
+    def fileno(self) -> int:
+        return int(self.sock.fileno())
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def send(self, message: object) -> None:
+        """Send one message; a peer that is gone is an Unavailable error."""
+        fields = {name: getattr(message, name) for name in type(message).__annotations__}
+        data = jsonc.dumps({"type": type(message).__name__, **fields}, compact=True).encode()
+        try:
+            self.sock.send(data)
+        except OSError as e:
+            raise Unavailable(f"sync with container process: {e.strerror or e}") from None
+
+    def recv(self) -> object | None:
+        """The next message, or None when the peer closed its end."""
+        try:
+            data = self.sock.recv(MAX_MESSAGE)
+        except OSError as e:
+            raise Unavailable(f"sync with container process: {e.strerror or e}") from None
+        if not data:
+            return None
+        try:
+            raw = jsonc.loads(data)
+            cls = MESSAGES[raw.pop("type")]
+            message: object = cls(**raw)
+            return message
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise Unavailable(f"sync with container process: malformed message: {e}") from None
+
+    def expect(self, kind: type[M], during: str) -> M:
+        """Receive a message that must be ``kind``; a Failure is raised as its error.
+
+        ``during`` names the step, for the error when the peer died instead.
+        """
+        message = self.recv()
+        if isinstance(message, kind):
+            return message
+        if isinstance(message, Failure):
+            raise error_of(message)
+        if message is None:
+            raise Unavailable(f"container process exited during {during}")
+        raise Unavailable(f"sync with container process: expected {kind.__name__}, got {message!r}")
