@@ -12,7 +12,7 @@ APT_PACKAGES=(
     python3 python3-venv          # the interpreter the venv binds to
     python3-seccomp               # libseccomp's own binding, for the runtime's seccomp filters
     busybox-static                # the host /bin/busybox the quickstart image is made of
-    podman skopeo umoci runc uidmap fuse-overlayfs   # peers: interop tests and benchmarks
+    podman skopeo umoci runc crun uidmap fuse-overlayfs   # peers: interop tests and benchmarks
     docker.io                     # peer: a private dockerd for the benchmarks
     zstd hyperfine git
 )
@@ -28,6 +28,7 @@ fi
 
 py=/usr/bin/python3
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    for m in .venv/sealed/bin/*; do umount -l "$m" 2>/dev/null || true; done
     rm -rf .venv
     "$py" -m venv .venv
 fi
@@ -51,9 +52,9 @@ site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purel
 for so in /usr/lib/python3/dist-packages/seccomp.cpython-*.so; do
     ln -sf "$so" "$site/"
 done
-launcher() {  # launcher NAME MODULE: .venv/bin/NAME runs MODULE's main(), linked into /usr/local/bin
+launcher() {  # launcher NAME MODULE [PYTHON]: .venv/bin/NAME runs MODULE's main(), linked into /usr/local/bin
     cat > ".venv/bin/$1.new" <<LAUNCHER
-#!$here/.venv/bin/python -IS
+#!${3:-$here/.venv/bin/python} -IS
 import sys
 sys.path[:0] = ["$here/src", "$site"]
 from $2 import main
@@ -64,5 +65,9 @@ LAUNCHER
     ln -sf "$here/.venv/bin/$1" "/usr/local/bin/$1"
 }
 launcher pinnace pinnace.cli.main
-launcher pinnace-runtime pinnace.runtime.cli
+# The runtime runs from a read-only bind of the interpreter, so no process it
+# puts in a container can reach a writable host binary through /proc/PID/exe
+# (CVE-2019-5736; src/pinnace/runtime/linux/sealed.py).
+sealed=$(.venv/bin/python -I -c "import sys; sys.path.insert(0, 'src'); from pinnace.runtime.linux.sealed import main; main()" "$here/.venv/sealed")
+launcher pinnace-runtime pinnace.runtime.cli "$sealed"
 .venv/bin/python -I -m compileall -q src >/dev/null

@@ -289,7 +289,42 @@ def docker_tool(host: str | None = None, *, unavailable: str | None = None) -> T
 
 DOCKER = docker_tool()
 
-TOOLS: Mapping[str, Tool] = {t.name: t for t in (PINNACE, PODMAN, DOCKER)}
+# OCI runtimes: pinnace-runtime and its peers runc and crun ------------------------------------
+
+
+def runtime_tool(name: str, binary: str | None = None) -> Tool:
+    """An OCI runtime driven through runc's command line, its state on a private tmpfs.
+
+    The state root is a tmpfs, as /run is where engines keep it: on the
+    scratch disk every state write would pay for ext4's journal instead.
+    """
+
+    def locate() -> str | None:
+        if binary is not None:
+            return binary
+        beside = Path(sys.executable).parent / name
+        return str(beside) if beside.exists() else shutil.which(name)
+
+    def probe() -> str | None:
+        return None if locate() else f"not installed (apt-get install {name})"
+
+    def open_session(workdir: Path) -> Session:
+        found = locate()
+        assert found is not None
+        state = workdir / "state"
+        state.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0700", "tmpfs", str(state)], check=True)
+        prefix = (found, "--root", str(state))
+        return Session(name, prefix, _base_env(workdir), workdir, _first_line([found, "--version"]))
+
+    return Tool(name, probe, open_session, note="state root on a private tmpfs")
+
+
+PINNACE_RUNTIME = runtime_tool("pinnace-runtime")
+RUNC = runtime_tool("runc")
+CRUN = runtime_tool("crun")
+
+TOOLS: Mapping[str, Tool] = {t.name: t for t in (PINNACE, PODMAN, DOCKER, PINNACE_RUNTIME, RUNC, CRUN)}
 
 
 def docker_socket() -> Path | None:

@@ -213,14 +213,8 @@ _GLOBAL_FLAGS = {
 }
 
 
-def run(argv: Sequence[str], *, seal: bool = False) -> int:
-    """Run one ``pinnace-runtime`` command line; return its exit status.
-
-    With ``seal`` (the command-line entry point), the verbs that put a
-    process into a container first re-execute this process from the sealed
-    interpreter (:mod:`pinnace.runtime.linux.sealed`); a caller embedding
-    the runtime leaves it off and seals its own process.
-    """
+def run(argv: Sequence[str]) -> int:
+    """Run one ``pinnace-runtime`` command line; return its exit status."""
     options = Options()
     try:
         values, rest = parse_flags(argv, _GLOBAL_FLAGS, {"h": "help", "v": "version"})
@@ -242,7 +236,7 @@ def run(argv: Sequence[str], *, seal: bool = False) -> int:
     if values.get("systemd-cgroup"):
         return fail(options, "systemd cgroup driver is not supported")
     verb_name, args = rest[0], rest[1:]
-    from pinnace.runtime.commands import ENTERS_CONTAINER, VERBS
+    from pinnace.runtime.commands import VERBS
 
     if verb_name in ("help", "h"):
         topic = args[0] if args else ""
@@ -253,16 +247,16 @@ def run(argv: Sequence[str], *, seal: bool = False) -> int:
     verb = VERBS.get(verb_name)
     if verb is None:
         return fail(options, f"No help topic for '{verb_name}'")
+    if verb_name in ("create", "run", "exec"):
+        # The first cgroup migration waits for an RCU grace period: start it
+        # now, on a thread, so it overlaps the imports and parsing below.
+        from pinnace.runtime.cgroups import warm_up
+
+        warm_up()
     try:
         parsed = parse_verb(verb, args)
         if parsed is None:
             return 0
-        if seal and verb_name in ENTERS_CONTAINER:
-            from pinnace.runtime.linux import sealed
-
-            if not sealed.is_sealed():
-                sealed.reexec(options.root, argv, "pinnace.runtime.cli")
-            os.environ.pop(sealed.ENV_MARK, None)
         return verb.handler(options.root, *parsed)
     except (UsageError, PinnaceError) as e:
         return fail(options, str(e))
@@ -270,7 +264,7 @@ def run(argv: Sequence[str], *, seal: bool = False) -> int:
 
 def main() -> None:
     """Console-script entry point."""
-    raise SystemExit(run(sys.argv[1:], seal=True))
+    raise SystemExit(run(sys.argv[1:]))
 
 
 if __name__ == "__main__":

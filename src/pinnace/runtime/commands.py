@@ -471,6 +471,3 @@ VERBS: dict[str, Verb] = {
              "The result is conservative: it claims only what this runtime implements."),
     )
 }  # fmt: skip
-
-#: Verbs that put a process into a container: they run from the sealed interpreter.
-ENTERS_CONTAINER = frozenset({"create", "run", "exec"})

@@ -123,7 +123,6 @@ def create(
     console: Any = None,
     no_pivot: bool = False,
     preserve_fds: int = 0,
-    sys: Sys | None = None,
     loaded: tuple[dict[str, Any], str] | None = None,
 ) -> st.State:
     """Create the container (its init waits for ``start``); return its state.
@@ -132,6 +131,9 @@ def create(
     own); ``console_socket`` a path to connect to.  A terminal without
     either is refused, as runc refuses it.
     """
+    from pinnace.runtime.cgroups import warm_up
+
+    warm_up()  # the CLI started it already; the library's other callers start it here
     bundle = os.path.abspath(bundle)
     directory = st.container_dir(root, container_id)
     os.makedirs(root, 0o711, exist_ok=True)
@@ -152,14 +154,17 @@ def create(
             from pinnace._util.fs import atomic_write
 
             atomic_write(os.path.join(directory, st.CONFIG_FILE), jsonc.dumps(spec).encode(), durable=False)
-            os.mkfifo(os.path.join(directory, st.FIFO), 0o622)
+            fifo = os.path.join(directory, st.FIFO)
+            os.mkfifo(fifo, 0o622)
+            # chmod, as runc clears its umask: a process with another user (podman's
+            # `-u 1000`, no capabilities) must still open the fifo for writing.
+            os.chmod(fifo, 0o622)
             state = _create(
                 root,
                 container_id,
                 bundle,
                 rootfs,
                 spec,
-                sys or _sys(),
                 console_socket,
                 console,
                 no_pivot,
@@ -179,14 +184,13 @@ def _create(
     bundle: str,
     rootfs: str,
     spec: dict[str, Any],
-    sys: Sys,
     console_socket: str,
     console: Any,
     no_pivot: bool,
     preserve_fds: int,
 ) -> st.State:
     from pinnace.runtime import hooks
-    from pinnace.runtime.linux.init import Job, stage1
+    from pinnace.runtime.linux.init import Job
 
     linux = spec.get("linux") or {}
     cgroup = cgroup_path(spec, container_id)
@@ -200,19 +204,19 @@ def _create(
         spec=spec,
         process=spec["process"],
         namespaces=linux.get("namespaces") or [],
-        channel=child,
-        sys=sys,
+        container=True,
         bundle=bundle,
-        console=console,
         fifo=os.path.join(root, container_id, st.FIFO),
         keep_fds=preserve_fds,
         no_pivot=no_pivot,
     )
-    stage = os.fork()
-    if stage == 0:
+    try:
+        stage = spawn_stage1(root, child, parent, console)
+    except BaseException:
         parent.close()
-        stage1(job, container=True)
-    child.close()
+        raise
+    finally:
+        child.close()
     if console is not None:
         console.close()  # the child's; a runtime-owned console keeps its other end
     init_pid = 0
@@ -220,7 +224,7 @@ def _create(
         manager.apply(stage)
         if linux.get("resources"):
             manager.set(_with_runc_devices(linux["resources"]))
-        parent.send(sync.Go())
+        parent.send(sync.Go(job=job.wire()))
         oci = {
             "ociVersion": spec["ociVersion"],
             "id": container_id,
@@ -286,6 +290,51 @@ def _with_runc_devices(resources: dict[str, Any]) -> dict[str, Any]:
     from pinnace.runtime.defaults import RUNC_ALLOWED_DEVICES
 
     return {**resources, "devices": [*resources["devices"], *RUNC_ALLOWED_DEVICES]}
+
+
+def spawn_stage1(root: str, channel: sync.Channel, peer: sync.Channel, console: Any) -> int:
+    """Start stage 1 from a sealed interpreter (CVE-2019-5736); its pid.
+
+    Every process that enters the container must run from a read-only bind
+    of the interpreter (:mod:`pinnace.runtime.linux.sealed`).  When this
+    process already does (the ``pinnace-runtime`` launcher), a fork is
+    enough; otherwise stage 1 is executed through the sealed path under
+    ``root``, which costs an interpreter start.  Either way stage 1 begins
+    in :func:`pinnace.runtime.linux.init.bootstrap`.  ``peer`` is the
+    parent's end of the channel, closed in the child so that the parent's
+    death reads as end-of-file there.
+    """
+    from pinnace.runtime.linux import sealed
+
+    console_fd = console.fileno() if console is not None else -1
+    if sealed.is_sealed():
+        from pinnace.runtime.linux.init import bootstrap
+
+        pid = os.fork()
+        if pid == 0:
+            try:
+                peer.close()
+                bootstrap(channel.fileno(), console_fd)
+            finally:
+                os._exit(127)
+        return pid
+    import sys as _sys_module
+
+    python = sealed.interpreter(root)
+    code = (
+        f"import sys; sys.path[:0] = {_sys_module.path!r}; "
+        f"from pinnace.runtime.linux.init import bootstrap; bootstrap({channel.fileno()}, {console_fd})"
+    )
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.set_inheritable(channel.fileno(), True)
+            if console_fd >= 0:
+                os.set_inheritable(console_fd, True)
+            os.execve(python, [python, "-IS", "-c", code], os.environ)
+        finally:
+            os._exit(127)
+    return pid
 
 
 def write_id_maps(pid: int, linux: dict[str, Any]) -> None:
@@ -586,19 +635,14 @@ def exec_process(
     console: Any = None,
     preserve_fds: int = 0,
     detach: bool = False,
-    sys: Sys | None = None,
 ) -> tuple[int, int]:
     """Run ``process`` in the running container; (its pid, its exit code or 0 when detached)."""
-    from pinnace.runtime.linux.init import PROC_NS, Job, stage1
+    from pinnace.runtime.linux.init import PROC_NS, Job
     from pinnace.runtime.spec import validate_spec
 
     s, status = current(root, container_id)
-    if status == "stopped" or status == "created":
-        raise FailedPrecondition(
-            "cannot exec in a stopped container"
-            if status == "stopped"
-            else "cannot exec in a container that has not been started"
-        )
+    if status == "stopped":
+        raise FailedPrecondition("cannot exec in a stopped container")
     if status == "paused":
         raise FailedPrecondition("cannot exec in a paused container (use resume first)")
     config = st.load_config(root, container_id)
@@ -619,26 +663,20 @@ def exec_process(
     if not detach:
         set_subreaper()
     parent, child = sync.socketpair()
-    job = Job(
-        spec=config,
-        process=process,
-        namespaces=namespaces,
-        channel=child,
-        sys=sys or _sys(),
-        console=console,
-        keep_fds=preserve_fds,
-    )
-    stage = os.fork()
-    if stage == 0:
+    job = Job(spec=config, process=process, namespaces=namespaces, container=False, keep_fds=preserve_fds)
+    try:
+        stage = spawn_stage1(root, child, parent, console)
+    except BaseException:
         parent.close()
-        stage1(job, container=False)
-    child.close()
+        raise
+    finally:
+        child.close()
     if console is not None:
         console.close()
     pid = 0
     try:
         _manager(s.cgroup).apply(stage)
-        parent.send(sync.Go())
+        parent.send(sync.Go(job=job.wire()))
         pid = parent.expect(sync.InitPid, "joining the container's namespaces").pid
         if pid != stage:
             _reap(stage)

@@ -26,7 +26,7 @@ import os
 
 from pinnace.errors import InvalidArgument
 from pinnace.runtime import SPEC_VERSION
-from pinnace.runtime.features import CAPABILITY_NAMES
+from pinnace.runtime.linux.capabilities import NAMES as CAPABILITY_NAMES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -6,9 +6,8 @@ seccomp feature).  A claim here is a promise, so the document is
 deliberately conservative: it lists only what the runtime increments of
 issue 3 are committed to implement (namespaces, the six hooks, the mount
 options pinnace's mount package understands, cgroup v1 and v2 drivers), and
-leaves out what is not decided or not built yet: seccomp is reported as
-disabled until the libseccomp binding lands, AppArmor and SELinux as
-disabled, the systemd cgroup driver as unsupported, and Intel RDT, idmapped
+leaves out what is not built: seccomp is enabled when libseccomp's binding
+is installed (setup.sh installs it), AppArmor and SELinux are disabled, the systemd cgroup driver as unsupported, and Intel RDT, idmapped
 mounts and net devices are absent (absent means "unknown" in the schema,
 which makes engines fall back to not using them).
 Where the host decides (capabilities, namespaces), the host is asked.
@@ -24,53 +23,6 @@ from pinnace.runtime import SPEC_VERSION
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
-
-#: Capability names by number (linux/capability.h).  A kernel newer than this
-#: table may know more; those have no name a config could use, so they are
-#: left out rather than invented.
-CAPABILITY_NAMES = (
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-)
 
 #: The OCI hooks, in the order the spec runs them.
 HOOKS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
@@ -133,12 +85,45 @@ _NS_FILES = {
 
 def capabilities(cap_last_cap: str = "/proc/sys/kernel/cap_last_cap") -> list[str]:
     """The names of the capabilities this kernel knows (0 .. cap_last_cap)."""
+    from pinnace.runtime.linux.capabilities import NAMES
+
     try:
         with open(cap_last_cap) as f:
             last = int(f.read())
     except (OSError, ValueError):
-        last = CAPABILITY_NAMES.index("CAP_AUDIT_READ")  # linux 4.x: a safe floor
-    return list(CAPABILITY_NAMES[: last + 1])
+        last = NAMES.index("CAP_AUDIT_READ")  # linux 4.x: a safe floor
+    return list(NAMES[: last + 1])
+
+
+#: The seccomp actions the runtime compiles (SCMP_ACT_NOTIFY needs a listener: not offered).
+SECCOMP_ACTIONS = (
+    "SCMP_ACT_ALLOW",
+    "SCMP_ACT_ERRNO",
+    "SCMP_ACT_KILL",
+    "SCMP_ACT_KILL_PROCESS",
+    "SCMP_ACT_KILL_THREAD",
+    "SCMP_ACT_LOG",
+    "SCMP_ACT_TRACE",
+    "SCMP_ACT_TRAP",
+)
+
+
+def seccomp() -> dict[str, Any]:
+    """The seccomp section: enabled when libseccomp's binding is installed."""
+    try:
+        import seccomp as _binding  # noqa: F401
+    except ImportError:
+        return {"enabled": False}
+    from pinnace.runtime.linux import seccomp as filters
+
+    return {
+        "enabled": True,
+        "actions": list(SECCOMP_ACTIONS),
+        "operators": sorted(filters.OPERATORS),
+        "archs": sorted("SCMP_ARCH_" + arch for arch in filters.ARCHES),
+        "knownFlags": sorted(filters.FLAGS),
+        "supportedFlags": sorted(filters.FLAGS),
+    }
 
 
 def namespaces(ns_dir: str = "/proc/self/ns") -> list[str]:
@@ -161,7 +146,7 @@ def features() -> dict[str, Any]:
             "namespaces": namespaces(),
             "capabilities": capabilities(),
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
-            "seccomp": {"enabled": False},
+            "seccomp": seccomp(),
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
         },

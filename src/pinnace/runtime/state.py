@@ -75,22 +75,22 @@ def container_dir(root: str, container_id: str) -> str:
 
 def save(directory: str, state: State) -> None:
     """Write ``state.json`` atomically."""
-    import json
+    from pinnace._util import jsonc
 
     from pinnace._util.fs import atomic_write
 
     data = {name: getattr(state, name) for name in State.__annotations__}
-    atomic_write(os.path.join(directory, STATE_FILE), json.dumps(data).encode(), durable=False)
+    atomic_write(os.path.join(directory, STATE_FILE), jsonc.dumps(data).encode(), durable=False)
 
 
 def load(root: str, container_id: str) -> State:
     """The state of ``container_id``; NotFound as runc words it when there is none."""
-    import json
+    from pinnace._util import jsonc
 
     path = os.path.join(container_dir(root, container_id), STATE_FILE)
     try:
         with open(path, "rb") as f:
-            data: dict[str, Any] = json.loads(f.read())
+            data: dict[str, Any] = jsonc.loads(f.read())
     except (FileNotFoundError, NotADirectoryError):
         raise NotFound(f"container does not exist: {container_id}") from None
     except ValueError as e:
@@ -101,10 +101,10 @@ def load(root: str, container_id: str) -> State:
 
 def load_config(root: str, container_id: str) -> dict[str, Any]:
     """The spec ``create`` validated, as stored in the state directory."""
-    import json
+    from pinnace._util import jsonc
 
     with open(os.path.join(container_dir(root, container_id), CONFIG_FILE), "rb") as f:
-        config: dict[str, Any] = json.loads(f.read())
+        config: dict[str, Any] = jsonc.loads(f.read())
     return config
 
 

@@ -24,7 +24,7 @@ from pinnace.runtime.defaults import (
     masked_paths,
     merge_env,
 )
-from pinnace.runtime.features import CAPABILITY_NAMES
+from pinnace.runtime.linux.capabilities import NAMES as CAPABILITY_NAMES
 from pinnace.runtime.spec import validate_spec
 
 HAVE_SECCOMP_DEFAULT = importlib.util.find_spec("pinnace.runtime.seccomp_default") is not None

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from pinnace.errors import InvalidArgument, NotFound
-from pinnace.runtime.features import CAPABILITY_NAMES, capabilities, features
+from pinnace.runtime.features import capabilities, features
+from pinnace.runtime.linux.capabilities import NAMES as CAPABILITY_NAMES
 from pinnace.runtime.spec import default_spec, load_spec, validate_spec
 
 
@@ -206,7 +207,10 @@ def test_features_document() -> None:
     assert "CAP_SYS_ADMIN" in linux["capabilities"]
     assert {"pid", "mount", "network", "user", "uts", "ipc"} <= set(linux["namespaces"])
     assert linux["cgroup"]["systemd"] is False
-    assert linux["seccomp"] == {"enabled": False}
+    assert linux["seccomp"]["enabled"] is True  # python3-seccomp is installed by setup.sh
+    assert "SCMP_ACT_ERRNO" in linux["seccomp"]["actions"]
+    assert "SCMP_ARCH_X86_64" in linux["seccomp"]["archs"]
+    assert "SCMP_CMP_MASKED_EQ" in linux["seccomp"]["operators"]
     assert json.loads(json.dumps(doc)) == doc
 
 

@@ -255,3 +255,71 @@ def set_hugetlb(directory: str, limits: tuple[HugepageLimit, ...], suffix: str) 
 def _page_bytes(size: str) -> int:
     """``2MB`` -> 2097152, to list page sizes smallest first."""
     return int(size[:-2]) << {"KB": 10, "MB": 20, "GB": 30}.get(size[-2:], 0)
+
+
+class WarmUp:
+    """Pay the kernel's first-migration cost on a thread, while the caller does other work.
+
+    Moving a process between cgroups takes a global per-cpu rwsem for
+    writing, and the first writer after a quiet spell waits for an RCU grace
+    period (about 10 ms here) before it gets it; writers that follow within
+    the next grace period do not wait.  A container start moves a process
+    into a dozen hierarchies, so :func:`warm_up` moves *this* process into
+    the cgroup it is already in (a no-op migration that still takes the
+    lock) on a thread, and the real migrations a few milliseconds later
+    find the lock warm.  It is only an optimisation: errors are ignored.
+    """
+
+    def __init__(self) -> None:
+        import _thread
+
+        self._done = _thread.allocate_lock()
+        self._done.acquire()
+        _thread.start_new_thread(self._run, ())
+
+    def _run(self) -> None:
+        try:
+            path = _own_procs_file()
+            if path:
+                fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+                try:
+                    os.write(fd, str(os.getpid()).encode())
+                finally:
+                    os.close(fd)
+        except OSError:
+            pass
+        finally:
+            self._done.release()
+
+    def wait(self) -> None:
+        """Return once the thread is done (call before forking)."""
+        self._done.acquire()
+        self._done.release()
+
+
+_warming: WarmUp | None = None
+
+
+def warm_up() -> WarmUp:
+    """Start warming the cgroup migration lock (see :class:`WarmUp`), once per process."""
+    global _warming
+    if _warming is None:
+        _warming = WarmUp()
+    return _warming
+
+
+def _own_procs_file() -> str:
+    """``cgroup.procs`` of this process's own cgroup in one hierarchy, at the usual mount points."""
+    with open("/proc/self/cgroup", encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "pids":
+            return f"{CGROUP_ROOT}/pids{path}/cgroup.procs"
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            for base in (f"{CGROUP_ROOT}/unified", CGROUP_ROOT):
+                if os.path.exists(f"{base}{path}/cgroup.procs"):
+                    return f"{base}{path}/cgroup.procs"
+    return ""

@@ -48,12 +48,13 @@ _PYTHON_IGNORED = (13, 25)  # SIGPIPE, SIGXFSZ
 
 
 class Job:
-    """Everything the children need, inherited through fork (nothing is serialised)."""
+    """Everything the children need; it crosses the exec of stage 1 as the Go message."""
 
     __slots__ = (
         "bundle",
         "channel",
         "console",
+        "container",
         "fifo",
         "keep_fds",
         "namespaces",
@@ -63,14 +64,18 @@ class Job:
         "sys",
     )
 
+    #: The fields that travel in the Go message (the rest are the child's own objects).
+    WIRE = ("spec", "process", "namespaces", "bundle", "fifo", "keep_fds", "no_pivot", "container")
+
     def __init__(
         self,
         *,
         spec: dict[str, Any],
         process: dict[str, Any],
         namespaces: list[dict[str, Any]],
-        channel: sync.Channel,
-        sys: Sys,
+        container: bool,
+        channel: sync.Channel | None = None,
+        sys: Sys | None = None,
         bundle: str = "",
         console: Any = None,
         fifo: str = "",
@@ -80,29 +85,56 @@ class Job:
         self.spec = spec
         self.process = process
         self.namespaces = namespaces
-        self.channel = channel
-        self.sys = sys
+        self.container = container
+        self.channel: sync.Channel = channel  # type: ignore[assignment]  # set by bootstrap
+        self.sys: Sys = sys  # type: ignore[assignment]
         self.bundle = bundle
         self.console = console
         self.fifo = fifo
         self.keep_fds = keep_fds
         self.no_pivot = no_pivot
 
+    def wire(self) -> dict[str, object]:
+        """The job as the Go message carries it."""
+        return {name: getattr(self, name) for name in self.WIRE}
 
-def stage1(job: Job, *, container: bool) -> NoReturn:
-    """Enter the namespaces, fork the init if a pid namespace needs it, report its pid.
 
-    ``container`` is True for ``create`` (the init sets up the container) and
-    False for ``exec`` (the process joins a running one).
+def bootstrap(channel_fd: int, console_fd: int) -> NoReturn:
+    """Stage 1's entry point, in a fresh interpreter executed from the sealed path.
+
+    The parent forks and executes this (see :func:`pinnace.runtime.container.spawn_stage1`)
+    with the sync socket (and the console socket, or -1) as inherited fds.
+    The interpreter's start overlaps the parent's cgroup set-up, which
+    costs a kernel RCU grace period on cgroup v1; the job arrives with Go.
     """
-    ch = job.channel
+    import _socket
+
+    for fd in (channel_fd, console_fd):
+        if fd >= 0:
+            os.set_inheritable(fd, False)
+    ch = sync.Channel(_socket.socket(fileno=channel_fd))
     try:
         _restore_signals()
+        _preload_common()
+        go = ch.expect(sync.Go, "start-up")
+        from pinnace.runtime.linux.syscalls import LinuxSys
+
+        console = _socket.socket(fileno=console_fd) if console_fd >= 0 else None
+        wire: dict[str, Any] = go.job
+        job = Job(**{name: wire[name] for name in Job.WIRE}, channel=ch, sys=LinuxSys(), console=console)
+        stage1(job)
+    except BaseException as e:
+        _fail_early(ch, e)
+
+
+def stage1(job: Job) -> NoReturn:
+    """Enter the namespaces, fork the init if a pid namespace needs it, report its pid."""
+    ch = job.channel
+    try:
         from pinnace.runtime.linux import namespaces
 
         plan = namespaces.plan(job.namespaces)
         preload(job)
-        ch.expect(sync.Go, "start-up")
 
         def write_maps() -> None:
             ch.send(sync.UserNamespaceReady())
@@ -117,13 +149,13 @@ def stage1(job: Job, *, container: bool) -> NoReturn:
         if kinds & {"pid", "time"}:
             pid = os.fork()
             if pid == 0:
-                _child(job, container)
+                _child(job, job.container)
             ch.send(sync.InitPid(pid=pid))
             os._exit(0)
         ch.send(sync.InitPid(pid=os.getpid()))
     except BaseException as e:
         _fail_early(ch, e)
-    _child(job, container)
+    _child(job, job.container)
 
 
 def _child(job: Job, container: bool) -> NoReturn:
@@ -189,6 +221,19 @@ def exec_process(job: Job) -> NoReturn:
         _fail_late(e)
 
 
+def _preload_common() -> None:
+    """Import what every container needs (while the parent sets up the cgroup)."""
+    import ctypes  # noqa: F401
+    import resource  # noqa: F401
+    import stat  # noqa: F401
+
+    from pinnace.mount import flags
+    from pinnace.runtime import hooks  # noqa: F401
+    from pinnace.runtime.linux import capabilities, namespaces, process, rootfs  # noqa: F401
+
+    flags.libc()
+
+
 def preload(job: Job) -> None:
     """Import now every module the process needs once it is rooted in the container.
 
@@ -197,14 +242,7 @@ def preload(job: Job) -> None:
     out of reach: an ``import`` there fails.  So each lazily imported module
     the later steps use is imported here, and only those the spec calls for.
     """
-    import ctypes  # noqa: F401
-    import resource  # noqa: F401
-    import stat  # noqa: F401
-
-    from pinnace.mount import flags as ops
-    from pinnace.runtime.linux import capabilities, process  # noqa: F401
-
-    ops.libc()
+    _preload_common()
     if (job.spec.get("linux") or {}).get("seccomp") is not None:
         import seccomp  # noqa: F401
 

@@ -7,15 +7,17 @@ whose interpreter line is ``#!/proc/self/exe``).  For runc that binary was
 runc; for pinnace it is the host's Python interpreter.  Root in a container
 has CAP_DAC_OVERRIDE, so a writable path to that file is a host takeover.
 
-runc's fix is to execute from a sealed copy.  Ours is cheaper: the verbs
-that enter containers re-execute the interpreter through a *read-only bind
-mount* of it (``<root>/.sealed/bin/python3.X``, made once per runtime root),
-so ``/proc/PID/exe`` names a file on a read-only mount and every open for
-writing fails with EROFS, whatever the caller's capabilities.  The bind
-sits in the host's mount namespace, out of every container's reach, and
-costs one interpreter start (~8 ms) per create/run/exec.  ``lib`` beside
-``bin`` points at the real ``lib`` so the interpreter still finds its
-standard library from the new path.
+runc's fix is to execute from a sealed copy.  Ours is cheaper: every
+process that enters a container runs from a *read-only bind mount* of the
+interpreter: the ``pinnace-runtime`` launcher's ``#!`` names one made at
+set-up (``.venv/sealed/bin/python3.X``), so its forks are sealed already;
+a caller that is not (the library used from any other process) gets stage 1
+executed through ``<root>/.sealed/bin/python3.X`` (``container.spawn_stage1``).
+Either way ``/proc/PID/exe`` names a file on a read-only mount and every
+open for writing fails with EROFS, whatever the caller's capabilities.  The
+bind sits in the host's mount namespace, out of every container's reach.
+``lib`` beside ``bin`` points at the real ``lib`` so the interpreter still
+finds its standard library from the new path.
 """
 
 from __future__ import annotations
@@ -23,19 +25,9 @@ from __future__ import annotations
 import os
 import sys
 
-from pinnace.errors import FailedPrecondition
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Sequence
-    from typing import NoReturn
-
 _MS_RDONLY = 1
 _MS_REMOUNT = 32
 _MS_BIND = 4096
-
-#: Set in the re-executed process, so a failed seal can never loop.
-ENV_MARK = "_PINNACE_SEALED"
 
 
 def is_sealed() -> bool:
@@ -45,22 +37,50 @@ def is_sealed() -> bool:
 
 def interpreter(root: str) -> str:
     """The sealed interpreter under runtime root ``root``, bind-mounted read-only on first use."""
+    return seal(os.path.join(root, ".sealed"))
+
+
+def _sealed(path: str) -> bool:
+    return os.path.exists(path) and bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+
+
+#: What the mount point holds underneath the bind: reached only when the bind
+#: is missing (after a reboot), it makes the bind and runs through it; without
+#: the privilege to mount, it runs the interpreter itself.
+_PLACEHOLDER = """#!/bin/sh
+# pinnace: mount point of a read-only bind of {real} (pinnace.runtime.linux.sealed).
+mount --bind {real} "$0" 2>/dev/null && mount -o remount,bind,ro "$0" 2>/dev/null && exec "$0" "$@"
+exec {real} "$@"
+"""
+
+
+def seal(base: str) -> str:
+    """``<base>/bin/python3.X``: a read-only bind of this interpreter, made if missing.
+
+    ``<base>/lib`` links to the real ``lib`` so the interpreter finds its
+    standard library from there.  The mount point itself is a shell script
+    that re-creates the bind when it is missing, so a launcher whose
+    ``#!`` names the sealed path (setup.sh writes ``pinnace-runtime`` so)
+    keeps working after a reboot.
+    """
     from pinnace._util.lock import FileLock
 
     real = os.path.realpath(sys.executable)
-    base = os.path.join(root, ".sealed")
     target = os.path.join(base, "bin", os.path.basename(real))
-    if os.path.exists(target) and os.statvfs(target).f_flag & os.ST_RDONLY:
+    if _sealed(target):
         return target
-    os.makedirs(os.path.join(base, "bin"), 0o711, exist_ok=True)
+    os.makedirs(os.path.join(base, "bin"), 0o755, exist_ok=True)
     with FileLock(os.path.join(base, "lock")):
-        if os.path.exists(target) and os.statvfs(target).f_flag & os.ST_RDONLY:
+        if _sealed(target):
             return target
         lib = os.path.join(base, "lib")
         if not os.path.islink(lib):
             os.symlink(os.path.join(sys.base_prefix, "lib"), lib)
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o555)
-        os.close(fd)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o755)
+        try:
+            os.write(fd, _PLACEHOLDER.format(real=real).encode())
+        finally:
+            os.close(fd)
         from pinnace.runtime.linux.syscalls import LinuxSys
 
         linux = LinuxSys()
@@ -69,19 +89,9 @@ def interpreter(root: str) -> str:
     return target
 
 
-def reexec(root: str, argv: Sequence[str], module: str) -> NoReturn:
-    """Replace this process with ``module``'s main() run by the sealed interpreter of ``root``."""
-    if os.environ.get(ENV_MARK):
-        raise FailedPrecondition("the runtime's interpreter is not on a read-only mount after sealing")
-    python = interpreter(root)
-    code = f"import sys; sys.path[:0] = {sys.path!r}; from {module} import main; main()"
-    os.environ[ENV_MARK] = "1"
-    os.execve(python, [python, "-IS", "-c", code, *argv], os.environ)
-
-
-def unseal(root: str) -> None:
-    """Unmount the sealed interpreter of ``root`` (tests, and cleaning up a runtime root)."""
-    target_dir = os.path.join(root, ".sealed", "bin")
+def unseal(root: str, *, base: str = "") -> None:
+    """Unmount the sealed interpreter of runtime root ``root`` (or of ``base``)."""
+    target_dir = os.path.join(base or os.path.join(root, ".sealed"), "bin")
     try:
         names = os.listdir(target_dir)
     except FileNotFoundError:
@@ -97,3 +107,14 @@ def unseal(root: str) -> None:
                 linux.umount2(path, 2)  # MNT_DETACH
             except PinnaceError:
                 break
+
+
+def main() -> None:
+    """``python -m pinnace.runtime.linux.sealed DIR``: seal the interpreter under DIR, print its path."""
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python -m pinnace.runtime.linux.sealed DIR")
+    print(seal(os.path.abspath(sys.argv[1])))
+
+
+if __name__ == "__main__":
+    main()

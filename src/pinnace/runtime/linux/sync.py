@@ -34,7 +34,9 @@ MAX_MESSAGE = 64 * 1024
 
 @record
 class Go:
-    """parent -> child: the child is in the container's cgroup; enter the namespaces."""
+    """parent -> child: you are in the container's cgroup; here is the job (see init.Job)."""
+
+    job: dict[str, object]
 
 
 @record
