@@ -76,7 +76,6 @@ def container_dir(root: str, container_id: str) -> str:
 def save(directory: str, state: State) -> None:
     """Write ``state.json`` atomically."""
     from pinnace._util import jsonc
-
     from pinnace._util.fs import atomic_write
 
     data = {name: getattr(state, name) for name in State.__annotations__}
