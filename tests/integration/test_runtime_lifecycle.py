@@ -257,3 +257,14 @@ def test_a_failing_hook_fails_create(runtime: Runtime) -> None:
     assert proc.returncode == 1
     assert "createRuntime hook #0: exit status 3" in proc.stderr
     assert not (runtime.root / container_id).exists()
+
+
+def test_each_container_gets_its_own_session_keyring(runtime: Runtime) -> None:
+    """runc's default, and --no-new-keyring to keep the caller's (seen from the host in /proc/keys)."""
+    bundle = str(runtime.bundle(["true"]))
+    own, shared = runtime.new_id(), runtime.new_id()
+    runtime("create", "-b", bundle, own, check=True)
+    runtime("create", "--no-new-keyring", "-b", bundle, shared, check=True)
+    keys = Path("/proc/keys").read_text()
+    assert f"_ses.{own}" in keys
+    assert f"_ses.{shared}" not in keys

@@ -101,6 +101,7 @@ def _create(root: str, values: dict[str, Any], args: list[str]) -> int:
         pid_file=values.get("pid-file", ""),
         console_socket=values.get("console-socket", ""),
         no_pivot=bool(values.get("no-pivot")),
+        no_new_keyring=bool(values.get("no-new-keyring")),
         preserve_fds=_int(values, "preserve-fds"),
     )
     return 0
@@ -121,6 +122,7 @@ def _run(root: str, values: dict[str, Any], args: list[str]) -> int:
         pid_file=values.get("pid-file", ""),
         console_socket=values.get("console-socket", ""),
         no_pivot=bool(values.get("no-pivot")),
+        no_new_keyring=bool(values.get("no-new-keyring")),
         preserve_fds=_int(values, "preserve-fds"),
         detach=bool(values.get("detach")),
         keep=bool(values.get("keep")),

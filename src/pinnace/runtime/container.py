@@ -122,6 +122,7 @@ def create(
     console_socket: str = "",
     console: Any = None,
     no_pivot: bool = False,
+    no_new_keyring: bool = False,
     preserve_fds: int = 0,
     loaded: tuple[dict[str, Any], str] | None = None,
 ) -> st.State:
@@ -168,6 +169,7 @@ def create(
                 console_socket,
                 console,
                 no_pivot,
+                no_new_keyring,
                 preserve_fds,
             )
             if pid_file:
@@ -187,6 +189,7 @@ def _create(
     console_socket: str,
     console: Any,
     no_pivot: bool,
+    no_new_keyring: bool,
     preserve_fds: int,
 ) -> st.State:
     from pinnace.runtime import hooks
@@ -209,6 +212,7 @@ def _create(
         fifo=os.path.join(root, container_id, st.FIFO),
         keep_fds=preserve_fds,
         no_pivot=no_pivot,
+        new_keyring=not no_new_keyring,
     )
     try:
         stage = spawn_stage1(root, child, parent, console)
@@ -727,6 +731,7 @@ def run(
     pid_file: str = "",
     console_socket: str = "",
     no_pivot: bool = False,
+    no_new_keyring: bool = False,
     preserve_fds: int = 0,
     detach: bool = False,
     keep: bool = False,
@@ -753,6 +758,7 @@ def run(
         console_socket=console_socket,
         console=console,
         no_pivot=no_pivot,
+        no_new_keyring=no_new_keyring,
         preserve_fds=preserve_fds,
     )
     report = warn or (lambda _line: None)

@@ -58,6 +58,7 @@ class Job:
         "fifo",
         "keep_fds",
         "namespaces",
+        "new_keyring",
         "no_pivot",
         "process",
         "spec",
@@ -65,7 +66,17 @@ class Job:
     )
 
     #: The fields that travel in the Go message (the rest are the child's own objects).
-    WIRE = ("spec", "process", "namespaces", "bundle", "fifo", "keep_fds", "no_pivot", "container")
+    WIRE = (
+        "spec",
+        "process",
+        "namespaces",
+        "bundle",
+        "fifo",
+        "keep_fds",
+        "no_pivot",
+        "new_keyring",
+        "container",
+    )
 
     def __init__(
         self,
@@ -81,6 +92,7 @@ class Job:
         fifo: str = "",
         keep_fds: int = 0,
         no_pivot: bool = False,
+        new_keyring: bool = False,
     ) -> None:
         self.spec = spec
         self.process = process
@@ -93,6 +105,7 @@ class Job:
         self.fifo = fifo
         self.keep_fds = keep_fds
         self.no_pivot = no_pivot
+        self.new_keyring = new_keyring
 
     def wire(self) -> dict[str, object]:
         """The job as the Go message carries it."""
@@ -175,6 +188,10 @@ def init(job: Job) -> NoReturn:
 
     spec, ch, sys = job.spec, job.channel, job.sys
     os.setsid()
+    if job.new_keyring:
+        # Its own session keyring, as runc gives each container: keys a process
+        # adds are not shared with the host's session or other containers.
+        sys.join_session_keyring(f"_ses.{os.path.basename(os.path.dirname(job.fifo))}")
     fifo_fd = os.open(job.fifo, os.O_PATH | os.O_CLOEXEC)
     _close_fds(job, ch.fileno(), fifo_fd)
     rootfs.prepare(spec, job.bundle, sys)

@@ -49,6 +49,9 @@ CLONE_NAMES: dict[int, str] = {
 
 #: pivot_root(2) has no glibc wrapper: syscall(2) by number, per architecture.
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "ppc64le": 203, "s390x": 217, "riscv64": 41}
+#: keyctl(2) has no glibc wrapper either (it lives in libkeyutils).
+_SYS_KEYCTL = {"x86_64": 250, "aarch64": 219, "ppc64le": 280, "s390x": 280, "riscv64": 219}
+_KEYCTL_JOIN_SESSION_KEYRING = 1
 
 
 def clone_flag_names(flags: int) -> str:
@@ -78,6 +81,8 @@ class Sys(Protocol):
     def umount2(self, target: str, flags: int) -> None: ...
 
     def prctl(self, option: int, arg2: int) -> None: ...
+
+    def join_session_keyring(self, name: str) -> None: ...
 
 
 def error(call: str, err: int) -> PinnaceError:
@@ -174,6 +179,18 @@ class LinuxSys:
     def prctl(self, option: int, arg2: int) -> None:
         _check(_libc().prctl(option, arg2, 0, 0, 0), lambda: f"prctl({option}, {arg2})")
 
+    def join_session_keyring(self, name: str) -> None:
+        number = _SYS_KEYCTL.get(os.uname().machine)
+        call = f"keyctl(KEYCTL_JOIN_SESSION_KEYRING, {name})"
+        if number is None:
+            raise Unavailable(f"{call}: not supported on {os.uname().machine}")
+        import ctypes
+
+        rc = _libc().syscall(
+            ctypes.c_long(number), ctypes.c_long(_KEYCTL_JOIN_SESSION_KEYRING), ctypes.c_char_p(name.encode())
+        )
+        _check(0 if rc >= 0 else -1, lambda: call)
+
 
 class RecordingSys:
     """A :class:`Sys` that performs nothing and records each call as ``(name, *args)``.
@@ -216,3 +233,6 @@ class RecordingSys:
 
     def prctl(self, option: int, arg2: int) -> None:
         self._record("prctl", option, arg2)
+
+    def join_session_keyring(self, name: str) -> None:
+        self._record("join_session_keyring", name)
