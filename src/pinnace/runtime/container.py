@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from pinnace.runtime.cgroups import Manager
+    from pinnace.runtime.linux.init import Job
     from pinnace.runtime.linux.syscalls import Sys
 
 #: How long delete waits for killed processes to leave the cgroup.
@@ -213,9 +214,10 @@ def _create(
         keep_fds=preserve_fds,
         no_pivot=no_pivot,
         new_keyring=not no_new_keyring,
+        seccomp=_seccomp_program(root, spec),
     )
     try:
-        stage = spawn_stage1(root, child, parent, console)
+        stage = spawn_stage1(root, job, child, parent, console)
     except BaseException:
         parent.close()
         raise
@@ -228,7 +230,7 @@ def _create(
         manager.apply(stage)
         if linux.get("resources"):
             manager.set(_with_runc_devices(linux["resources"]))
-        parent.send(sync.Go(job=job.wire()))
+        parent.send(sync.Go())
         oci = {
             "ociVersion": spec["ociVersion"],
             "id": container_id,
@@ -296,49 +298,70 @@ def _with_runc_devices(resources: dict[str, Any]) -> dict[str, Any]:
     return {**resources, "devices": [*resources["devices"], *RUNC_ALLOWED_DEVICES]}
 
 
-def spawn_stage1(root: str, channel: sync.Channel, peer: sync.Channel, console: Any) -> int:
-    """Start stage 1 from a sealed interpreter (CVE-2019-5736); its pid.
+def spawn_stage1(root: str, job: Job, channel: sync.Channel, peer: sync.Channel, console: Any) -> int:
+    """Start stage 1 of ``job`` from a sealed interpreter (CVE-2019-5736); its pid.
 
     Every process that enters the container must run from a read-only bind
     of the interpreter (:mod:`pinnace.runtime.linux.sealed`).  When this
     process already does (the ``pinnace-runtime`` launcher), a fork is
-    enough; otherwise stage 1 is executed through the sealed path under
-    ``root``, which costs an interpreter start.  Either way stage 1 begins
-    in :func:`pinnace.runtime.linux.init.bootstrap`.  ``peer`` is the
-    parent's end of the channel, closed in the child so that the parent's
-    death reads as end-of-file there.
+    enough and the job stays in memory; otherwise stage 1 is executed
+    through the sealed path under ``root`` (an interpreter start) and reads
+    the job from a memfd.  ``peer`` is the parent's end of the channel,
+    closed in the child so that the parent's death reads as end-of-file.
     """
-    from pinnace.runtime.linux import sealed
+    from pinnace.runtime.linux import init, sealed
 
     console_fd = console.fileno() if console is not None else -1
     if sealed.is_sealed():
-        from pinnace.runtime.linux.init import bootstrap
-
         pid = os.fork()
         if pid == 0:
             try:
                 peer.close()
-                bootstrap(channel.fileno(), console_fd)
+                init.start(job, channel, console)
             finally:
                 os._exit(127)
         return pid
     import sys as _sys_module
 
     python = sealed.interpreter(root)
-    code = (
-        f"import sys; sys.path[:0] = {_sys_module.path!r}; "
-        f"from pinnace.runtime.linux.init import bootstrap; bootstrap({channel.fileno()}, {console_fd})"
-    )
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.set_inheritable(channel.fileno(), True)
-            if console_fd >= 0:
-                os.set_inheritable(console_fd, True)
-            os.execve(python, [python, "-IS", "-c", code], os.environ)
-        finally:
-            os._exit(127)
+    job_fd = os.memfd_create("pinnace-job", os.MFD_CLOEXEC)
+    try:
+        data = memoryview(job.wire())
+        while data:
+            data = data[os.write(job_fd, data) :]
+        os.lseek(job_fd, 0, os.SEEK_SET)
+        fds = (channel.fileno(), console_fd, job_fd)
+        code = (
+            f"import sys; sys.path[:0] = {_sys_module.path!r}; "
+            f"from pinnace.runtime.linux.init import bootstrap; bootstrap{fds}"
+        )
+        pid = os.fork()
+        if pid == 0:
+            try:
+                peer.close()
+                for fd in fds:
+                    if fd >= 0:
+                        os.set_inheritable(fd, True)
+                os.execve(python, [python, "-IS", "-c", code], os.environ)
+            finally:
+                os._exit(127)
+    finally:
+        os.close(job_fd)
     return pid
+
+
+def _seccomp_program(root: str, spec: dict[str, Any]) -> tuple[bytes, int] | None:
+    """The spec's seccomp filter compiled (or read from ``<root>/.seccomp``) before any fork.
+
+    Compiling here, on the host, keeps libseccomp and the cache out of the
+    container's reach, and a bad section fails before anything starts.
+    """
+    section = (spec.get("linux") or {}).get("seccomp")
+    if section is None:
+        return None
+    from pinnace.runtime.linux import seccomp
+
+    return seccomp.prepare(section, cache_dir=os.path.join(root, ".seccomp"))
 
 
 def write_id_maps(pid: int, linux: dict[str, Any]) -> None:
@@ -667,9 +690,16 @@ def exec_process(
     if not detach:
         set_subreaper()
     parent, child = sync.socketpair()
-    job = Job(spec=config, process=process, namespaces=namespaces, container=False, keep_fds=preserve_fds)
+    job = Job(
+        spec=config,
+        process=process,
+        namespaces=namespaces,
+        container=False,
+        keep_fds=preserve_fds,
+        seccomp=_seccomp_program(root, config),
+    )
     try:
-        stage = spawn_stage1(root, child, parent, console)
+        stage = spawn_stage1(root, job, child, parent, console)
     except BaseException:
         parent.close()
         raise
@@ -680,7 +710,7 @@ def exec_process(
     pid = 0
     try:
         _manager(s.cgroup).apply(stage)
-        parent.send(sync.Go(job=job.wire()))
+        parent.send(sync.Go())
         pid = parent.expect(sync.InitPid, "joining the container's namespaces").pid
         if pid != stage:
             _reap(stage)

@@ -1,11 +1,12 @@
-"""Docker's default seccomp profile (docker_default) and the errors of seccomp.compile.
+"""Docker's default seccomp profile (docker_default), the errors of seccomp.compile, its cache.
 
 docker_default is checked as data: the section Docker would write for a
 container, i.e. which syscalls a container may make unconditionally, which
 only with some arguments, and which not at all (absent: the default action,
 EPERM).  compile() needs only libseccomp, not root: it builds the filter
-without loading it.  What a loaded filter does is in
-tests/integration/test_seccomp.py.
+without loading it; so do prepare() and precompile(), which keep compiled
+programs in a cache directory (checked here as files and bytes).  What a
+loaded filter does is in tests/integration/test_seccomp.py.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from pinnace.errors import InvalidArgument, NotImplementedYet
+from pinnace.errors import InvalidArgument, NotImplementedYet, Unavailable
 from pinnace.runtime.seccomp_default import docker_default
 
 #: Docker's default capability set (moby oci/caps/defaults.go).
@@ -319,3 +320,161 @@ def test_known_flags_and_arches_compile(compile_section: Any) -> None:
 def test_field_prefix_is_the_callers(compile_section: Any) -> None:
     with pytest.raises(InvalidArgument, match=r'^profile\.defaultAction: unknown action "x"$'):
         compile_section(base(defaultAction="x"), "profile")
+
+
+# --- the compiled-filter cache: prepare / precompile (nothing is loaded here) -----------------
+
+INSN = 8  # sizeof(struct sock_filter)
+TRAILER = 32  # sha256 of the key and the program
+
+
+@pytest.fixture
+def filters() -> Any:
+    pytest.importorskip("seccomp")
+    from pinnace.runtime.linux import seccomp
+
+    return seccomp
+
+
+def read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def test_precompile_saves_the_program_prepare_would_compile(filters: Any, tmp_path: Any) -> None:
+    cache = str(tmp_path / "cache")
+    section = docker_default(DOCKER_CAPS)
+    path = filters.precompile(section, cache)
+    assert os.path.dirname(path) == cache and path.endswith(".bpf")
+    assert os.stat(cache).st_mode & 0o777 == 0o700 and os.stat(path).st_mode & 0o777 == 0o600
+    data = read(path)
+    program, flags = filters.prepare(section)  # compiled, no cache
+    assert flags == 0 and len(program) % INSN == 0 and 0 < len(program) // INSN <= 4096
+    assert data[:-TRAILER] == program
+    assert filters.prepare(section, cache_dir=cache) == (program, 0)
+    assert filters.precompile(section, cache) == path
+    assert os.listdir(cache) == [os.path.basename(path)]
+
+
+def test_a_warm_cache_does_not_compile(filters: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = str(tmp_path)
+    filters.precompile(base(), cache)
+
+    def refuse(*args: Any) -> Any:
+        raise AssertionError("compiled although the cache is warm")
+
+    monkeypatch.setattr(filters, "compile", refuse)
+    assert filters.prepare(base(), cache_dir=cache)[0] == read(filters.precompile(base(), cache))[:-TRAILER]
+    with pytest.raises(AssertionError, match="compiled although"):
+        filters.prepare(base(defaultAction="SCMP_ACT_LOG"), cache_dir=cache)  # another section: a miss
+
+
+def test_the_key_is_the_section_not_its_spelling(filters: Any, tmp_path: Any) -> None:
+    cache = str(tmp_path)
+    path = filters.precompile(base(), cache)
+    reordered = dict(reversed(list(base(architectures=["SCMP_ARCH_X86_64"]).items())))
+    paths = {
+        path,
+        filters.precompile(dict(reversed(list(base().items()))), cache),
+        filters.precompile(reordered, cache),
+        filters.precompile(base(flags=["SECCOMP_FILTER_FLAG_LOG"]), cache),
+        filters.precompile(base(syscalls=base()["syscalls"][:1]), cache),
+        filters.precompile(docker_default(DOCKER_CAPS), cache),
+        filters.precompile(docker_default((*DOCKER_CAPS, "CAP_SYS_ADMIN")), cache),
+    }
+    assert len(paths) == 6  # the reordered base() is base()
+    assert sorted(os.listdir(cache)) == sorted(os.path.basename(p) for p in paths)
+
+
+def test_flags_become_seccomp_flags(filters: Any, tmp_path: Any) -> None:
+    all_flags = ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]
+    assert filters.prepare(base(flags=all_flags))[1] == 1 | 2 | 4
+    assert filters.prepare(base(flags=["SECCOMP_FILTER_FLAG_LOG"]), cache_dir=str(tmp_path))[1] == 2
+    assert filters.prepare(base(flags=["SECCOMP_FILTER_FLAG_LOG"]), cache_dir=str(tmp_path))[1] == 2  # hit
+
+
+def corrupt(path: str, how: str) -> None:
+    data = read(path)
+    if how == "symlink":
+        os.rename(path, path + ".real")
+        os.symlink(path + ".real", path)
+        return
+    if how == "fifo":
+        os.unlink(path)
+        os.mkfifo(path, 0o600)
+        return
+    if how == "writable by others":
+        os.chmod(path, 0o666)
+        return
+    new = {
+        "empty": b"",
+        "not whole instructions": data[:13],
+        "truncated": data[: -TRAILER - INSN] + data[-TRAILER:],
+        "a program byte flipped": bytes([data[0] ^ 1]) + data[1:],
+        "no trailer": data[:-TRAILER],
+        "too long": bytes(4097 * INSN) + data[-TRAILER:],
+    }[how]
+    with open(path, "wb") as f:
+        f.write(new)
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "empty",
+        "not whole instructions",
+        "truncated",
+        "a program byte flipped",
+        "no trailer",
+        "too long",
+        "symlink",
+        "fifo",
+        "writable by others",
+    ],
+)
+def test_a_bad_cache_file_is_ignored_and_replaced(filters: Any, tmp_path: Any, how: str) -> None:
+    cache = str(tmp_path)
+    path = filters.precompile(base(), cache)
+    original = read(path)
+    corrupt(path, how)
+    assert filters.prepare(base(), cache_dir=cache)[0] == original[:-TRAILER]
+    assert read(path) == original
+    assert not os.path.islink(path) and os.stat(path).st_mode & 0o777 == 0o600
+
+
+def test_another_sections_file_does_not_pass_for_this_one(filters: Any, tmp_path: Any) -> None:
+    cache = str(tmp_path)
+    mine, other = (
+        filters.precompile(base(), cache),
+        filters.precompile(base(defaultAction="SCMP_ACT_LOG"), cache),
+    )
+    original = read(mine)
+    os.replace(other, mine)
+    assert filters.prepare(base(), cache_dir=cache)[0] == original[:-TRAILER]
+    assert read(mine) == original
+
+
+def test_no_filter_no_file(filters: Any, tmp_path: Any) -> None:
+    cache = str(tmp_path / "cache")
+    assert filters.prepare({}, cache_dir=cache) is None
+    assert filters.precompile({"architectures": ["SCMP_ARCH_X86_64"]}, cache) is None
+    assert not os.path.exists(cache)
+
+
+def test_a_cache_that_cannot_be_written(filters: Any, tmp_path: Any) -> None:
+    """prepare only loses the cache; precompile, asked for the file, says why there is none."""
+    (tmp_path / "file").write_bytes(b"")
+    cache = str(tmp_path / "file" / "cache")
+    assert filters.prepare(base(), cache_dir=cache) == filters.prepare(base())
+    with pytest.raises(
+        Unavailable, match=r"^linux\.seccomp: write seccomp cache .*/file/cache/\w+\.bpf: not a directory$"
+    ):
+        filters.precompile(base(), cache)
+
+
+def test_a_bad_section_is_not_cached(filters: Any, tmp_path: Any) -> None:
+    with pytest.raises(InvalidArgument, match=r'^linux\.seccomp\.defaultAction: unknown action "x"$'):
+        filters.prepare(base(defaultAction="x"), cache_dir=str(tmp_path))
+    with pytest.raises(InvalidArgument, match=r"^linux\.seccomp: must be an object$"):
+        filters.precompile(["SCMP_ACT_ALLOW"], str(tmp_path))
+    assert os.listdir(tmp_path) == []

@@ -61,11 +61,12 @@ class Job:
         "new_keyring",
         "no_pivot",
         "process",
+        "seccomp",
         "spec",
         "sys",
     )
 
-    #: The fields that travel in the Go message (the rest are the child's own objects).
+    #: The fields that cross an exec of stage 1 (the rest are the child's own objects).
     WIRE = (
         "spec",
         "process",
@@ -93,6 +94,7 @@ class Job:
         keep_fds: int = 0,
         no_pivot: bool = False,
         new_keyring: bool = False,
+        seccomp: tuple[bytes, int] | None = None,
     ) -> None:
         self.spec = spec
         self.process = process
@@ -106,19 +108,36 @@ class Job:
         self.keep_fds = keep_fds
         self.no_pivot = no_pivot
         self.new_keyring = new_keyring
+        #: The seccomp program (BPF, seccomp(2) flags) the parent prepared, loaded last.
+        self.seccomp = seccomp
 
-    def wire(self) -> dict[str, object]:
-        """The job as the Go message carries it."""
-        return {name: getattr(self, name) for name in self.WIRE}
+    def wire(self) -> bytes:
+        """The job as JSON, for a stage 1 that is a new interpreter."""
+        from pinnace._util import jsonc
+
+        data: dict[str, object] = {name: getattr(self, name) for name in self.WIRE}
+        if self.seccomp is not None:
+            data["seccomp"] = [self.seccomp[0].hex(), self.seccomp[1]]
+        return jsonc.dumps(data, compact=True).encode()
+
+    @classmethod
+    def from_wire(cls, raw: bytes) -> Job:
+        from pinnace._util import jsonc
+
+        data: dict[str, Any] = jsonc.loads(raw)
+        program = data.get("seccomp")
+        return cls(
+            **{name: data[name] for name in cls.WIRE},
+            seccomp=(bytes.fromhex(program[0]), int(program[1])) if program else None,
+        )
 
 
-def bootstrap(channel_fd: int, console_fd: int) -> NoReturn:
-    """Stage 1's entry point, in a fresh interpreter executed from the sealed path.
+def bootstrap(channel_fd: int, console_fd: int, job_fd: int) -> NoReturn:
+    """Stage 1's entry point in a new interpreter executed from the sealed path.
 
-    The parent forks and executes this (see :func:`pinnace.runtime.container.spawn_stage1`)
-    with the sync socket (and the console socket, or -1) as inherited fds.
-    The interpreter's start overlaps the parent's cgroup set-up, which
-    costs a kernel RCU grace period on cgroup v1; the job arrives with Go.
+    The parent forks and executes this (``container.spawn_stage1``) when it
+    does not run sealed itself, passing the sync socket, the console socket
+    (or -1) and a memfd holding the job (:meth:`Job.wire`) as inherited fds.
     """
     import _socket
 
@@ -127,17 +146,29 @@ def bootstrap(channel_fd: int, console_fd: int) -> NoReturn:
             os.set_inheritable(fd, False)
     ch = sync.Channel(_socket.socket(fileno=channel_fd))
     try:
-        _restore_signals()
-        _preload_common()
-        go = ch.expect(sync.Go, "start-up")
-        from pinnace.runtime.linux.syscalls import LinuxSys
-
+        chunks = []
+        while chunk := os.read(job_fd, 1 << 20):
+            chunks.append(chunk)
+        os.close(job_fd)
+        job = Job.from_wire(b"".join(chunks))
         console = _socket.socket(fileno=console_fd) if console_fd >= 0 else None
-        wire: dict[str, Any] = go.job
-        job = Job(**{name: wire[name] for name in Job.WIRE}, channel=ch, sys=LinuxSys(), console=console)
-        stage1(job)
     except BaseException as e:
         _fail_early(ch, e)
+    start(job, ch, console)
+
+
+def start(job: Job, channel: sync.Channel, console: Any) -> NoReturn:
+    """Stage 1 from its first instruction: wait until it is in the cgroup, then :func:`stage1`."""
+    from pinnace.runtime.linux.syscalls import LinuxSys
+
+    job.channel, job.console, job.sys = channel, console, LinuxSys()
+    try:
+        _restore_signals()
+        preload(job)
+        channel.expect(sync.Go, "start-up")
+    except BaseException as e:
+        _fail_early(channel, e)
+    stage1(job)
 
 
 def stage1(job: Job) -> NoReturn:
@@ -147,7 +178,6 @@ def stage1(job: Job) -> NoReturn:
         from pinnace.runtime.linux import namespaces
 
         plan = namespaces.plan(job.namespaces)
-        preload(job)
 
         def write_maps() -> None:
             ch.send(sync.UserNamespaceReady())
@@ -260,9 +290,7 @@ def preload(job: Job) -> None:
     the later steps use is imported here, and only those the spec calls for.
     """
     _preload_common()
-    if (job.spec.get("linux") or {}).get("seccomp") is not None:
-        import seccomp  # noqa: F401
-
+    if job.seccomp is not None:
         from pinnace.runtime.linux import seccomp as filters  # noqa: F401
     if job.process.get("terminal"):
         import array  # noqa: F401
@@ -291,14 +319,14 @@ def _prepare_process(job: Job) -> tuple[str, list[str]]:
     linux = job.spec.get("linux") or {}
     path = process.prepare(proc, personality=linux.get("personality"))
     env = process.env_with_home(proc)
-    seccomp = linux.get("seccomp")
+    program = job.seccomp
     load = None
-    if seccomp is not None and not proc.get("noNewPrivileges"):
+    if program is not None and not proc.get("noNewPrivileges"):
 
         def load() -> None:
             from pinnace.runtime.linux import seccomp as filters
 
-            filters.load(seccomp)
+            filters.install(program)
 
     process.finalize(proc, job.sys, load_seccomp=load)
     return path, env
@@ -306,11 +334,10 @@ def _prepare_process(job: Job) -> tuple[str, list[str]]:
 
 def _exec(job: Job, path: str, env: list[str]) -> NoReturn:
     """Load a seccomp filter that needed no_new_privs (as late as possible), then execve."""
-    seccomp = (job.spec.get("linux") or {}).get("seccomp")
-    if seccomp is not None and job.process.get("noNewPrivileges"):
+    if job.seccomp is not None and job.process.get("noNewPrivileges"):
         from pinnace.runtime.linux import seccomp as filters
 
-        filters.load(seccomp)
+        filters.install(job.seccomp)
     os.execve(path, job.process["args"], _env_dict(env))
 
 

@@ -34,9 +34,7 @@ MAX_MESSAGE = 64 * 1024
 
 @record
 class Go:
-    """parent -> child: you are in the container's cgroup; here is the job (see init.Job)."""
-
-    job: dict[str, object]
+    """parent -> child: you are in the container's cgroup; enter the namespaces."""
 
 
 @record
