@@ -7,6 +7,7 @@ the container printed, its exit status, and what remains on the host.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -268,3 +269,19 @@ def test_each_container_gets_its_own_session_keyring(runtime: Runtime) -> None:
     keys = Path("/proc/keys").read_text()
     assert f"_ses.{own}" in keys
     assert f"_ses.{shared}" not in keys
+
+
+def test_time_namespace_offsets(runtime: Runtime) -> None:
+    """A boottime offset of 10 days shows in the container's /proc/uptime, not the host's."""
+
+    def edit(spec: dict[str, Any]) -> None:
+        spec["linux"]["namespaces"].append({"type": "time"})
+        spec["linux"]["timeOffsets"] = {"boottime": {"secs": 864000, "nanosecs": 0}}
+
+    if not os.path.exists("/proc/self/ns/time"):
+        pytest.skip("no time namespaces in this kernel")
+    proc = runtime("run", "-b", str(runtime.bundle(["cat", "/proc/uptime"], edit=edit)), runtime.new_id())
+    assert proc.returncode == 0, proc.stderr
+    inside = float(proc.stdout.split()[0])
+    host = float(Path("/proc/uptime").read_text().split()[0])
+    assert 864000 - 60 < inside - host < 864000 + 60

@@ -184,6 +184,8 @@ def stage1(job: Job) -> NoReturn:
             ch.expect(sync.MapsWritten, "uid/gid mapping")
 
         namespaces.enter(plan, job.sys, on_user_namespace=write_maps)
+        if plan.create_flags & namespaces.CLONE_FLAGS["time"]:
+            _write_time_offsets((job.spec.get("linux") or {}).get("timeOffsets") or {})
         if plan.create_flags & namespaces.CLONE_FLAGS["user"]:
             # Until now our ids were the overflow ids; become the namespace's root (runc does too).
             os.setresgid(0, 0, 0)
@@ -199,6 +201,37 @@ def stage1(job: Job) -> NoReturn:
     except BaseException as e:
         _fail_early(ch, e)
     _child(job, job.container)
+
+
+def _write_time_offsets(offsets: dict[str, Any]) -> None:
+    """``linux.timeOffsets`` into the new time namespace, before its first process exists.
+
+    The kernel takes them only until a process enters the namespace, which
+    is the init forked next.
+    """
+    from pinnace.errors import InvalidArgument
+
+    lines = []
+    for clock in ("monotonic", "boottime"):
+        offset = offsets.get(clock)
+        if offset is None:
+            continue
+        try:
+            lines.append(f"{clock} {int(offset.get('secs', 0))} {int(offset.get('nanosecs', 0))}\n")
+        except (AttributeError, TypeError, ValueError):
+            raise InvalidArgument(f"linux.timeOffsets.{clock}: must be {{secs, nanosecs}} integers") from None
+    if not lines:
+        return
+    try:
+        fd = os.open("/proc/self/timens_offsets", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, "".join(lines).encode())
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise InvalidArgument(
+            f"linux.timeOffsets: write /proc/self/timens_offsets: {e.strerror or e}"
+        ) from None
 
 
 def _child(job: Job, container: bool) -> NoReturn:
