@@ -9,6 +9,11 @@ test's tmp_path, and /dev/shm is a directory there: they read the host as
 usual, and what they write stays in tmp_path and persists from one command to
 the next. Their mounts (podman's overlays, a container's rootfs) live and die
 with that namespace, so none can leak to the host's.
+
+Two overlay mounts of one upper directory do not see each other's writes, so
+a test whose processes outlive the command that started them (a detached
+container's conmon writes its exit file later) calls :meth:`PeerEnv.hold`:
+every later command then enters one held namespace instead of making its own.
 """
 
 from __future__ import annotations
@@ -114,13 +119,39 @@ class PeerEnv:
         registries = self.base / "registries.conf"
         registries.write_text("", encoding="utf-8")  # no registry, no short-name alias: never pull
         self.env = {"HOME": str(home), "CONTAINERS_REGISTRIES_CONF": str(registries)}
+        self.holder: subprocess.Popen[str] | None = None
 
     def wrap(self, *argv: str) -> list[str]:
         """argv run in a private mount namespace with /etc, /run, /var and /dev/shm diverted."""
+        if self.holder is not None:
+            return ["nsenter", f"--mount=/proc/{self.holder.pid}/ns/mnt", "--", *argv]
         return [
             "unshare", "--mount", "--propagation", "private", "--",
             "sh", "-c", _SANDBOX_SCRIPT, "sh", str(self.sandbox), *argv,
         ]  # fmt: skip
+
+    def hold(self) -> None:
+        """From now on run every command in one sandbox, held open by a sleeping process."""
+        holder = subprocess.Popen(
+            self.wrap("sh", "-c", "echo ready; exec sleep infinity"),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert holder.stdout is not None
+        if holder.stdout.readline() != "ready\n":
+            holder.kill()
+            raise AssertionError(f"the sandbox did not start (exit status {holder.wait()})")
+        self.holder = holder
+
+    def release(self) -> None:
+        """End the held sandbox (its mounts go when its last process, the holder or a conmon, exits)."""
+        if self.holder is not None:
+            self.holder.kill()
+            self.holder.wait()
+            if self.holder.stdout is not None:
+                self.holder.stdout.close()
+            self.holder = None
 
 
 def _hard_limit(kind: int, cap: int) -> int:
@@ -141,6 +172,8 @@ def _podman_conf(base: Path) -> dict[str, str]:
         "[engine]\n"
         # crun refuses the hybrid cgroup v1 hierarchy; runc copes.
         'runtime = "runc"\n'
+        # The runtimes podman passes `--log FILE --log-format=json` (matched by base name).
+        'runtime_supports_json = ["crun", "runc", "kata", "runsc", "youki", "krun", "pinnace-runtime"]\n'
         'cgroup_manager = "cgroupfs"\n'
         'events_logger = "file"\n',
         encoding="utf-8",

@@ -29,8 +29,9 @@ HOOKS = ("prestart", "createRuntime", "createContainer", "startContainer", "post
 
 #: Mount options the runtime translates to mount(2) flags and propagation: the
 #: table of pinnace.mount (containerd's parseMountOptions).  Anything else in
-#: a config's mount options is passed to the filesystem as data.  Recursive
-#: mount_setattr options (rro, rnosuid, ...) and tmpcopyup are not claimed.
+#: a config's mount options is passed to the filesystem as data, except runc's
+#: tmpcopyup (a tmpfs filled with what it covers).  Recursive mount_setattr
+#: options (rro, rnosuid, ...) are not claimed.
 MOUNT_OPTIONS = (
     "async",
     "atime",
@@ -67,6 +68,7 @@ MOUNT_OPTIONS = (
     "strictatime",
     "suid",
     "sync",
+    "tmpcopyup",
     "unbindable",
 )
 

@@ -136,9 +136,11 @@ _UNSUPPORTED_OPTIONS = frozenset(
         "rsymfollow",
         "idmap",
         "ridmap",
-        "tmpcopyup",
     }
 )
+
+#: runc's extension option: fill a tmpfs with the contents of the directory it covers.
+_COPY_UP = "tmpcopyup"
 
 #: Options that clear a flag (runc's ClearedFlags): a bind remount must not keep those from the source.
 _CLEARING = {
@@ -554,7 +556,7 @@ def _split_options(field: str, options: list[str]) -> tuple[int, list[int], str,
         if prop:
             propagation.append(prop)
         cleared |= _CLEARING.get(option, 0)
-    flags, _, data = parse_options(options)
+    flags, _, data = parse_options([o for o in options if o != _COPY_UP])
     return flags, propagation, ",".join(data), cleared
 
 
@@ -583,7 +585,8 @@ class _Setup:
         elif fstype == "cgroup":
             self.cgroup(field, dest, flags, propagation)
         else:
-            self.filesystem(field, dest, source, fstype, flags, data, propagation)
+            copy_up = fstype == "tmpfs" and _COPY_UP in (m.get("options") or [])
+            self.filesystem(field, dest, source, fstype, flags, data, propagation, copy_up=copy_up)
 
     def _host_path(self, source: str) -> str:
         """A bind source: relative ones are relative to the bundle (runtime-spec "Mounts")."""
@@ -598,8 +601,15 @@ class _Setup:
         flags: int,
         data: str,
         propagation: list[int],
+        *,
+        copy_up: bool = False,
     ) -> None:
-        """Any mount that is not a bind: proc, sysfs, tmpfs, devpts, mqueue, cgroup2, overlay ..."""
+        """Any mount that is not a bind: proc, sysfs, tmpfs, devpts, mqueue, cgroup2, overlay ...
+
+        ``copy_up`` (a tmpfs with runc's ``tmpcopyup``, as podman's ``--tmpfs``
+        and ``--read-only`` ask) fills the new tmpfs with what the directory
+        it covers held.
+        """
         special = fstype in ("proc", "sysfs")
         check = None
         if fstype not in ("proc", "sysfs", "tmpfs", "mqueue", "cgroup2"):  # runc checks the others only
@@ -619,10 +629,31 @@ class _Setup:
                 data = f"mode={stat.S_IMODE(mode):04o}" + (f",{data}" if data else "")
             if fstype == "tmpfs" or posixpath.normpath(dest) == "/dev":
                 flags &= ~MS_RDONLY  # /dev is filled and tmpfs chmod-ed first: finalize makes them ro
-            self.tree.mount(field, source, fd, where, fstype, flags, data)
+            under = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd) if copy_up else -1
+            try:
+                self.tree.mount(field, source, fd, where, fstype, flags, data)
+                if copy_up:
+                    self._copy_up(field, under, where)
+            finally:
+                if under >= 0:
+                    os.close(under)
         finally:
             os.close(fd)
         self.tree.propagate(field, where, propagation)
+
+    def _copy_up(self, field: str, under: int, where: str) -> None:
+        """Copy the covered directory ``under`` (an fd) into the tmpfs just mounted at ``where``."""
+        fd, _, _ = self.tree.resolve(f"{field}.destination", where)
+        try:
+            top = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
+        finally:
+            os.close(fd)
+        try:
+            _copy_tree(under, top)
+        except OSError as exc:
+            raise _os_error(f"{field} (tmpcopyup)", exc.filename or where, exc) from None
+        finally:
+            os.close(top)
 
     def bind(
         self, field: str, dest: str, source: str, flags: int, propagation: list[int], cleared: int
@@ -781,6 +812,44 @@ class _Setup:
 
 
 _STDIO = ((0, "stdin"), (1, "stdout"), (2, "stderr"))
+
+
+def _copy_tree(src: int, dst: int) -> None:
+    """Copy directory ``src``'s entries into ``dst`` (fds), with owners, modes and times, as runc's copy-up."""
+    opened = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    for entry in os.scandir(src):
+        name = entry.name
+        st = entry.stat(follow_symlinks=False)
+        if stat.S_ISDIR(st.st_mode):
+            os.mkdir(name, 0o700, dir_fd=dst)
+            sub_src = os.open(name, opened | os.O_DIRECTORY, dir_fd=src)
+            try:
+                sub_dst = os.open(name, opened | os.O_DIRECTORY, dir_fd=dst)
+                try:
+                    _copy_tree(sub_src, sub_dst)
+                finally:
+                    os.close(sub_dst)
+            finally:
+                os.close(sub_src)
+        elif stat.S_ISREG(st.st_mode):
+            source = os.open(name, opened, dir_fd=src)
+            try:
+                target = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | opened, 0o600, dir_fd=dst)
+                try:
+                    while os.sendfile(target, source, None, 1 << 30):
+                        pass
+                finally:
+                    os.close(target)
+            finally:
+                os.close(source)
+        elif stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
+        else:  # devices, fifos, sockets
+            os.mknod(name, st.st_mode, st.st_rdev, dir_fd=dst)
+        os.chown(name, st.st_uid, st.st_gid, dir_fd=dst, follow_symlinks=False)
+        if not stat.S_ISLNK(st.st_mode):
+            os.chmod(name, stat.S_IMODE(st.st_mode), dir_fd=dst)  # after chown, which clears setuid
+        os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst, follow_symlinks=False)
 
 
 def _symlink(target: str, name: str, dir_fd: int) -> None:
