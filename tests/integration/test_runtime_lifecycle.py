@@ -6,6 +6,7 @@ the container printed, its exit status, and what remains on the host.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -285,3 +286,40 @@ def test_time_namespace_offsets(runtime: Runtime) -> None:
     inside = float(proc.stdout.split()[0])
     host = float(Path("/proc/uptime").read_text().split()[0])
     assert 864000 - 60 < inside - host < 864000 + 60
+
+
+def test_delete_cleans_up_after_a_killed_create(runtime: Runtime) -> None:
+    """SIGKILL the runtime while its init waits for hooks; delete --force removes the half-made container."""
+    marker = runtime.tmp / "hook-started"
+
+    def edit(spec: dict[str, Any]) -> None:
+        spec["hooks"] = {
+            "createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", f"echo $$ > {marker}.tmp; mv {marker}.tmp {marker}; exec sleep 60"]}]
+        }
+
+    container_id = runtime.new_id()
+    bundle = runtime.bundle(["true"], edit=edit)
+    proc = subprocess.Popen(
+        [str(RUNTIME), "--root", str(runtime.root), "create", "-b", str(bundle), container_id],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert marker.exists()
+        cgroup = Path(f"/sys/fs/cgroup/pids/{container_id}")
+        pids = [int(p) for p in (cgroup / "cgroup.procs").read_text().split()]
+        assert pids  # the half-made container's init
+    finally:
+        proc.kill()
+        proc.wait()
+        if marker.exists():  # the hook (a runtime-namespace process the kill orphaned): ours to stop
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(marker.read_text()), 9)
+    runtime("delete", "--force", container_id, check=True)
+    assert not (runtime.root / container_id).exists()
+    assert not cgroup.exists()
+    assert not any(alive(pid) for pid in pids)

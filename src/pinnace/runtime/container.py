@@ -542,7 +542,8 @@ def delete(root: str, container_id: str, *, force: bool = False) -> list[str]:
         try:
             s = st.load(root, container_id)
         except NotFound:
-            _remove_dir(directory)  # a create that never finished
+            _abandoned_create(root, container_id)
+            _remove_dir(directory)
             return []
         _, status = current(root, container_id)
         if status in ("running", "paused") and not force:
@@ -567,6 +568,22 @@ def delete(root: str, container_id: str, *, force: bool = False) -> list[str]:
         warnings = hooks.run_hooks_warn(config, "poststop", st.oci_state(s, "stopped"))
         _remove_dir(directory)
         return warnings
+
+
+def _abandoned_create(root: str, container_id: str) -> None:
+    """Clean up after a ``create`` killed before it finished: its processes and cgroup.
+
+    It saved the validated config before forking, so the cgroup path is
+    known; whatever runs in that cgroup is the half-made container.
+    """
+    try:
+        config = st.load_config(root, container_id)
+    except (OSError, ValueError):
+        return
+    try:
+        _destroy_cgroup(_manager(cgroup_path(config, container_id)))
+    except PinnaceError:
+        pass
 
 
 def list_containers(root: str) -> list[dict[str, Any]]:

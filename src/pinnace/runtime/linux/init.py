@@ -183,6 +183,9 @@ def stage1(job: Job) -> NoReturn:
             ch.send(sync.UserNamespaceReady())
             ch.expect(sync.MapsWritten, "uid/gid mapping")
 
+        # Opened while we hold the runtime's credentials, as runc's parent opens it: the
+        # init may be the root of a new user namespace, unable to walk to a 0700 --root.
+        fifo_fd = os.open(job.fifo, os.O_PATH | os.O_CLOEXEC) if job.container else -1
         namespaces.enter(plan, job.sys, on_user_namespace=write_maps)
         if plan.create_flags & namespaces.CLONE_FLAGS["time"]:
             _write_time_offsets((job.spec.get("linux") or {}).get("timeOffsets") or {})
@@ -192,15 +195,23 @@ def stage1(job: Job) -> NoReturn:
             os.setresuid(0, 0, 0)
         kinds = {ns["type"] for ns in job.namespaces}
         if kinds & {"pid", "time"}:
+            # The child waits for end-of-file on this pipe, i.e. for our exit
+            # after InitPid is sent: both write to the channel, and the parent
+            # must read InitPid before anything the child says.
+            hold, release = os.pipe()
             pid = os.fork()
             if pid == 0:
-                _child(job, job.container)
+                os.close(release)
+                os.read(hold, 1)
+                os.close(hold)
+                _child(job, job.container, fifo_fd)
+            os.close(hold)
             ch.send(sync.InitPid(pid=pid))
             os._exit(0)
         ch.send(sync.InitPid(pid=os.getpid()))
     except BaseException as e:
         _fail_early(ch, e)
-    _child(job, job.container)
+    _child(job, job.container, fifo_fd)
 
 
 def _write_time_offsets(offsets: dict[str, Any]) -> None:
@@ -234,18 +245,21 @@ def _write_time_offsets(offsets: dict[str, Any]) -> None:
         ) from None
 
 
-def _child(job: Job, container: bool) -> NoReturn:
+def _child(job: Job, container: bool, fifo_fd: int) -> NoReturn:
     try:
         if container:
-            init(job)
+            init(job, fifo_fd)
         else:
             exec_process(job)
     except BaseException as e:
         _fail_early(job.channel, e)
 
 
-def init(job: Job) -> NoReturn:
-    """The container init: rootfs, hooks, pivot, process set-up, wait for start, exec."""
+def init(job: Job, fifo_fd: int) -> NoReturn:
+    """The container init: rootfs, hooks, pivot, process set-up, wait for start, exec.
+
+    ``fifo_fd`` is an O_PATH fd of ``exec.fifo`` that stage 1 opened.
+    """
     from pinnace.runtime import hooks
     from pinnace.runtime.linux import process, rootfs
 
@@ -255,7 +269,6 @@ def init(job: Job) -> NoReturn:
         # Its own session keyring, as runc gives each container: keys a process
         # adds are not shared with the host's session or other containers.
         sys.join_session_keyring(f"_ses.{os.path.basename(os.path.dirname(job.fifo))}")
-    fifo_fd = os.open(job.fifo, os.O_PATH | os.O_CLOEXEC)
     _close_fds(job, ch.fileno(), fifo_fd)
     rootfs.prepare(spec, job.bundle, sys)
     ch.send(sync.RootfsReady())
