@@ -801,3 +801,36 @@ def test_no_pivot(runtime: Runtime) -> None:
     assert proc.returncode == 0, proc.stderr
     root, _, init_root = proc.stdout.partition("---\n")
     assert root.split() == init_root.split() == sorted(p.name for p in (bundle / "rootfs").iterdir())
+
+
+def test_events_stream_reports_an_oom_kill(runtime: Runtime) -> None:
+    """A process OOM-killed inside a live container shows as runc's {"type": "oom"} event."""
+
+    def edit(spec: dict[str, Any]) -> None:
+        spec["linux"]["resources"] = {"memory": {"limit": 16 << 20, "swap": 16 << 20}}
+
+    hog = "sleep 0.5; while :; do dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null; sleep 0.2; done"
+    container_id = runtime.new_id()
+    runtime("run", "-d", "-b", str(runtime.bundle(["sh", "-c", hog], edit=edit)), container_id, check=True)
+    events = subprocess.Popen(
+        [str(RUNTIME), "--root", str(runtime.root), "events", "--interval", "100ms", container_id],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert events.stdout is not None
+        deadline = time.monotonic() + 20
+        seen = []
+        while time.monotonic() < deadline:
+            line = events.stdout.readline()
+            if not line:
+                break
+            seen.append(json.loads(line)["type"])
+            if seen[-1] == "oom":
+                break
+        assert "oom" in seen, seen
+        assert seen[0] == "stats"
+    finally:
+        events.kill()
+        events.wait()

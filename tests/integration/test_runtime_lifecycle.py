@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -294,7 +295,12 @@ def test_delete_cleans_up_after_a_killed_create(runtime: Runtime) -> None:
 
     def edit(spec: dict[str, Any]) -> None:
         spec["hooks"] = {
-            "createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", f"echo $$ > {marker}.tmp; mv {marker}.tmp {marker}; exec sleep 60"]}]
+            "createRuntime": [
+                {
+                    "path": "/bin/sh",
+                    "args": ["sh", "-c", f"echo $$ > {marker}.tmp; mv {marker}.tmp {marker}; exec sleep 60"],
+                }
+            ]
         }
 
     container_id = runtime.new_id()
@@ -323,3 +329,30 @@ def test_delete_cleans_up_after_a_killed_create(runtime: Runtime) -> None:
     assert not (runtime.root / container_id).exists()
     assert not cgroup.exists()
     assert not any(alive(pid) for pid in pids)
+
+
+def test_create_and_state_import_nothing_heavy(runtime: Runtime) -> None:
+    """The runtime starts once per container: create/start/state/delete must not pull json, re, typing..."""
+    src = Path(__file__).resolve().parents[2] / "src"
+    container_id = runtime.new_id()
+    bundle = runtime.bundle(["true"])
+    code = (
+        f"import sys; sys.path[:0] = [{str(src)!r}]\n"
+        "from pinnace.runtime.cli import run\n"
+        f"root = {str(runtime.root)!r}\n"
+        f"for argv in (['create', '-b', {str(bundle)!r}, {container_id!r}], ['state', {container_id!r}],\n"
+        f"             ['start', {container_id!r}], ['delete', '-f', {container_id!r}]):\n"
+        "    assert run(['--root', root, *argv]) == 0, argv\n"
+        "heavy = ('json', 're', 'typing', 'dataclasses', 'pathlib', 'shutil', 'subprocess', 'enum', 'signal')\n"
+        "print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == "[]"

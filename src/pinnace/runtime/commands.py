@@ -237,8 +237,14 @@ def _events(root: str, values: dict[str, Any], args: list[str]) -> int:
     from pinnace.runtime import container
 
     interval = _duration(values.get("interval", "5s"))
+    ooms = -1
     while True:
-        data = _runc_stats(container.stats(root, args[0]))
+        raw = container.stats(root, args[0])
+        kills = raw.get("memory", {}).get("oom_kill", 0)
+        if 0 <= ooms < kills:  # runc reports an OOM kill as its own event
+            sys.stdout.write(jsonc.dumps({"type": "oom", "id": args[0]}, compact=True) + "\n")
+        ooms = kills
+        data = _runc_stats(raw)
         sys.stdout.write(jsonc.dumps({"type": "stats", "id": args[0], "data": data}, compact=True) + "\n")
         sys.stdout.flush()
         if values.get("stats"):
@@ -260,7 +266,9 @@ def _runc_stats(raw: dict[str, dict[str, int]]) -> dict[str, Any]:
                 "usage": mem.get("usage", 0),
                 "max": mem.get("max_usage", 0),
                 "limit": mem.get("limit", 0),
-            }
+                "failcnt": mem.get("failcnt", 0),
+            },
+            "oom_kill": mem.get("oom_kill", 0),
         }
     if "pids" in raw:
         data["pids"] = {"current": raw["pids"].get("current", 0), "limit": raw["pids"].get("limit", 0)}
