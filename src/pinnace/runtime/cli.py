@@ -167,6 +167,9 @@ def _log_record(options: Options, level: str, msg: str) -> None:
         line = jsonc.dumps({"level": level, "msg": msg, "time": now}, compact=True)
     else:
         line = f'time="{now}" level={level} msg={jsonc.dumps(msg)}'
+    if not options.log:  # --debug without --log: to stderr, as runc
+        sys.stderr.write(line + "\n")
+        return
     try:
         fd = os.open(options.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
     except OSError:
@@ -257,7 +260,19 @@ def run(argv: Sequence[str]) -> int:
         parsed = parse_verb(verb, args)
         if parsed is None:
             return 0
-        return verb.handler(options.root, *parsed)
+        if not options.debug:
+            return verb.handler(options.root, *parsed)
+        import time
+
+        started = time.monotonic()
+        _log_record(options, "debug", f"{verb_name} {' '.join(args)}")
+        status = verb.handler(options.root, *parsed)
+        _log_record(
+            options,
+            "debug",
+            f"{verb_name} exited {status} after {(time.monotonic() - started) * 1000:.1f} ms",
+        )
+        return status
     except (UsageError, PinnaceError) as e:
         return fail(options, str(e))
 

@@ -214,3 +214,17 @@ def test_version_imports_stay_light() -> None:
         [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True
     )
     assert proc.stdout.strip() == "[]"
+
+
+def test_debug_logs_each_command(tmp_path: Path) -> None:
+    log = tmp_path / "debug.log"
+    proc = runtime(
+        "--root", str(tmp_path), "--debug", "--log", str(log), "--log-format", "json", "list", "-q"
+    )
+    assert proc.returncode == 0
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["level"] for r in records] == ["debug", "debug"]
+    assert records[0]["msg"] == "list -q"
+    assert records[1]["msg"].startswith("list exited 0 after ")
+    quiet = runtime("--root", str(tmp_path), "--debug", "list", "-q")
+    assert "level=debug" in quiet.stderr
