@@ -10,6 +10,15 @@ refuses to start any container and is reported as failed.
 `python -m bench.runtimes memory` prints what the container's init costs
 before it executes the user's process (RSS and PSS of the process that
 waits for `start`), for pinnace-runtime and runc.
+
+`python -m bench.runtimes library` times the runtime as the engine uses it:
+`pinnace.runtime.container.run` called from a process that has the runtime
+loaded already (a fork of it per container, as a monitor would be), against
+`runc run` in the same rounds, alternating.  Run it with the sealed
+interpreter (`.venv/sealed/bin/python3.X -I -m bench.runtimes library`), as
+the engine runs (it re-executes itself with `.venv/sealed/bin/python3.X`
+when started otherwise): a caller that is not sealed pays an interpreter
+start for stage 1.
 """
 
 from __future__ import annotations
@@ -81,13 +90,75 @@ def init_memory(runtime: str) -> tuple[int, int]:
             sealed.unseal(str(root))
 
 
+def library(rounds: int = 30) -> tuple[float, float]:
+    """Medians (s) of an in-process ``container.run`` and of ``runc run``, on one bundle."""
+    import os
+    import statistics
+    import time
+
+    from pinnace.runtime import container
+    from pinnace.runtime.linux import init, process, rootfs  # noqa: F401  (loaded, as in an engine)
+
+    with tempfile.TemporaryDirectory(prefix="pinnace-bench-lib-") as tmp:
+        state = Path(tmp) / "state"
+        state.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(state)], check=True)
+        try:
+            path = bundle(Path(tmp) / "bundle", ["true"])
+            ours: list[float] = []
+            runc: list[float] = []
+            for i in range(rounds):
+                for turn in (0, 1) if i % 2 == 0 else (1, 0):
+                    started = time.perf_counter()
+                    if turn == 0:
+                        pid = os.fork()
+                        if pid == 0:
+                            null = os.open("/dev/null", os.O_RDWR)
+                            for fd in (0, 1, 2):
+                                os.dup2(null, fd)
+                            os._exit(container.run(str(state / "pinnace"), f"lib{i}", str(path)))
+                        os.waitpid(pid, 0)
+                        ours.append(time.perf_counter() - started)
+                    else:
+                        subprocess.run(
+                            ["runc", "--root", str(state / "runc"), "run", "-b", str(path), f"lib{i}"],
+                            stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL,
+                            check=True,
+                        )
+                        runc.append(time.perf_counter() - started)
+            return statistics.median(ours), statistics.median(runc)
+        finally:
+            from pinnace.runtime.linux import sealed
+
+            sealed.unseal(str(state / "pinnace"))
+            subprocess.run(["umount", "-l", str(state)], check=False)
+
+
 def main(argv: list[str]) -> int:
+    if argv == ["library"]:
+        import os
+
+        from pinnace.runtime.linux import sealed
+
+        if not sealed.is_sealed():
+            python = str(Path(sys.prefix) / "sealed" / "bin" / Path(os.path.realpath(sys.executable)).name)
+            code = f"import sys; sys.path[:0] = {sys.path!r}; from bench.runtimes import main; raise SystemExit(main(['library']))"
+            os.execv(python, [python, "-I", "-c", code])
+        ours, runc = library()
+        print(
+            f"container.run in a loaded process: {ours * 1000:.1f} ms; runc run: {runc * 1000:.1f} ms; "
+            f"ratio {ours / runc:.2f}x"
+        )
+        return 0
     if argv != ["memory"]:
-        print("usage: python -m bench.runtimes memory", file=sys.stderr)
+        print("usage: python -m bench.runtimes memory|library", file=sys.stderr)
         return 2
     for runtime in (str(Path(sys.executable).parent / "pinnace-runtime"), "runc"):
         rss, pss = init_memory(runtime)
-        print(f"{Path(runtime).name:16} init before exec: RSS {rss / 1024:6.1f} MiB, PSS {pss / 1024:6.1f} MiB")
+        print(
+            f"{Path(runtime).name:16} init before exec: RSS {rss / 1024:6.1f} MiB, PSS {pss / 1024:6.1f} MiB"
+        )
     return 0
 
 
