@@ -61,7 +61,7 @@ def umount(target: str) -> None:
 
 def mounts_under(directory: Path) -> list[str]:
     """Mount points at or below directory in this namespace, deepest first."""
-    from pinnace.mount.ops import mount_points  # mountinfo parsing, octal escapes and all
+    from pinnace.mount.flags import mount_points  # mountinfo parsing, octal escapes and all
 
     prefix = str(directory).rstrip("/")
     found = {p for p in mount_points() if p == prefix or p.startswith(prefix + "/")}

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from pinnace.mount.ops import mount_points
+from pinnace.mount.flags import mount_points
 from pinnace.runtime.linux import sealed
 from tests.helpers.bundle import make_bundle
 

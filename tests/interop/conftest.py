@@ -65,7 +65,7 @@ def require(tool: str) -> str:
 
 def mounts_under(directory: Path) -> list[str]:
     """Mount points at or below directory in the test's (the host's) mount namespace."""
-    from pinnace.mount.ops import mount_points
+    from pinnace.mount.flags import mount_points
 
     prefix = str(directory.resolve())
     return [p for p in mount_points() if p == prefix or p.startswith(prefix + "/")]
