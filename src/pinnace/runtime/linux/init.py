@@ -384,7 +384,13 @@ def _exec(job: Job, path: str, env: list[str]) -> NoReturn:
         from pinnace.runtime.linux import seccomp as filters
 
         filters.install(job.seccomp)
-    os.execve(path, job.process["args"], _env_dict(env))
+    try:
+        os.execve(path, job.process["args"], _env_dict(env))
+    except OSError as e:
+        from pinnace.errors import FailedPrecondition
+
+        kind = NotFound if isinstance(e, FileNotFoundError) else FailedPrecondition
+        raise kind(f"exec {sync.describe(e)}") from None
 
 
 def _env_dict(env: list[str]) -> dict[str, str]:
@@ -434,9 +440,7 @@ def _fail_early(ch: sync.Channel, exc: BaseException) -> NoReturn:
 
 def _fail_late(exc: BaseException) -> NoReturn:
     """Report a failure on the container's stderr and exit 127 (not found) or 126."""
-    from pinnace.errors import PinnaceError
-
-    text = str(exc) if isinstance(exc, PinnaceError) else f"{type(exc).__name__}: {exc}"
+    text = sync.describe(exc)
     try:
         os.write(2, f"pinnace-runtime: {text}\n".encode())
     except OSError:

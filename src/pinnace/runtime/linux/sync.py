@@ -91,11 +91,31 @@ def socketpair() -> tuple[Channel, Channel]:
     return Channel(a), Channel(b)
 
 
+def describe(exc: BaseException) -> str:
+    """One line for an exception raised in a child, in the words runc would use.
+
+    A pinnace error is already one; an OSError reads as Go prints one
+    (``open /x: no such file or directory``), not as Python's repr.
+    """
+    if isinstance(exc, PinnaceError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        reason = exc.strerror[:1].lower() + exc.strerror[1:]
+        return f"{exc.filename}: {reason}" if exc.filename is not None else reason
+    return f"{type(exc).__name__}: {exc}"
+
+
 def failure(exc: BaseException) -> Failure:
     """The Failure message for an exception raised in a child."""
-    kind = type(exc).__name__ if isinstance(exc, PinnaceError) else "Unavailable"
-    text = str(exc) if isinstance(exc, PinnaceError) else f"{type(exc).__name__}: {exc}"
-    return Failure(kind=kind, message=text[: MAX_MESSAGE // 2])
+    if isinstance(exc, PinnaceError):
+        kind = type(exc).__name__
+    elif isinstance(exc, FileNotFoundError):
+        kind = "NotFound"
+    elif isinstance(exc, PermissionError):
+        kind = "FailedPrecondition"
+    else:
+        kind = "Unavailable"
+    return Failure(kind=kind, message=describe(exc)[: MAX_MESSAGE // 2])
 
 
 def error_of(message: Failure) -> PinnaceError:
