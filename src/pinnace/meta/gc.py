@@ -4,10 +4,11 @@ Liveness is decided by the metadata database alone (containerd's model):
 
 * mark: content roots are the digests the queries in :data:`CONTENT_ROOTS`
   return (every blob an image needs); snapshot roots are the keys the
-  queries in :data:`SNAPSHOT_ROOTS` return (each image layer's chain ID),
-  closed over parents through the ``snapshots`` table, since a layer is
-  useless without the layers under it.  Later features (containers, build
-  cache) add their roots by appending a query to these tuples.
+  queries in :data:`SNAPSHOT_ROOTS` return (each image layer's chain ID and
+  each container's active snapshot), closed over parents through the
+  ``snapshots`` table, since a layer is useless without the layers under
+  it.  Later features (build cache) add their roots by appending a query
+  to these tuples.
 * sweep: remove unmarked snapshots children first (a snapshotter refuses to
   remove a snapshot that still has children), let the snapshotter delete
   directories without a record, delete unmarked blobs, and abort every
@@ -40,7 +41,12 @@ from pinnace.oci.digest import Digest
 CONTENT_ROOTS: tuple[str, ...] = ("SELECT digest FROM image_blobs",)
 
 #: Queries returning one column of snapshot keys that must be kept (with their parents).
-SNAPSHOT_ROOTS: tuple[str, ...] = ("SELECT chain_id FROM image_layers",)
+SNAPSHOT_ROOTS: tuple[str, ...] = (
+    "SELECT chain_id FROM image_layers",
+    # each container's writable layer, and through its parents the image layers under it,
+    # even once `rmi -f` has removed the image record
+    "SELECT snapshot_key FROM containers",
+)
 
 
 class BlobRecord(Protocol):

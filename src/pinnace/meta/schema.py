@@ -57,4 +57,44 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX snapshots_parent ON snapshots(parent);
     """,
+    # 2: containers and the event log.
+    """
+    CREATE TABLE containers (
+        id            TEXT PRIMARY KEY,            -- 64 hex digits
+        name          TEXT NOT NULL UNIQUE,        -- without docker's leading "/"
+        image_id      TEXT NOT NULL,               -- config digest. No foreign key: rmi -f may remove it
+        image_name    TEXT NOT NULL,               -- the image as the user named it (Config.Image)
+        snapshot_key  TEXT NOT NULL,               -- the active snapshot (writable layer): a GC root
+        created       TEXT NOT NULL,               -- RFC 3339 with nanoseconds
+        config        TEXT NOT NULL DEFAULT '{}',  -- docker's Config, JSON
+        host_config   TEXT NOT NULL DEFAULT '{}',  -- docker's HostConfig, JSON
+        spec_path     TEXT NOT NULL DEFAULT '',    -- the OCI runtime spec written for it, or ''
+        runtime       TEXT NOT NULL DEFAULT '',    -- OCI runtime name or path
+        status        TEXT NOT NULL DEFAULT 'created' CHECK (status IN
+                          ('created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead')),
+        pid           INTEGER NOT NULL DEFAULT 0,
+        exit_code     INTEGER NOT NULL DEFAULT 0,
+        oom_killed    INTEGER NOT NULL DEFAULT 0,
+        error         TEXT NOT NULL DEFAULT '',
+        started_at    TEXT NOT NULL DEFAULT '0001-01-01T00:00:00Z',
+        finished_at   TEXT NOT NULL DEFAULT '0001-01-01T00:00:00Z',
+        restart_count INTEGER NOT NULL DEFAULT 0,
+        health        TEXT,                        -- State.Health, JSON, or NULL without a healthcheck
+        monitor_pid   INTEGER NOT NULL DEFAULT 0,
+        labels        TEXT NOT NULL DEFAULT '{}'   -- Config.Labels, JSON, for filters
+    );
+    CREATE INDEX containers_status ON containers(status);
+    CREATE INDEX containers_image ON containers(image_id);
+    -- docker's events, appended by every pinnace process. seq orders them and never repeats
+    -- (AUTOINCREMENT), so a follower resumes after the last seq it saw.
+    CREATE TABLE events (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        time_ns    INTEGER NOT NULL,               -- unix time in nanoseconds
+        type       TEXT NOT NULL,                  -- container, image, volume, network, ...
+        action     TEXT NOT NULL,                  -- create, start, die, "exec_start: sh -c x", ...
+        actor_id   TEXT NOT NULL,
+        attributes TEXT NOT NULL DEFAULT '{}'      -- Actor.Attributes, JSON
+    );
+    CREATE INDEX events_time ON events(time_ns);
+    """,
 )

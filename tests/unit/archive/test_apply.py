@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from archive_tarbuild import entry, make_tar
+from tests.unit.archive.archive_tarbuild import entry, make_tar
 
 from pinnace.archive import apply_layer
 from pinnace.errors import InvalidArgument

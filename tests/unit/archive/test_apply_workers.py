@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from archive_tarbuild import Entry, entry, make_tar
+from tests.unit.archive.archive_tarbuild import Entry, entry, make_tar
 
 import pinnace.archive.apply as apply_module
 from pinnace.archive import apply_layer

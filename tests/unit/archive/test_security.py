@@ -12,8 +12,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from archive_tarbuild import entry as ent
-from archive_tarbuild import make_tar as tar
+from tests.unit.archive.archive_tarbuild import entry as ent
+from tests.unit.archive.archive_tarbuild import make_tar as tar
 
 from pinnace.archive import apply_layer
 from pinnace.errors import InvalidArgument, UnsafeArchive

@@ -188,6 +188,32 @@ def test_extra_roots(db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert snaps.removed == []
 
 
+def add_container(db: Database, snapshot_key: str) -> None:
+    with db.tx() as conn:
+        conn.execute(
+            "INSERT INTO containers (id, name, image_id, image_name, snapshot_key, created)"
+            " VALUES (?, ?, 'sha256:gone', 'busybox', ?, '')",
+            ("c" * 64, "web", snapshot_key),
+        )
+
+
+def test_container_writable_layer_keeps_its_image_layers(db: Database, tmp_path: Path) -> None:
+    add_image(db, "img", [d("m")], ["c1", "c2"])
+    add_snapshot(db, "rw", "c2", kind="active")
+    add_container(db, "rw")
+    with db.tx() as conn:  # rmi -f: the image record goes, the container stays
+        for table in ("image_layers", "image_blobs"):
+            conn.execute(f"DELETE FROM {table} WHERE image_id = 'img'")
+        conn.execute("DELETE FROM images WHERE id = 'img'")
+    snaps = FakeSnapshots({"c1": "", "c2": "c1", "rw": "c2", "stray": ""})
+    collect(db, tmp_path, FakeBlobs({}), snaps)
+    assert snaps.removed == ["stray"]
+    with db.tx() as conn:
+        conn.execute("DELETE FROM containers")
+    collect(db, tmp_path, FakeBlobs({}), snaps)
+    assert snaps.removed == ["stray", "rw", "c2", "c1"]
+
+
 def test_aborts_every_ingest_but_a_locked_one(db: Database, tmp_path: Path) -> None:
     blobs = FakeBlobs({}, ingests=["a", "b", "held"], locked=["held"])
     report = collect(db, tmp_path, blobs, FakeSnapshots({}))
