@@ -27,7 +27,7 @@ import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
     from typing import Any
 
 #: Syscalls every container may make (moby's first rule), in moby's order.
@@ -266,9 +266,8 @@ def docker_default(caps: Iterable[str], arch: str | None = None) -> dict[str, An
     fresh dict the caller may change.
     """
     have = {c if c.startswith("CAP_") else "CAP_" + c for c in map(str.upper, caps)}
-    machine = arch if arch is not None else os.uname().machine
-    native = _MACHINE_TO_NATIVE.get(machine, machine)
-    kernel = _kernel_version()
+    native = native_arch(arch)
+    kernel = kernel_version()
 
     section: dict[str, Any] = {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1}
     seccomp_arch = _NATIVE_TO_SECCOMP.get(native)
@@ -276,17 +275,9 @@ def docker_default(caps: Iterable[str], arch: str | None = None) -> dict[str, An
         section["architectures"] = [seccomp_arch, *_ARCH_MAP[seccomp_arch]]
     syscalls = []
     for rule in _RULES:
-        excludes = rule.get("excludes", {})
-        includes = rule.get("includes", {})
-        if native in excludes.get("arches", ()) or not have.isdisjoint(excludes.get("caps", ())):
-            continue
-        if "minKernel" in excludes and kernel >= excludes["minKernel"]:
-            continue
-        if "arches" in includes and native not in includes["arches"]:
-            continue
-        if not have.issuperset(includes.get("caps", ())):
-            continue
-        if "minKernel" in includes and kernel < includes["minKernel"]:
+        if not applies(
+            rule.get("includes", {}), rule.get("excludes", {}), native=native, caps=have, kernel=kernel
+        ):
             continue
         call: dict[str, Any] = {"names": list(rule["names"]), "action": rule["action"]}
         if "errnoRet" in rule:
@@ -298,7 +289,42 @@ def docker_default(caps: Iterable[str], arch: str | None = None) -> dict[str, An
     return section
 
 
-def _kernel_version() -> tuple[int, int]:
+def native_arch(arch: str | None = None) -> str:
+    """Go's name (``amd64``, ``arm64`` ...) of ``arch`` in either spelling; the host's by default."""
+    machine = arch if arch is not None else os.uname().machine
+    return _MACHINE_TO_NATIVE.get(machine, machine)
+
+
+def seccomp_arch(native: str) -> str | None:
+    """libseccomp's ``SCMP_ARCH_*`` name of Go architecture ``native``."""
+    return _NATIVE_TO_SECCOMP.get(native)
+
+
+def applies(
+    includes: Mapping[str, Any],
+    excludes: Mapping[str, Any],
+    *,
+    native: str,
+    caps: set[str],
+    kernel: tuple[int, int],
+) -> bool:
+    """Whether a Docker-profile rule with these ``includes``/``excludes`` applies (moby setupSeccomp).
+
+    ``minKernel`` values are (major, minor) tuples here; profile files spell
+    them ``"4.8"`` and their reader converts them first.
+    """
+    if native in excludes.get("arches", ()) or not caps.isdisjoint(excludes.get("caps", ())):
+        return False
+    if excludes.get("minKernel") and kernel >= excludes["minKernel"]:
+        return False
+    if includes.get("arches") and native not in includes["arches"]:
+        return False
+    if not caps.issuperset(includes.get("caps", ())):
+        return False
+    return not (includes.get("minKernel") and kernel < includes["minKernel"])
+
+
+def kernel_version() -> tuple[int, int]:
     """(major, minor) of the running kernel, for ``minKernel`` (moby's kernelGreaterEqualThan)."""
     major, _, rest = os.uname().release.partition(".")
     try:

@@ -1,0 +1,558 @@
+"""The ``docker run`` / ``docker create`` flags that shape a container, as typed values.
+
+:class:`RunOptions` holds what the CLI parsed (or the API received) for the
+settings that end up in the container's Config or in its runtime spec:
+command, environment, user, security, resources.  Mounts, networks, ports,
+logging and the restart policy belong to other modules and are not here.
+
+The ``parse_*`` functions read one flag value the way docker's CLI does
+(docker/cli ``opts`` and ``cli/command/container/opts.go``, go-units for
+sizes and ulimits) and raise :class:`~pinnace.errors.InvalidArgument` with
+docker's own message.  pflag prefixes a value's error with the flag:
+:func:`flag_error` builds that line (``invalid argument "5x" for "-m,
+--memory" flag: invalid suffix: 'x'``) so the CLI prints what docker prints.
+
+:func:`host_config` and :func:`from_host_config` map the HostConfig side of
+the options to and from docker's HostConfig JSON, which the container record
+keeps, so ``start`` rebuilds the same options ``create`` was given.
+
+Nothing here touches the host except :func:`parse_security_opt`, which reads
+a seccomp profile file as the CLI does.
+"""
+
+from __future__ import annotations
+
+import os
+from types import MappingProxyType
+
+from pinnace._util.record import record
+from pinnace.errors import InvalidArgument
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from typing import Any
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+@record
+class Ulimit:
+    """One ``--ulimit``: ``name`` as docker spells it (``nofile``); -1 is unlimited."""
+
+    name: str
+    soft: int
+    hard: int
+
+
+@record
+class DeviceMapping:
+    """One ``--device``: a host device (or a directory of them) made available in the container."""
+
+    path_on_host: str
+    path_in_container: str
+    permissions: str = "rwm"  # device cgroup access: some of r(ead), w(rite), m(knod)
+
+
+@record
+class RunOptions:
+    """The parsed flags of ``docker run``/``create`` that shape the Config and the runtime spec.
+
+    Defaults are docker's when the flag is not given.  Sizes are bytes,
+    ``nano_cpus`` is ``--cpus`` in billionths of a CPU (docker's NanoCpus).
+    """
+
+    # -- the Config side (merged with the image config by spec.container_config)
+    image: str = ""  # the image reference as the user typed it
+    cmd: tuple[str, ...] = ()  # arguments after the image: replace the image's CMD
+    entrypoint: str | None = None  # None: the image's; "": reset (`--entrypoint ""`)
+    env: tuple[str, ...] = ()  # env files then -e, in order, lookups done (KEY alone: unset)
+    workdir: str = ""
+    user: str = ""  # user[:group], names or numbers
+    hostname: str = ""  # "": the first 12 hex digits of the container ID
+    domainname: str = ""
+    labels: Mapping[str, str] = _EMPTY  # label files then --label
+    stop_signal: str = ""  # "": the image's STOPSIGNAL, else SIGTERM
+    stop_timeout: int | None = None
+    healthcheck: Mapping[str, Any] | None = None  # docker's HealthConfig (Test, Interval ns ...)
+    tty: bool = False
+    interactive: bool = False
+    attach: tuple[str, ...] = ()  # -a: "stdin", "stdout", "stderr"
+    detach: bool = False
+    # -- the HostConfig side
+    group_add: tuple[str, ...] = ()
+    init: bool = False
+    read_only: bool = False
+    privileged: bool = False
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    security_opt: tuple[str, ...] = ()  # as HostConfig.SecurityOpt: seccomp=<profile JSON>, ...
+    memory: int = 0
+    memory_swap: int = 0  # memory plus swap; -1 unlimited; 0: twice memory
+    memory_reservation: int = 0
+    nano_cpus: int = 0
+    cpu_shares: int = 0
+    cpu_period: int = 0
+    cpu_quota: int = 0
+    cpuset_cpus: str = ""
+    cpuset_mems: str = ""
+    pids_limit: int | None = None  # <= 0: unlimited
+    ulimits: tuple[Ulimit, ...] = ()
+    shm_size: int = 0  # 0: docker's 64 MiB
+    sysctls: Mapping[str, str] = _EMPTY
+    devices: tuple[DeviceMapping, ...] = ()
+    oom_kill_disable: bool = False
+    oom_score_adj: int = 0
+
+
+def flag_error(flag: str, value: str, error: Exception) -> InvalidArgument:
+    """pflag's line for a bad value: ``invalid argument "5x" for "-m, --memory" flag: <error>``.
+
+    ``flag`` is spelled as pflag prints it: ``"-m, --memory"`` when the flag
+    has a shorthand, else ``"--cpus"``.
+    """
+    return InvalidArgument(f'invalid argument "{value}" for "{flag}" flag: {error}')
+
+
+# --------------------------------------------------------------------------- sizes and numbers
+
+_BINARY_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def parse_memory(text: str) -> int:
+    """A size in bytes as docker's ``--memory``/``--shm-size`` read it (go-units RAMInBytes).
+
+    A number (decimals allowed), an optional space, then an optional unit:
+    ``b``, or ``k``/``m``/``g``/``t``/``p`` (powers of 1024) optionally
+    followed by ``b`` or ``ib``, case-insensitive: ``512m``, ``1.5GiB``,
+    ``64 MB``, ``1024``.
+    """
+    sep = max(text.rfind(c) for c in "0123456789. ")
+    if sep == -1:
+        raise InvalidArgument(f"invalid size: '{text}'")
+    number, suffix = (text[: sep + 1], text[sep + 1 :]) if text[sep] != " " else (text[:sep], text[sep + 1 :])
+    size = _go_float(number)
+    if size < 0:
+        raise InvalidArgument(f"invalid size: '{text}'")
+    if suffix:
+        lower = suffix.lower()
+        if len(lower) > 3:
+            raise InvalidArgument(f"invalid suffix: '{lower}'")
+        if lower[0] == "b":
+            if len(lower) > 1:
+                raise InvalidArgument(f"invalid suffix: '{lower}'")
+        elif lower[0] in _BINARY_UNITS and lower[1:] in ("", "b", "ib"):
+            size *= _BINARY_UNITS[lower[0]]
+        else:
+            raise InvalidArgument(f"invalid suffix: '{lower}'")
+    return int(size)
+
+
+def parse_memory_swap(text: str) -> int:
+    """``--memory-swap``: a size as :func:`parse_memory`, or ``-1`` for unlimited swap."""
+    return -1 if text == "-1" else parse_memory(text)
+
+
+def _go_float(text: str) -> float:
+    """``strconv.ParseFloat`` for the decimal forms: no spaces or underscores, which Python would take."""
+    try:
+        if text.strip() != text or "_" in text:
+            raise ValueError
+        return float(text)
+    except ValueError:
+        raise InvalidArgument(f'strconv.ParseFloat: parsing "{text}": invalid syntax') from None
+
+
+def parse_cpus(text: str) -> int:
+    """``--cpus 1.5`` -> 1500000000 NanoCPUs: an exact decimal or fraction, at most 9 decimals.
+
+    The range (0.01 up to the host's CPU count) is the daemon's check
+    (spec.verify_options), as in docker.
+    """
+    from fractions import Fraction
+
+    try:
+        if text.strip() != text or "_" in text:
+            raise ValueError
+        value = Fraction(text) * 1_000_000_000
+    except (ValueError, ZeroDivisionError):
+        raise InvalidArgument(f"failed to parse {text} as a rational number") from None
+    if value.denominator != 1:
+        raise InvalidArgument("value is too precise")
+    return value.numerator
+
+
+def _go_int(text: str) -> int:
+    """``strconv.ParseInt(text, 10, 64)``, with its error."""
+    body = text[1:] if text[:1] in "+-" else text
+    if body.isascii() and body.isdigit():
+        value = int(text)
+        if -(1 << 63) <= value < (1 << 63):
+            return value
+        raise InvalidArgument(f'strconv.ParseInt: parsing "{text}": value out of range')
+    raise InvalidArgument(f'strconv.ParseInt: parsing "{text}": invalid syntax')
+
+
+# --------------------------------------------------------------------------- ulimits, devices, sysctls
+
+#: ``--ulimit`` names (go-units ulimitNameMapping; ``as`` is left out there too).
+ULIMIT_NAMES = frozenset(
+    [
+        "core",
+        "cpu",
+        "data",
+        "fsize",
+        "locks",
+        "memlock",
+        "msgqueue",
+        "nice",
+        "nofile",
+        "nproc",
+        "rss",
+        "rtprio",
+        "rttime",
+        "sigpending",
+        "stack",
+    ]
+)
+
+
+def parse_ulimit(text: str) -> Ulimit:
+    """``nofile=1024:2048`` or ``nproc=512`` (hard = soft) or ``core=-1``/``infinity`` (go-units ParseUlimit)."""
+    name, sep, values = text.partition("=")
+    if not sep:
+        raise InvalidArgument(f"invalid ulimit argument: {text}")
+    if name not in ULIMIT_NAMES:
+        raise InvalidArgument(f"invalid ulimit type: {name}")
+    parts = values.split(":")
+    if len(parts) > 2:
+        raise InvalidArgument(
+            f"too many limit value arguments - {values}, can only have up to two, `soft[:hard]`"
+        )
+    hard = _ulimit_value(parts[1]) if len(parts) == 2 else None
+    soft = _ulimit_value(parts[0])
+    if hard is None:
+        hard = soft
+    if hard != -1:
+        if soft == -1:
+            raise InvalidArgument(
+                f"ulimit soft limit must be less than or equal to hard limit: soft: -1 (unlimited), hard: {hard}"
+            )
+        if soft > hard:
+            raise InvalidArgument(
+                f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+            )
+    return Ulimit(name=name, soft=soft, hard=hard)
+
+
+def _ulimit_value(text: str) -> int:
+    return -1 if text == "infinity" else _go_int(text)
+
+
+def _valid_device_mode(mode: str) -> bool:
+    return bool(mode) and len(set(mode)) == len(mode) and set(mode) <= {"r", "w", "m"}
+
+
+def _absolute(path: str) -> str:
+    """``path`` cleaned as Go's ``path.Clean`` (posixpath keeps a leading ``//``); it must be absolute."""
+    import posixpath
+
+    if not path.startswith("/"):
+        raise InvalidArgument(f"{path} is not an absolute path")
+    return "/" + posixpath.normpath(path).lstrip("/")
+
+
+def parse_device(text: str) -> DeviceMapping:
+    """``/dev/fuse``, ``/dev/sda:/dev/xvdc``, ``/dev/sda:rw`` or ``/dev/sda:/dev/xvdc:rwm``.
+
+    docker's CLI validateLinuxPath then parseLinuxDevice: the container path
+    must be absolute and is cleaned, the mode is some of ``rwm`` (default
+    ``rwm``).  Whether the host path is a device is the daemon's check, at
+    start.
+    """
+    if text.count(":") > 2 or not text.split(":", 1)[0]:
+        raise InvalidArgument(f"bad format for path: {text}")
+    parts = text.split(":")
+    if len(parts) == 3:
+        host, container, mode = parts
+        if not _valid_device_mode(mode):
+            raise InvalidArgument(f"bad mode specified: {mode}")
+        if not container.startswith("/"):
+            raise InvalidArgument(f"{container} is not an absolute path")
+    elif len(parts) == 2 and not _valid_device_mode(parts[1]):
+        host, container, mode = parts[0], _absolute(parts[1]), "rwm"
+    else:  # one path for both; the CLI cleans it
+        host = container = _absolute(parts[0])
+        mode = parts[1] if len(parts) == 2 else "rwm"
+    return DeviceMapping(path_on_host=host, path_in_container=container, permissions=mode)
+
+
+#: Sysctls a container may set (docker/cli ValidateSysctl): namespaced by IPC or network namespace.
+_IPC_SYSCTLS = frozenset(
+    (
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    )
+)
+
+
+def parse_sysctl(text: str) -> tuple[str, str]:
+    """``net.ipv4.ip_forward=1`` -> (key, value); only sysctls of the container's own namespaces."""
+    key, sep, value = text.partition("=")
+    if sep and key and (key in _IPC_SYSCTLS or key.startswith(("net.", "fs.mqueue."))):
+        return key, value
+    raise InvalidArgument(f"sysctl '{text}' is not allowed")
+
+
+# --------------------------------------------------------------------------- env, labels, users
+
+_SPACES = " \t"
+
+
+def parse_env(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """One ``-e``: ``KEY=value`` as is; ``KEY`` alone takes the caller's value, else stays bare (unset)."""
+    key, sep, _ = text.partition("=")
+    if not key:
+        raise InvalidArgument(f"invalid environment variable: {text}")
+    if sep:
+        return text
+    value = (os.environ if environ is None else environ).get(key)
+    return text if value is None else f"{key}={value}"
+
+
+def parse_env_file(
+    data: bytes | str, environ: Mapping[str, str] | None = None, *, name: str | None = None
+) -> list[str]:
+    """The ``KEY=value`` lines of an ``--env-file`` (or ``--label-file``), docker's rules.
+
+    UTF-8 (a BOM is dropped); leading whitespace is dropped; blank lines and
+    ``#`` comments are skipped; the value is everything after the first
+    ``=``, kept byte for byte (no quote or escape processing, no
+    interpolation); a key may not contain blanks.  A ``KEY`` line without
+    ``=`` takes the value from ``environ`` and is left out when ``environ``
+    lacks it or is None (label files).  With ``name``, errors read
+    ``invalid env file (name): ...`` as docker's.
+    """
+    try:
+        return _kv_lines(data, environ)
+    except InvalidArgument as e:
+        if name is None:
+            raise
+        raise InvalidArgument(f"invalid env file ({name}): {e}") from None
+
+
+def _kv_lines(data: bytes | str, environ: Mapping[str, str] | None) -> list[str]:
+    raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+    out: list[str] = []
+    for number, line_bytes in enumerate(raw.split(b"\n"), 1):
+        line_bytes = line_bytes.removesuffix(b"\r")  # bufio.ScanLines drops a \r before \n
+        try:
+            line = line_bytes.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidArgument(f"invalid utf8 bytes at line {number}: {list(line_bytes)}") from None
+        if number == 1:
+            line = line.removeprefix("\ufeff")
+        line = line.lstrip()
+        if not line or line[0] == "#":
+            continue
+        key, sep, _ = line.partition("=")
+        if not key:
+            raise InvalidArgument(f"no variable name on line '{line}'")
+        if any(c in _SPACES for c in key):
+            raise InvalidArgument(f"variable '{key}' contains whitespaces")
+        if sep:
+            out.append(line)
+        elif environ is not None and line in environ:
+            out.append(f"{key}={environ[line]}")
+    return out
+
+
+def parse_label(text: str) -> tuple[str, str]:
+    """One ``--label``: ``key=value`` or ``key`` (empty value) (docker/cli ValidateLabel)."""
+    key, _, value = text.partition("=")
+    stripped = key.lstrip(_SPACES)
+    if not stripped:
+        raise InvalidArgument(f"invalid label '{text}': empty name")
+    if any(c in _SPACES for c in stripped):
+        raise InvalidArgument(f"label '{stripped}' contains whitespaces")
+    return key, value
+
+
+def kv_map(entries: Iterable[str]) -> dict[str, str]:
+    """``["a=1", "b"]`` -> ``{"a": "1", "b": ""}``; a later key wins (docker ConvertKVStringsToMap)."""
+    result: dict[str, str] = {}
+    for entry in entries:
+        key, _, value = entry.partition("=")
+        result[key] = value
+    return result
+
+
+def parse_user(text: str) -> tuple[str, str]:
+    """``-u``: ``name|uid[:group|gid]`` -> (user, group); anything after a second ``:`` is ignored, as in docker."""
+    parts = text.split(":")
+    return parts[0], parts[1] if len(parts) > 1 else ""
+
+
+def parse_attach(text: str) -> str:
+    """One ``-a``: stdin, stdout or stderr, any case."""
+    stream = text.lower()
+    if stream not in ("stdin", "stdout", "stderr"):
+        raise InvalidArgument("valid streams are STDIN, STDOUT and STDERR")
+    return stream
+
+
+# --------------------------------------------------------------------------- security
+
+#: seccomp profile names that are not files (docker/cli seccompProfileDefault/Unconfined).
+SECCOMP_BUILTIN = "builtin"
+SECCOMP_UNCONFINED = "unconfined"
+
+
+def parse_security_opt(text: str) -> str:
+    """One ``--security-opt`` as the CLI sends it: a seccomp profile file is read and inlined as JSON.
+
+    ``no-new-privileges`` needs no value; every other option needs
+    ``key=value`` (or the deprecated ``key:value``).  ``seccomp=FILE`` becomes
+    ``seccomp=<the file's JSON, compacted>``; which keys are known is the
+    daemon's check (spec.security_options).
+    """
+    key, sep, value = text.partition("=")
+    if not sep and key != "no-new-privileges":
+        key, sep, value = text.partition(":")
+    if (not sep or not value) and key != "no-new-privileges":
+        raise InvalidArgument(f"Invalid --security-opt: {_go_quote(text)}")
+    if key != "seccomp" or value in (SECCOMP_BUILTIN, SECCOMP_UNCONFINED):
+        return text
+    from pinnace._util import jsonc
+
+    try:
+        with open(value, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        reason = os.strerror(e.errno) if e.errno else str(e)
+        raise InvalidArgument(
+            f"opening seccomp profile ({value}) failed: open {value}: {reason[:1].lower()}{reason[1:]}"
+        ) from None
+    try:
+        compact = jsonc.dumps(jsonc.loads(data), compact=True)
+    except ValueError as e:
+        raise InvalidArgument(f"compacting json for seccomp profile ({value}) failed: {e}") from None
+    return f"seccomp={compact}"
+
+
+def _go_quote(text: str) -> str:
+    """Go's ``%q`` for the printable strings flags carry."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def normalize_caps(cap_add: Iterable[str], cap_drop: Iterable[str]) -> tuple[list[str], list[str]]:
+    """--cap-add/--cap-drop as docker's CLI sends them (opts.EffectiveCapAddCapDrop).
+
+    Upper case with the ``CAP_`` prefix (``ALL`` stays ``ALL``), without
+    repeats, sorted; ``ALL`` replaces every other name in its list; a
+    capability both added and dropped is added.
+    """
+    add, drop = _cap_set(cap_add), _cap_set(cap_drop)
+    if "ALL" in add:
+        add = {"ALL"}
+    if "ALL" in drop:
+        drop = {"ALL"}
+    return sorted(add), sorted(drop - add)
+
+
+def _cap_set(caps: Iterable[str]) -> set[str]:
+    result: set[str] = set()
+    for cap in caps:
+        name = cap.strip().upper()
+        if not name:
+            continue
+        result.add(name if name == "ALL" or name.startswith("CAP_") else "CAP_" + name)
+    return result
+
+
+# --------------------------------------------------------------------------- HostConfig
+
+#: RunOptions field -> HostConfig key, for the fields copied as they are.
+_HOST_FIELDS: tuple[tuple[str, str], ...] = (
+    ("privileged", "Privileged"),
+    ("read_only", "ReadonlyRootfs"),
+    ("oom_score_adj", "OomScoreAdj"),
+    ("shm_size", "ShmSize"),
+    ("memory", "Memory"),
+    ("memory_swap", "MemorySwap"),
+    ("memory_reservation", "MemoryReservation"),
+    ("nano_cpus", "NanoCpus"),
+    ("cpu_shares", "CpuShares"),
+    ("cpu_period", "CpuPeriod"),
+    ("cpu_quota", "CpuQuota"),
+    ("cpuset_cpus", "CpusetCpus"),
+    ("cpuset_mems", "CpusetMems"),
+    ("pids_limit", "PidsLimit"),
+    ("oom_kill_disable", "OomKillDisable"),
+)
+
+_SYSTEMPATHS_UNCONFINED = "systempaths=unconfined"
+
+
+def host_config(options: RunOptions) -> dict[str, Any]:
+    """The HostConfig keys these options set, as ``docker inspect`` shows them.
+
+    The container service adds the rest (Binds, NetworkMode, RestartPolicy,
+    LogConfig, AutoRemove ...).  ``systempaths=unconfined`` is a CLI-side
+    option in docker: it shows as empty MaskedPaths/ReadonlyPaths.
+    """
+    cap_add, cap_drop = normalize_caps(options.cap_add, options.cap_drop)
+    security = [opt for opt in options.security_opt if opt != _SYSTEMPATHS_UNCONFINED]
+    hc: dict[str, Any] = {
+        "CapAdd": cap_add or None,
+        "CapDrop": cap_drop or None,
+        "GroupAdd": list(options.group_add) or None,
+        "SecurityOpt": security or None,
+        "Init": True if options.init else None,
+        "Sysctls": dict(options.sysctls) or None,
+        "Ulimits": [{"Name": u.name, "Hard": u.hard, "Soft": u.soft} for u in options.ulimits] or None,
+        "Devices": [
+            {
+                "PathOnHost": d.path_on_host,
+                "PathInContainer": d.path_in_container,
+                "CgroupPermissions": d.permissions,
+            }
+            for d in options.devices
+        ],
+    }
+    for attr, key in _HOST_FIELDS:
+        hc[key] = getattr(options, attr)
+    if _SYSTEMPATHS_UNCONFINED in options.security_opt:
+        hc["MaskedPaths"] = []
+        hc["ReadonlyPaths"] = []
+    return hc
+
+
+def from_host_config(hc: Mapping[str, Any]) -> RunOptions:
+    """The HostConfig side of :class:`RunOptions` back from a stored HostConfig (the Config side stays default)."""
+    from pinnace._util.record import replace
+
+    security = list(hc.get("SecurityOpt") or ())
+    if hc.get("MaskedPaths") == [] and hc.get("ReadonlyPaths") == []:
+        security.append(_SYSTEMPATHS_UNCONFINED)
+    options = RunOptions(
+        cap_add=tuple(hc.get("CapAdd") or ()),
+        cap_drop=tuple(hc.get("CapDrop") or ()),
+        group_add=tuple(hc.get("GroupAdd") or ()),
+        security_opt=tuple(security),
+        init=bool(hc.get("Init")),
+        sysctls=MappingProxyType(dict(hc.get("Sysctls") or {})),
+        ulimits=tuple(Ulimit(u["Name"], int(u["Soft"]), int(u["Hard"])) for u in hc.get("Ulimits") or ()),
+        devices=tuple(
+            DeviceMapping(d["PathOnHost"], d["PathInContainer"], d.get("CgroupPermissions") or "rwm")
+            for d in hc.get("Devices") or ()
+        ),
+    )
+    values = {attr: hc[key] for attr, key in _HOST_FIELDS if hc.get(key) is not None}
+    return replace(options, **values)
