@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import time
 
-from pinnace.errors import InvalidArgument
+from pinnace._util.units import from_human_size, ram_in_bytes
 
 _DECIMAL_ABBRS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 _BINARY_ABBRS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
-_DECIMAL_MAP = {"k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4, "p": 1000**5}
-_BINARY_MAP = {"k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
 # Go's strconv.ParseFloat decimal syntax (no spaces, no underscores, no "inf").
-_GO_FLOAT = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 
 
 def _size_and_unit(size: float, base: float, abbrs: tuple[str, ...]) -> tuple[float, str]:
@@ -88,38 +85,9 @@ def parse_size(s: str) -> int:
     go-units RAMInBytes, what ``--memory``, ``--shm-size`` and friends use:
     units are case-insensitive, ``b``/``ib`` suffixes optional, one space allowed.
     """
-    return _parse_size(s, _BINARY_MAP)
+    return ram_in_bytes(s)
 
 
 def parse_human_size(s: str) -> int:
     """Bytes in an SI size, ``k``/``m``/``g`` being decimal: ``10MB`` -> 10000000 (FromHumanSize)."""
-    return _parse_size(s, _DECIMAL_MAP)
-
-
-def _parse_size(s: str, units: dict[str, int]) -> int:
-    sep = max(s.rfind(c) for c in "0123456789. ")
-    if sep == -1:
-        raise InvalidArgument(f"invalid size: '{s}'")
-    num, suffix = (s[: sep + 1], s[sep + 1 :]) if s[sep] != " " else (s[:sep], s[sep + 1 :])
-    import re  # only size parsing needs it: start-up
-
-    if not re.fullmatch(_GO_FLOAT, num):
-        raise InvalidArgument(f'strconv.ParseFloat: parsing "{num}": invalid syntax')
-    size = float(num)
-    if size == float("inf"):
-        raise InvalidArgument(f'strconv.ParseFloat: parsing "{num}": value out of range')
-    if size < 0:
-        raise InvalidArgument(f"invalid size: '{s}'")
-    if not suffix:
-        return int(size)
-    low = suffix.lower()
-    if len(low) > 3:
-        raise InvalidArgument(f"invalid suffix: '{suffix}'")
-    if low[0] == "b":
-        if len(low) > 1:
-            raise InvalidArgument(f"invalid suffix: '{low}'")
-        return int(size)
-    mul = units.get(low[0])
-    if mul is None or (len(low) == 2 and low[1] != "b") or (len(low) == 3 and low[1:] != "ib"):
-        raise InvalidArgument(f"invalid suffix: '{low}'")
-    return int(size * mul)
+    return from_human_size(s)

@@ -116,51 +116,17 @@ def flag_error(flag: str, value: str, error: Exception) -> InvalidArgument:
 
 # --------------------------------------------------------------------------- sizes and numbers
 
-_BINARY_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-
 
 def parse_memory(text: str) -> int:
-    """A size in bytes as docker's ``--memory``/``--shm-size`` read it (go-units RAMInBytes).
+    """A size in bytes as docker's ``--memory``/``--shm-size`` read it (go-units RAMInBytes)."""
+    from pinnace._util.units import ram_in_bytes
 
-    A number (decimals allowed), an optional space, then an optional unit:
-    ``b``, or ``k``/``m``/``g``/``t``/``p`` (powers of 1024) optionally
-    followed by ``b`` or ``ib``, case-insensitive: ``512m``, ``1.5GiB``,
-    ``64 MB``, ``1024``.
-    """
-    sep = max(text.rfind(c) for c in "0123456789. ")
-    if sep == -1:
-        raise InvalidArgument(f"invalid size: '{text}'")
-    number, suffix = (text[: sep + 1], text[sep + 1 :]) if text[sep] != " " else (text[:sep], text[sep + 1 :])
-    size = _go_float(number)
-    if size < 0:
-        raise InvalidArgument(f"invalid size: '{text}'")
-    if suffix:
-        lower = suffix.lower()
-        if len(lower) > 3:
-            raise InvalidArgument(f"invalid suffix: '{lower}'")
-        if lower[0] == "b":
-            if len(lower) > 1:
-                raise InvalidArgument(f"invalid suffix: '{lower}'")
-        elif lower[0] in _BINARY_UNITS and lower[1:] in ("", "b", "ib"):
-            size *= _BINARY_UNITS[lower[0]]
-        else:
-            raise InvalidArgument(f"invalid suffix: '{lower}'")
-    return int(size)
+    return ram_in_bytes(text)
 
 
 def parse_memory_swap(text: str) -> int:
     """``--memory-swap``: a size as :func:`parse_memory`, or ``-1`` for unlimited swap."""
     return -1 if text == "-1" else parse_memory(text)
-
-
-def _go_float(text: str) -> float:
-    """``strconv.ParseFloat`` for the decimal forms: no spaces or underscores, which Python would take."""
-    try:
-        if text.strip() != text or "_" in text:
-            raise ValueError
-        return float(text)
-    except ValueError:
-        raise InvalidArgument(f'strconv.ParseFloat: parsing "{text}": invalid syntax') from None
 
 
 def parse_cpus(text: str) -> int:
