@@ -9,6 +9,7 @@ count start-up milliseconds.
 
 from __future__ import annotations
 
+from pinnace._util.golang import parse_float
 from pinnace.errors import InvalidArgument
 
 _BINARY = {"k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
@@ -31,7 +32,7 @@ def _parse(text: str, units: dict[str, int]) -> int:
     if sep == -1:
         raise InvalidArgument(f"invalid size: '{text}'")
     number, suffix = (text[: sep + 1], text[sep + 1 :]) if text[sep] != " " else (text[:sep], text[sep + 1 :])
-    size = go_float(number)
+    size = parse_float(number)
     if size < 0:
         raise InvalidArgument(f"invalid size: '{text}'")
     if not suffix:
@@ -46,16 +47,3 @@ def _parse(text: str, units: dict[str, int]) -> int:
     if lower[0] not in units or lower[1:] not in ("", "b", "ib"):
         raise InvalidArgument(f"invalid suffix: '{lower}'")
     return int(size * units[lower[0]])
-
-
-def go_float(text: str) -> float:
-    """``strconv.ParseFloat`` for decimal forms: no spaces, underscores or infinities, which Python would take."""
-    try:
-        if text.strip() != text or "_" in text or text.lower().lstrip("+-") in ("inf", "infinity", "nan"):
-            raise ValueError
-        value = float(text)
-    except ValueError:
-        raise InvalidArgument(f'strconv.ParseFloat: parsing "{text}": invalid syntax') from None
-    if value in (float("inf"), float("-inf")):
-        raise InvalidArgument(f'strconv.ParseFloat: parsing "{text}": value out of range')
-    return value

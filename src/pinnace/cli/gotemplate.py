@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from pinnace._util.golang import quote
 from pinnace.cli.format import TemplateError
 
 __all__ = ["Template", "parse"]
@@ -672,26 +673,6 @@ def _json_into(v: Any, out: list[str]) -> None:
         _json_into(str(v), out)
 
 
-def _go_quote(s: str) -> str:
-    """Go's strconv.Quote."""
-    out = ['"']
-    for ch in s:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch in "\a\b\f\n\r\t\v":
-            out.append(repr(ch)[1:-1] if ch not in "\a\v" else {"\a": "\\a", "\v": "\\v"}[ch])
-        elif ch.isprintable():
-            out.append(ch)
-        elif ord(ch) < 0x80:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) < 0x10000:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    out.append('"')
-    return "".join(out)
-
-
 # --------------------------------------------------------------------------- functions
 
 
@@ -852,7 +833,7 @@ def _format_verb(arg: Any, flags: str, width: str | None, prec: str | None, verb
         text = arg if isinstance(arg, str) else _fmt_v(arg, True)
         return _pad(text[: int(prec or 0)] if prec is not None else text, flags, width)
     if verb == "q" and isinstance(arg, str):
-        return _pad(_go_quote(arg), flags, width)
+        return _pad(quote(arg), flags, width)
     if verb == "q" and is_int:
         return _pad("'" + chr(arg) + "'", flags, width)
     if verb == "t" and isinstance(arg, bool):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 from types import MappingProxyType
 
+from pinnace._util.golang import quote
 from pinnace._util.record import record
 from pinnace.errors import InvalidArgument
 
@@ -392,7 +393,7 @@ def parse_security_opt(text: str) -> str:
     if not sep and key != "no-new-privileges":
         key, sep, value = text.partition(":")
     if (not sep or not value) and key != "no-new-privileges":
-        raise InvalidArgument(f"Invalid --security-opt: {_go_quote(text)}")
+        raise InvalidArgument(f"Invalid --security-opt: {quote(text)}")
     if key != "seccomp" or value in (SECCOMP_BUILTIN, SECCOMP_UNCONFINED):
         return text
     from pinnace._util import jsonc
@@ -410,11 +411,6 @@ def parse_security_opt(text: str) -> str:
     except ValueError as e:
         raise InvalidArgument(f"compacting json for seccomp profile ({value}) failed: {e}") from None
     return f"seccomp={compact}"
-
-
-def _go_quote(text: str) -> str:
-    """Go's ``%q`` for the printable strings flags carry."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def normalize_caps(cap_add: Iterable[str], cap_drop: Iterable[str]) -> tuple[list[str], list[str]]:

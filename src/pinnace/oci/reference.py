@@ -21,6 +21,7 @@ repository path may not); otherwise the name lives on Docker Hub.
 
 from __future__ import annotations
 
+from pinnace._util.golang import quote
 from pinnace._util.record import record, replace
 from pinnace.errors import InvalidReference
 
@@ -173,7 +174,7 @@ def parse_tag_target(s: str) -> Reference:
         ref = parse_normalized(s)
     except InvalidReference as exc:
         raise InvalidReference(
-            f"error parsing reference: {_go_quote(s)} is not a valid repository/tag: {exc.message}"
+            f"error parsing reference: {quote(s)} is not a valid repository/tag: {exc.message}"
         ) from None
     if ref.digest:
         raise InvalidReference("refusing to create a tag with a digest reference")
@@ -228,8 +229,3 @@ def _validate_digest(digest: str) -> None:
         raise InvalidReference("invalid checksum digest length")
     if encoded.strip("0123456789abcdef"):
         raise InvalidReference("invalid checksum digest format")
-
-
-def _go_quote(s: str) -> str:
-    """Go's %q for the plain strings a reference can hold."""
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'

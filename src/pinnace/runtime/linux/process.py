@@ -26,6 +26,7 @@ from __future__ import annotations
 import errno
 import os
 
+from pinnace._util.golang import quote
 from pinnace.errors import FailedPrecondition, InvalidArgument, NotFound, PinnaceError, Unavailable
 from pinnace.runtime.linux import capabilities
 
@@ -230,7 +231,7 @@ def lookup(name: str, env: list[str] | None, cwd: str = "/") -> str:
     ``exec: "/x": permission denied`` or ``is a directory``
     (FailedPrecondition).
     """
-    quoted = _go_quote(name)
+    quoted = quote(name)
     if "/" in name:
         problem = _not_executable(os.path.join(cwd, name), name)
         if problem is not None:
@@ -263,19 +264,6 @@ def _not_executable(path: str, shown: str) -> tuple[type[PinnaceError], str] | N
     if not os.access(path, os.X_OK, effective_ids=True):
         return FailedPrecondition, "permission denied"
     return None
-
-
-def _go_quote(text: str) -> str:
-    """``text`` in double quotes as Go's %q writes it (for plain names: the same)."""
-    out = []
-    for ch in text:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch.isprintable():
-            out.append(ch)
-        else:
-            out.append(ch.encode("unicode_escape").decode("ascii"))
-    return '"' + "".join(out) + '"'
 
 
 # -- the environment ----------------------------------------------------------
