@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from pinnace.errors import FailedPrecondition, InvalidArgument, NotFound
+from pinnace.runtime.defaults import DOCKER_CAPS
 from pinnace.runtime.linux import process
 from pinnace.runtime.linux.capabilities import NUMBERS
 from tests.helpers.bundle import BUSYBOX, make_rootfs
@@ -64,22 +65,6 @@ def report(**values):
     print(json.dumps(values), flush=True)
 """
 
-DOCKER_CAPS = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-]
 
 STATUS_GREP = "grep -E '^(Uid|Gid|Groups|Cap...|NoNewPrivs):' /proc/self/status"
 

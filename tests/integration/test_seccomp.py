@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from pinnace.runtime.defaults import DOCKER_CAPS
 from pinnace.runtime.linux import seccomp as filters
 from pinnace.runtime.seccomp_default import docker_default
 
@@ -35,22 +36,6 @@ pytest.importorskip("seccomp")
 
 pytestmark = pytest.mark.root
 
-DOCKER_CAPS = (
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-)
 
 PRELUDE = """
 import ctypes, errno, json, os, sys

@@ -18,25 +18,8 @@ from typing import Any
 import pytest
 
 from pinnace.errors import InvalidArgument, NotImplementedYet, Unavailable
+from pinnace.runtime.defaults import DOCKER_CAPS
 from pinnace.runtime.seccomp_default import docker_default
-
-#: Docker's default capability set (moby oci/caps/defaults.go).
-DOCKER_CAPS = (
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-)
 
 CLONE_NS_FLAGS = 0x7E020000
 
