@@ -18,6 +18,7 @@ every later command then enters one held namespace instead of making its own.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import shutil
@@ -206,10 +207,28 @@ def podman(peer_env: PeerEnv) -> Iterator[Peer]:
         "--events-backend", "file",
     )  # fmt: skip
     peer = Peer("podman", argv, {**peer_env.env, **_podman_conf(base)})
+    had_parent = _libpod_cgroups()
     yield peer
     peer.run("system", "reset", "--force")
+    if not had_parent:
+        _remove_libpod_cgroups()
     leaked = mounts_under(peer_env.base)
     assert not leaked, f"mounts left under {peer_env.base}: {leaked}"
+
+
+def _libpod_cgroups() -> list[Path]:
+    """podman's cgroupfs parent (``libpod_parent``) in every hierarchy: the cgroup tree is not sandboxed."""
+    return sorted(Path("/sys/fs/cgroup").glob("*/libpod_parent"))
+
+
+def _remove_libpod_cgroups() -> None:
+    """Remove the libpod_parent trees podman made for this test, deepest first, if they are empty."""
+    for parent in _libpod_cgroups():
+        for directory in sorted((p for p in parent.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        with contextlib.suppress(OSError):
+            parent.rmdir()
 
 
 @pytest.fixture
