@@ -31,6 +31,7 @@ from pinnace.errors import (
 )
 from pinnace.runtime import state as st
 from pinnace.runtime.linux import sync
+from pinnace.runtime.signals import exit_code
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -640,13 +641,6 @@ def stats(root: str, container_id: str) -> dict[str, Any]:
 # -- run and exec: a process we wait for -------------------------------------------------------------------
 
 
-def wait_status(status: int) -> int:
-    """A wait status as a shell exit code: the exit code, or 128+N when killed by signal N."""
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    return os.waitstatus_to_exitcode(status)
-
-
 def wait_for(pid: int) -> int:
     """Wait for ``pid`` (our child, via the subreaper), forwarding signals to it; its exit code.
 
@@ -663,7 +657,7 @@ def wait_for(pid: int) -> int:
             except ChildProcessError:
                 return 255
             if got == pid:
-                return wait_status(status)
+                return exit_code(status)
     finally:
         for sig, handler in previous.items():
             _signal.signal(sig, handler)

@@ -52,3 +52,12 @@ def name(number: int) -> str:
     if SIGRTMIN <= number <= SIGRTMAX:
         return f"SIGRTMIN+{number - SIGRTMIN}" if number != SIGRTMIN else "SIGRTMIN"
     return str(number)
+
+
+def exit_code(status: int) -> int:
+    """A wait status as a shell exit code: the exit code, or 128+N when killed by signal N."""
+    import os
+
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.waitstatus_to_exitcode(status)
