@@ -1,13 +1,19 @@
-"""Sizes as docker's flags read them (go-units ``RAMInBytes`` and ``FromHumanSize``), in one place.
+"""Sizes and durations as docker reads and prints them (its go-units package), in one place.
 
-``--memory``, ``--shm-size``, ``--log-opt max-size`` and ``--filter
-until=...``'s neighbours all take sizes with go-units' rules and error words;
-the CLI, the container options and the log drivers sit on different layers,
-so the parser lives here at the bottom.  No ``re``: the runtime-side callers
-count start-up milliseconds.
+``docker images`` prints ``4.26MB``, ``docker ps`` prints ``Up 2 hours`` and
+``-m 512m`` means 512 MiB; scripts parse these, so the rounding, the unit
+names and the thresholds here are go-units' exactly.  Go's ``%g`` and
+Python's ``%g`` agree (same shortest-digit rules, same ``1e+03`` exponent
+form), which is why the size functions use it directly.
+
+The CLI, the container views and options and the log drivers sit on
+different layers, so these live here at the bottom.  No ``re``: the
+runtime-side callers count start-up milliseconds.
 """
 
 from __future__ import annotations
+
+import time
 
 from pinnace._util.golang import parse_float
 from pinnace.errors import InvalidArgument
@@ -47,3 +53,68 @@ def _parse(text: str, units: dict[str, int]) -> int:
     if lower[0] not in units or lower[1:] not in ("", "b", "ib"):
         raise InvalidArgument(f"invalid suffix: '{lower}'")
     return int(size * units[lower[0]])
+
+
+_DECIMAL_ABBRS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+_BINARY_ABBRS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
+
+
+def _size_and_unit(size: float, base: float, abbrs: tuple[str, ...]) -> tuple[float, str]:
+    i = 0
+    while size >= base and i < len(abbrs) - 1:
+        size /= base
+        i += 1
+    return size, abbrs[i]
+
+
+def human_size(size: float, precision: int = 3) -> str:
+    """Decimal size as ``docker images``/``ps``/``history`` print it: ``4.26MB``, ``0B``, ``1e+03kB``.
+
+    docker's tables use 3 significant digits (HumanSizeWithPrecision(n, 3));
+    pass ``precision=4`` for go-units' HumanSize (``docker system df``).
+    """
+    value, unit = _size_and_unit(float(size), 1000.0, _DECIMAL_ABBRS)
+    return f"{value:.{precision}g}{unit}"
+
+
+def bytes_size(size: float) -> str:
+    """Binary size, 4 significant digits: ``44KiB``, ``17MiB`` (go-units BytesSize)."""
+    value, unit = _size_and_unit(float(size), 1024.0, _BINARY_ABBRS)
+    return f"{value:.4g}{unit}"
+
+
+def human_duration(seconds: float) -> str:
+    """A duration as docker words it: ``Less than a second``, ``About a minute``, ``3 weeks``.
+
+    go-units HumanDuration: minutes truncate, hours round to nearest, and
+    the coarser units start only at twice their size ("36 hours", "13 days").
+    """
+    secs = int(seconds)
+    if secs < 1:
+        return "Less than a second"
+    if secs == 1:
+        return "1 second"
+    if secs < 60:
+        return f"{secs} seconds"
+    minutes = int(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds / 3600) // 24 // 365} years"
+
+
+def ago(ts: float, now: float | None = None) -> str:
+    """``2 hours ago`` for the unix time ``ts`` (docker's CreatedSince / RunningFor)."""
+    return human_duration((time.time() if now is None else now) - ts) + " ago"

@@ -10,9 +10,9 @@ from __future__ import annotations
 import sys
 import time
 
+from pinnace._util.units import ago, human_size
 from pinnace.cli.flags import Flags
 from pinnace.cli.format import render
-from pinnace.cli.units import ago, human_size
 from pinnace.errors import InvalidArgument, NotFound, PinnaceError
 from pinnace.oci.digest import short_id
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 
 import pinnace
+from pinnace._util.units import human_size
 from pinnace.cli.flags import Flags
 from pinnace.cli.format import render
 from pinnace.cli.images import run_prune
-from pinnace.cli.units import human_size
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pinnace.cli.units import ago, bytes_size, human_duration, human_size, parse_human_size, parse_size
+from pinnace._util.units import ago, bytes_size, from_human_size, human_duration, human_size, ram_in_bytes
 from pinnace.errors import InvalidArgument
 
 
@@ -115,12 +115,12 @@ def test_ago() -> None:
     ],
 )
 def test_parse_size_is_ram_in_bytes(text: str, size: int) -> None:
-    assert parse_size(text) == size
+    assert ram_in_bytes(text) == size
 
 
 def test_parse_human_size_is_decimal() -> None:
-    assert parse_human_size("10MB") == 10_000_000
-    assert parse_human_size("1.5k") == 1500
+    assert from_human_size("10MB") == 10_000_000
+    assert from_human_size("1.5k") == 1500
 
 
 @pytest.mark.parametrize(
@@ -141,5 +141,5 @@ def test_parse_human_size_is_decimal() -> None:
 )
 def test_parse_size_errors(text: str, message: str) -> None:
     with pytest.raises(InvalidArgument) as info:
-        parse_size(text)
+        ram_in_bytes(text)
     assert str(info.value) == message
