@@ -129,8 +129,8 @@ def parse_options(options: Sequence[str]) -> tuple[int, int, list[str]]:
     return flags, propagation, data
 
 
-def _unescape(field: bytes) -> bytes:
-    """mountinfo escapes space, tab, newline and backslash as ``\\ooo``."""
+def unescape(field: bytes) -> bytes:
+    """A mountinfo field: the kernel writes space, tab, newline and backslash as ``\\ooo``."""
     if b"\\" not in field:
         return field
     out = bytearray()
@@ -145,7 +145,73 @@ def _unescape(field: bytes) -> bytes:
     return bytes(out)
 
 
+class MountInfo(tuple):  # type: ignore[type-arg]
+    """One line of /proc/self/mountinfo (a plain tuple subclass: this module stays lean).
+
+    Fields: the device (major:minor), the root of the mount within its
+    filesystem, the mount point, the per-mount options, the optional fields
+    (``shared:N`` ...), the filesystem type, the source, the super block options.
+    """
+
+    __slots__ = ()
+
+    @property
+    def device(self) -> str:
+        return str(self[0])
+
+    @property
+    def root(self) -> str:
+        return str(self[1])
+
+    @property
+    def point(self) -> str:
+        return str(self[2])
+
+    @property
+    def options(self) -> str:
+        return str(self[3])
+
+    @property
+    def optional(self) -> str:
+        return str(self[4])
+
+    @property
+    def fstype(self) -> str:
+        return str(self[5])
+
+    @property
+    def source(self) -> str:
+        return str(self[6])
+
+    @property
+    def super_options(self) -> str:
+        return str(self[7])
+
+
+def mountinfo() -> list[MountInfo]:
+    """The mounts of this mount namespace, in /proc/self/mountinfo order (parents first)."""
+    out = []
+    with open("/proc/self/mountinfo", "rb") as f:
+        for line in f.read().splitlines():
+            pre, sep, post = line.partition(b" - ")
+            fields = pre.split(b" ")
+            rest = post.split(b" ", 2)
+            if not sep or len(fields) < 6 or len(rest) < 3:
+                continue
+            entry = (
+                fields[2].decode(),
+                os.fsdecode(unescape(fields[3])),
+                os.fsdecode(unescape(fields[4])),
+                fields[5].decode(),
+                b" ".join(fields[6:]).decode(),
+                rest[0].decode(),
+                os.fsdecode(unescape(rest[1])),
+                os.fsdecode(rest[2]),
+            )
+            out.append(MountInfo(entry))
+    return out
+
+
 def mount_points() -> list[str]:
     """Mount points of this mount namespace, in /proc/self/mountinfo order (parents first)."""
-    with open("/proc/self/mountinfo", "rb") as f:
-        return [os.fsdecode(_unescape(line.split(b" ", 5)[4])) for line in f if line.strip()]
+    return [m.point for m in mountinfo()]

@@ -107,22 +107,17 @@ def hierarchies() -> tuple[dict[str, str], str | None]:
     A v1 hierarchy with several controllers (``cpu,cpuacct``) maps each to the
     same mount point; named hierarchies appear as ``name=systemd``.
     """
+    from pinnace.mount.flags import mountinfo
+
     v1: dict[str, str] = {}
     v2: str | None = None
-    with open("/proc/self/mountinfo", encoding="utf-8") as f:
-        for line in f:
-            pre, _, post = line.partition(" - ")
-            fields = pre.split()
-            rest = post.split()
-            if len(fields) < 5 or len(rest) < 3:
-                continue
-            point = fields[4].replace("\\040", " ")
-            if rest[0] == "cgroup2" and v2 is None:
-                v2 = point
-            elif rest[0] == "cgroup":
-                for opt in rest[2].split(","):
-                    if opt not in _NOT_CONTROLLERS and not opt.startswith("release_agent="):
-                        v1.setdefault(opt, point)
+    for m in mountinfo():
+        if m.fstype == "cgroup2" and v2 is None:
+            v2 = m.point
+        elif m.fstype == "cgroup":
+            for opt in m.super_options.split(","):
+                if opt not in _NOT_CONTROLLERS and not opt.startswith("release_agent="):
+                    v1.setdefault(opt, m.point)
     return v1, v2
 
 

@@ -63,6 +63,7 @@ from pinnace.mount.flags import (
     MS_SLAVE,
     MS_STRICTATIME,
     MS_SYNCHRONOUS,
+    mountinfo,
     parse_options,
 )
 
@@ -918,7 +919,7 @@ def _is_proc(path: str) -> bool:
     except OSError:
         return False
     wanted = f"{os.major(dev)}:{os.minor(dev)}"
-    return any(m[0] == wanted and m[4] == "proc" for m in _mountinfo())
+    return any(m.device == wanted and m.fstype == "proc" for m in mountinfo())
 
 
 # -- host state ------------------------------------------------------------------
@@ -932,44 +933,6 @@ def _call(field: str, fn: Any, *args: Any) -> None:
         raise type(exc)(f"{field}: {exc}") from None
 
 
-def _unescape(raw: bytes) -> str:
-    """A mountinfo field: ``\\ooo`` escapes (space, tab, newline, backslash) undone."""
-    if b"\\" in raw:
-        parts = raw.split(b"\\")
-        out = bytearray(parts[0])
-        for part in parts[1:]:
-            if len(part) >= 3 and part[:3].isdigit():
-                out.append(int(part[:3], 8))
-                out += part[3:]
-            else:
-                out += b"\\" + part
-        raw = bytes(out)
-    return os.fsdecode(raw)
-
-
-def _mountinfo() -> list[tuple[str, str, str, str, str, list[str]]]:
-    """``(major:minor, root, mount point, optional fields, fstype, super options)`` per mount."""
-    out = []
-    with open("/proc/self/mountinfo", "rb") as f:
-        for line in f.read().splitlines():
-            pre, sep, post = line.partition(b" - ")
-            fields = pre.split(b" ")
-            rest = post.split(b" ")
-            if not sep or len(fields) < 6 or len(rest) < 3:
-                continue
-            out.append(
-                (
-                    fields[2].decode(),
-                    _unescape(fields[3]),
-                    _unescape(fields[4]),
-                    b" ".join(fields[6:]).decode(),
-                    rest[0].decode(),
-                    rest[2].decode().split(","),
-                )
-            )
-    return out
-
-
 def _make_parent_private(rootfs: str, sys: Sys) -> None:
     """Make the mount holding ``rootfs`` private if it is shared (runc's rootfsParentMountPrivate).
 
@@ -978,7 +941,8 @@ def _make_parent_private(rootfs: str, sys: Sys) -> None:
     """
     best = ""
     shared = False
-    for _, _, point, optional, _, _ in _mountinfo():
+    for m in mountinfo():
+        point, optional = m.point, m.optional
         inside = point == "/" or rootfs == point or rootfs.startswith(point + "/")
         if inside and len(point) >= len(best):
             best, shared = point, "shared:" in optional
@@ -1000,7 +964,8 @@ def _cgroup_layout() -> tuple[list[tuple[str, str, list[str]]], str | None]:
     v1: list[tuple[str, str, list[str]]] = []
     v2: str | None = None
     seen: set[str] = set()
-    for dev, root, point, _, fstype, options in _mountinfo():
+    for m in mountinfo():
+        dev, root, point, fstype, options = m.device, m.root, m.point, m.fstype, m.super_options.split(",")
         if fstype == "cgroup2" and v2 is None:
             v2 = point
         elif fstype == "cgroup" and dev not in seen:
@@ -1029,7 +994,8 @@ def _hide_host_pseudo_filesystems(rootfs: str, sys: Sys) -> None:
     exists; runc's msMoveRoot removes them for that reason.
     """
     done: list[str] = []
-    for _, root, point, _, fstype, _ in _mountinfo():
+    for m in mountinfo():
+        root, point, fstype = m.root, m.point, m.fstype
         if root != "/" or fstype not in ("proc", "sysfs"):
             continue
         if point == rootfs or point.startswith(rootfs + "/"):
