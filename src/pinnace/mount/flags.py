@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 
+from pinnace._util.record import record
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -145,47 +147,18 @@ def unescape(field: bytes) -> bytes:
     return bytes(out)
 
 
-class MountInfo(tuple):  # type: ignore[type-arg]
-    """One line of /proc/self/mountinfo (a plain tuple subclass: this module stays lean).
+@record
+class MountInfo:
+    """One line of /proc/self/mountinfo."""
 
-    Fields: the device (major:minor), the root of the mount within its
-    filesystem, the mount point, the per-mount options, the optional fields
-    (``shared:N`` ...), the filesystem type, the source, the super block options.
-    """
-
-    __slots__ = ()
-
-    @property
-    def device(self) -> str:
-        return str(self[0])
-
-    @property
-    def root(self) -> str:
-        return str(self[1])
-
-    @property
-    def point(self) -> str:
-        return str(self[2])
-
-    @property
-    def options(self) -> str:
-        return str(self[3])
-
-    @property
-    def optional(self) -> str:
-        return str(self[4])
-
-    @property
-    def fstype(self) -> str:
-        return str(self[5])
-
-    @property
-    def source(self) -> str:
-        return str(self[6])
-
-    @property
-    def super_options(self) -> str:
-        return str(self[7])
+    device: str  # major:minor
+    root: str  # the root of the mount within its filesystem
+    point: str
+    options: str  # per-mount options
+    optional: str  # optional fields: shared:N, master:N ...
+    fstype: str
+    source: str
+    super_options: str
 
 
 def mountinfo() -> list[MountInfo]:
@@ -208,7 +181,7 @@ def mountinfo() -> list[MountInfo]:
                 os.fsdecode(unescape(rest[1])),
                 os.fsdecode(rest[2]),
             )
-            out.append(MountInfo(entry))
+            out.append(MountInfo(*entry))
     return out
 
 
