@@ -18,7 +18,7 @@ import pytest
 from pinnace.errors import NotFound
 from pinnace.runtime.linux import sealed
 from pinnace.runtime.state import start_time
-from pinnace.shim.monitor import MonitorConfig, spawn
+from pinnace.shim.monitor import MonitorConfig, Started, spawn
 from tests.helpers.bundle import make_bundle
 
 pytestmark = pytest.mark.root
@@ -57,6 +57,16 @@ def alive(pid: int) -> bool:
     return start_time(pid) is not None
 
 
+def assert_gone(started: Started, cfg: MonitorConfig, root: Path) -> None:
+    """The monitor exits after the exit file; then nothing of the container may remain."""
+    deadline = time.monotonic() + 10
+    while alive(started.monitor_pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not alive(started.monitor_pid)
+    assert not (root / cfg.container_id).exists()
+    assert not list(Path("/sys/fs/cgroup").glob(f"*/{cfg.container_id}"))
+
+
 def test_output_is_logged_and_the_exit_recorded(tmp_path: Path, runtime_root: Path) -> None:
     cfg = config(tmp_path, runtime_root, ["sh", "-c", "echo out1; echo err1 >&2; printf tail; exit 3"])
     started = spawn(cfg)
@@ -69,12 +79,7 @@ def test_output_is_logged_and_the_exit_recorded(tmp_path: Path, runtime_root: Pa
     by_stream = {s: [r["log"] for r in records if r["stream"] == s] for s in ("stdout", "stderr")}
     assert by_stream == {"stdout": ["out1\n", "tail"], "stderr": ["err1\n"]}
     assert all(r["time"].endswith("Z") for r in records)
-    deadline = time.monotonic() + 10
-    while alive(started.monitor_pid) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not alive(started.monitor_pid)
-    assert not (runtime_root / cfg.container_id).exists()
-    assert not Path(f"/sys/fs/cgroup/pids/{cfg.container_id}").exists()
+    assert_gone(started, cfg, runtime_root)
 
 
 def test_a_detached_container_outlives_its_starter_and_is_killed_by_signal(
@@ -88,6 +93,7 @@ def test_a_detached_container_outlives_its_starter_and_is_killed_by_signal(
     end = wait_for_file(cfg.exit_file)
     assert end["ExitCode"] == 137
     assert not alive(started.pid)
+    assert_gone(started, cfg, runtime_root)
 
 
 def test_an_oom_kill_is_recorded(tmp_path: Path, runtime_root: Path) -> None:
@@ -95,10 +101,11 @@ def test_an_oom_kill_is_recorded(tmp_path: Path, runtime_root: Path) -> None:
     spec = json.loads((Path(cfg.bundle) / "config.json").read_text())
     spec["linux"]["resources"] = {"memory": {"limit": 16 << 20, "swap": 16 << 20}}
     (Path(cfg.bundle) / "config.json").write_text(json.dumps(spec))
-    spawn(cfg)
+    started = spawn(cfg)
     end = wait_for_file(cfg.exit_file)
     assert end["ExitCode"] == 137
     assert end["OOMKilled"] is True
+    assert_gone(started, cfg, runtime_root)
 
 
 def test_a_container_that_cannot_start_reports_the_runtimes_error(tmp_path: Path, runtime_root: Path) -> None:
@@ -115,8 +122,9 @@ def test_logs_rotate(tmp_path: Path, runtime_root: Path) -> None:
         "i=0; while [ $i -lt 400 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done"
     )
     cfg = config(tmp_path, runtime_root, ["sh", "-c", script], max_size=4096, max_file=3)
-    spawn(cfg)
+    started = spawn(cfg)
     wait_for_file(cfg.exit_file)
+    assert_gone(started, cfg, runtime_root)
     files = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(f"{cfg.container_id}-json.log"))
     assert files == [
         f"{cfg.container_id}-json.log",
