@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up (./setup.sh), then run the main job: make sure a busybox:latest image
 # exists (imported from the host's /bin/busybox through `pinnace import`), and
-# show it.
+# run a container from it.
 set -euo pipefail
 cd "$(dirname "$0")"
 ./setup.sh
@@ -18,4 +18,4 @@ if ! pinnace image inspect busybox >/dev/null 2>&1; then
     tar -C "$rootfs" -c . | pinnace import --change 'CMD ["sh"]' - busybox:latest
 fi
 pinnace images
-pinnace image inspect busybox
+pinnace run --rm busybox sh -c 'echo "hello from a pinnace container: pid $$, host $(hostname)"'

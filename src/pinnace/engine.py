@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import TypeVar
 
+    from pinnace.containers.service import ContainerService
     from pinnace.content import ContentStore
     from pinnace.images.service import ImageService
     from pinnace.meta.db import Database
@@ -102,6 +103,13 @@ class Engine:
             collect_garbage=self.collect_garbage,
         )
         return ImageService(stores)
+
+    @_once
+    def containers(self) -> ContainerService:
+        """Containers over the image stores (the same Stores the image service uses)."""
+        from pinnace.containers.service import ContainerService
+
+        return ContainerService(self.images.stores, self.db, self.config.root, self.config.runroot)
 
     def collect_garbage(self) -> GCReport:
         """Remove every blob, snapshot and ingest no root reaches (waits for in-flight operations)."""

@@ -64,6 +64,18 @@ COMMANDS: dict[str, Command] = {
     ),
     "image rm": Command("pinnace.cli.images", "rm", "Remove one or more images"),
     "image prune": Command("pinnace.cli.images", "prune", "Remove unused images"),
+    "container run": Command("pinnace.cli.containers", "run", "Create and run a new container from an image"),
+    "container create": Command("pinnace.cli.containers", "create", "Create a new container"),
+    "container start": Command("pinnace.cli.containers", "start", "Start one or more stopped containers"),
+    "container ls": Command("pinnace.cli.containers", "ps", "List containers"),
+    "container logs": Command("pinnace.cli.containers", "logs", "Fetch the logs of a container"),
+    "container wait": Command(
+        "pinnace.cli.containers",
+        "wait",
+        "Block until one or more containers stop, then print their exit codes",
+    ),
+    "container kill": Command("pinnace.cli.containers", "kill", "Kill one or more running containers"),
+    "container rm": Command("pinnace.cli.containers", "rm", "Remove one or more containers"),
     "system df": Command("pinnace.cli.system", "df", "Show docker disk usage"),
     "system prune": Command("pinnace.cli.system", "prune", "Remove unused data"),
     "version": Command("pinnace.cli.system", "version", "Show the pinnace version information"),
@@ -80,8 +92,19 @@ ALIASES: dict[str, str] = {
     "rmi": "image rm",
     "image remove": "image rm",
     "system version": "version",
+    "run": "container run",
+    "create": "container create",
+    "start": "container start",
+    "ps": "container ls",
+    "container ps": "container ls",
+    "container list": "container ls",
+    "logs": "container logs",
+    "wait": "container wait",
+    "kill": "container kill",
+    "rm": "container rm",
+    "container remove": "container rm",
 }
-GROUPS = {"image": "Manage images", "system": "Manage pinnace"}
+GROUPS = {"container": "Manage containers", "image": "Manage images", "system": "Manage pinnace"}
 
 USAGE = """\
 Usage:  pinnace [OPTIONS] COMMAND
@@ -89,21 +112,30 @@ Usage:  pinnace [OPTIONS] COMMAND
 A container engine that does what Docker does
 
 Common Commands:
+  run         Create and run a new container from an image
+  ps          List containers
   images      List images
   import      Import the contents from a tarball to create a filesystem image
   version     Show the pinnace version information
 
 Management Commands:
+  container   Manage containers
   image       Manage images
   system      Manage pinnace
 
 Commands:
+  create      Create a new container
   history     Show the history of an image
   inspect     Return low-level information on images
+  kill        Kill one or more running containers
   load        Load an image from a tar archive or STDIN
+  logs        Fetch the logs of a container
+  rm          Remove one or more containers
   rmi         Remove one or more images
   save        Save one or more images to a tar archive (streamed to STDOUT by default)
+  start       Start one or more stopped containers
   tag         Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+  wait        Block until one or more containers stop, then print their exit codes
 
 Global Options:
       --root string        Root directory of persistent state (default "/var/lib/pinnace", env PINNACE_ROOT)

@@ -49,6 +49,8 @@ class MonitorConfig:
     exit_file: str
     max_size: int | None = None
     max_file: int = 1
+    #: The container's root filesystem mount, unmounted once it ended ("" for none).
+    rootfs_mount: str = ""
 
 
 @record
@@ -260,8 +262,18 @@ def _finish(config: MonitorConfig, exit_code: int) -> None:
     ns = time.time_ns()
     finished = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
     record_ = {"ExitCode": exit_code, "OOMKilled": oom, "FinishedAt": finished}
-    atomic_write(config.exit_file, jsonc.dumps(record_, compact=True).encode())
     _delete_quietly(config)
+    if config.rootfs_mount:
+        from pathlib import Path
+
+        from pinnace.mount.ops import unmount_all
+
+        try:
+            unmount_all(Path(config.rootfs_mount))
+        except PinnaceError:
+            pass
+    # Last: whoever reads the exit file may remove the container's directories at once.
+    atomic_write(config.exit_file, jsonc.dumps(record_, compact=True).encode())
 
 
 def _delete_quietly(config: MonitorConfig) -> None:

@@ -36,7 +36,12 @@ def is_sealed() -> bool:
 
 
 def interpreter(root: str) -> str:
-    """The sealed interpreter under runtime root ``root``, bind-mounted read-only on first use."""
+    """A sealed interpreter: the installation's (``<venv>/sealed``, made by setup.sh) when it
+    is mounted, else one under runtime root ``root``, bind-mounted read-only on first use."""
+    venv = os.path.dirname(os.path.dirname(sys.executable))  # sys.prefix is the base's under -S
+    installed = os.path.join(venv, "sealed", "bin", os.path.basename(os.path.realpath(sys.executable)))
+    if _sealed(installed):
+        return installed
     return seal(os.path.join(root, ".sealed"))
 
 

@@ -1,0 +1,266 @@
+"""Container commands: run, create, start, ps, logs, wait, kill, rm (a first subset of issue 4).
+
+Each function parses docker's flags, calls the ContainerService and prints
+what docker prints.  Not yet: -i/-t/attach, restart policies, healthchecks,
+stop, exec, inspect of containers (the views exist in containers.views).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from pinnace.cli.flags import Flags
+from pinnace.errors import InvalidArgument, NotFound, PinnaceError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pinnace.cli.flags import Values
+    from pinnace.cli.main import Context
+    from pinnace.containers.options import RunOptions
+
+PS_TABLE = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedAt}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+PS_HEADERS = {
+    "ID": "CONTAINER ID",
+    "Image": "IMAGE",
+    "Command": "COMMAND",
+    "CreatedAt": "CREATED",
+    "RunningFor": "CREATED",
+    "Status": "STATUS",
+    "Ports": "PORTS",
+    "Names": "NAMES",
+    "State": "STATE",
+    "Size": "SIZE",
+    "Labels": "LABELS",
+    "Mounts": "MOUNTS",
+    "Networks": "NETWORKS",
+}
+
+
+def _create_flags(command: str, summary: str) -> Flags:
+    p = Flags(command, summary, "[OPTIONS] IMAGE [COMMAND] [ARG...]", interspersed=False)
+    p.add_string("name", help="Assign a name to the container")
+    p.add_list("env", "e", help="Set environment variables")
+    p.add_list("env-file", help="Read in a file of environment variables")
+    p.add_list("label", "l", help="Set meta data on a container")
+    p.add_string("workdir", "w", help="Working directory inside the container")
+    p.add_string("user", "u", help="Username or UID (format: <name|uid>[:<group|gid>])")
+    p.add_string("entrypoint", help="Overwrite the default ENTRYPOINT of the image")
+    p.add_string("hostname", help="Container host name")
+    p.add_bool("init", help="Run an init inside the container that forwards signals and reaps processes")
+    p.add_bool("read-only", help="Mount the container's root filesystem as read only")
+    p.add_bool("privileged", help="Give extended privileges to this container")
+    p.add_list("cap-add", help="Add Linux capabilities")
+    p.add_list("cap-drop", help="Drop Linux capabilities")
+    p.add_list("security-opt", help="Security Options")
+    p.add_string("memory", "m", help="Memory limit", metavar="bytes")
+    p.add_string("cpus", help="Number of CPUs", metavar="decimal")
+    p.add_string("pids-limit", help="Tune container pids limit (set -1 for unlimited)", metavar="int")
+    p.add_string("stop-signal", help="Signal to stop the container")
+    p.add_string("network", help='Connect a container to a network (only "none" for now)', metavar="network")
+    return p
+
+
+def _run_options(ns: Values) -> RunOptions:
+    """The parsed flags as RunOptions (docker's parsers, docker's errors)."""
+    from pinnace.containers import options as o
+
+    env: list[str] = []
+    for path in ns.values("env_file"):
+        try:
+            with open(path, "rb") as f:
+                env.extend(o.parse_env_file(f.read(), name=path))
+        except FileNotFoundError:
+            raise InvalidArgument(f"open {path}: no such file or directory") from None
+    env.extend(o.parse_env(e) for e in ns.values("env"))
+    labels = dict(o.parse_label(label) for label in ns.values("label"))
+    memory = ns.value("memory")
+    cpus = ns.value("cpus")
+    pids = ns.value("pids_limit")
+    network = ns.value("network")
+    if network not in (None, "none"):
+        raise InvalidArgument(f'network {network} not found (only "none" until networking lands)')
+    return o.RunOptions(
+        image=ns.args[0],
+        cmd=tuple(ns.args[1:]),
+        entrypoint=ns.value("entrypoint"),
+        env=tuple(env),
+        workdir=ns.value("workdir") or "",
+        user=ns.value("user") or "",
+        hostname=ns.value("hostname") or "",
+        labels=labels,
+        stop_signal=ns.value("stop_signal") or "",
+        init=ns.flag("init"),
+        read_only=ns.flag("read_only"),
+        privileged=ns.flag("privileged"),
+        cap_add=tuple(ns.values("cap_add")),
+        cap_drop=tuple(ns.values("cap_drop")),
+        security_opt=tuple(o.parse_security_opt(s) for s in ns.values("security_opt")),
+        memory=o.parse_memory(memory) if memory else 0,
+        nano_cpus=o.parse_cpus(cpus) if cpus else 0,
+        pids_limit=int(pids) if pids else None,
+    )
+
+
+def create(ctx: Context, argv: list[str]) -> int:
+    p = _create_flags("create", "Create a new container")
+    ns = p.parse(argv, min_args=1)
+    record, warnings = ctx.engine.containers.create(_run_options(ns), name=ns.value("name") or "")
+    for line in warnings:
+        ctx.stderr.write(f"WARNING: {line}\n")
+    ctx.stdout.write(record.id + "\n")
+    return 0
+
+
+def run(ctx: Context, argv: list[str]) -> int:
+    p = _create_flags("run", "Create and run a new container from an image")
+    p.add_bool("detach", "d", help="Run container in background and print container ID")
+    p.add_bool(
+        "rm", help="Automatically remove the container and its associated anonymous volumes when it exits"
+    )
+    ns = p.parse(argv, min_args=1)
+    service = ctx.engine.containers
+    record, warnings = service.create(_run_options(ns), name=ns.value("name") or "")
+    for line in warnings:
+        ctx.stderr.write(f"WARNING: {line}\n")
+    try:
+        service.start(record.id)
+    except PinnaceError as e:
+        # docker run: 127 when the command is not found, 126 when it cannot run, 125 otherwise.
+        ctx.stderr.write(f"pinnace: Error response from daemon: {e}\n")
+        if ns.flag("rm"):
+            service.remove(record.id, force=True)
+        if "executable file not found" in str(e) or "no such file or directory" in str(e):
+            return 127
+        return 126 if "permission denied" in str(e) or "exec format error" in str(e) else 125
+    if ns.flag("detach"):
+        ctx.stdout.write(record.id + "\n")
+        return 0
+    _copy_logs(ctx, service.logs(record.id, follow=True))
+    code = service.wait(record.id)
+    if ns.flag("rm"):
+        service.remove(record.id, force=True)
+    return int(code)
+
+
+def _copy_logs(ctx: Context, records: object) -> None:
+    """Write log records to our stdout/stderr as they come (the container's output)."""
+    out = ctx.stdout.buffer if hasattr(ctx.stdout, "buffer") else None
+    err = ctx.stderr.buffer if hasattr(ctx.stderr, "buffer") else None
+    for rec in records:  # type: ignore[attr-defined]
+        stream = out if rec.stream == "stdout" else err
+        if stream is not None:
+            stream.write(rec.data)
+            stream.flush()
+        else:
+            (ctx.stdout if rec.stream == "stdout" else ctx.stderr).write(rec.data.decode(errors="replace"))
+
+
+def start(ctx: Context, argv: list[str]) -> int:
+    p = Flags("start", "Start one or more stopped containers", "[OPTIONS] CONTAINER [CONTAINER...]")
+    ns = p.parse(argv, min_args=1)
+    failed = False
+    for ref in ns.args:
+        try:
+            ctx.engine.containers.start(ref)
+            ctx.stdout.write(ref + "\n")
+        except PinnaceError as e:
+            ctx.stderr.write(f"Error response from daemon: {e}\n")
+            failed = True
+    if failed:
+        raise InvalidArgument("failed to start containers: " + ", ".join(ns.args))
+    return 0
+
+
+def ps(ctx: Context, argv: list[str]) -> int:
+    p = Flags("ps", "List containers")
+    p.add_bool("all", "a", help="Show all containers (default shows just running)")
+    p.add_list("filter", "f", help="Filter output based on conditions provided", metavar="filter")
+    p.add_string("format", help="Format output using a custom template")
+    p.add_string("last", "n", help="Show n last created containers (includes all states)", metavar="int")
+    p.add_bool("latest", "l", help="Show the latest created container (includes all states)")
+    p.add_bool("no-trunc", help="Don't truncate output")
+    p.add_bool("quiet", "q", help="Only display container IDs")
+    ns = p.parse(argv, max_args=0)
+    from pinnace.cli.format import render
+    from pinnace.containers import views
+
+    limit = 1 if ns.flag("latest") else int(ns.value("last") or -1)
+    records = views.ps_list(
+        ctx.engine.containers.list(),
+        views.parse_filters(ns.values("filter")),
+        show_all=ns.flag("all"),
+        limit=limit,
+    )
+    no_trunc = ns.flag("no_trunc")
+    if ns.flag("quiet"):
+        ctx.stdout.write("".join((r.id if no_trunc else r.id[:12]) + "\n" for r in records))
+        return 0
+    rows = [views.ps_row(r, no_trunc=no_trunc) for r in records]
+    table = PS_TABLE.replace("{{.CreatedAt}}", "{{.RunningFor}}")
+    ctx.stdout.write(render(rows, ns.value("format"), default_table=table, headers=PS_HEADERS))
+    return 0
+
+
+def logs(ctx: Context, argv: list[str]) -> int:
+    p = Flags("logs", "Fetch the logs of a container", "[OPTIONS] CONTAINER")
+    p.add_bool("follow", "f", help="Follow log output")
+    p.add_string("tail", "n", help='Number of lines to show from the end of the logs (default "all")')
+    p.add_bool("timestamps", "t", help="Show timestamps")
+    ns = p.parse(argv, min_args=1, max_args=1)
+    tail_text = ns.value("tail")
+    tail = None if tail_text in (None, "all") else int(tail_text)
+    records = ctx.engine.containers.logs(ns.args[0], follow=ns.flag("follow"), tail=tail)
+    if ns.flag("timestamps"):
+        from pinnace.logs.jsonfile import format_record
+
+        for rec in records:
+            data = format_record(rec, timestamps=True)
+            (sys.stdout if rec.stream == "stdout" else sys.stderr).buffer.write(data)
+        return 0
+    _copy_logs(ctx, records)
+    return 0
+
+
+def wait(ctx: Context, argv: list[str]) -> int:
+    p = Flags(
+        "wait",
+        "Block until one or more containers stop, then print their exit codes",
+        "CONTAINER [CONTAINER...]",
+    )
+    ns = p.parse(argv, min_args=1)
+    for ref in ns.args:
+        ctx.stdout.write(f"{ctx.engine.containers.wait(ref)}\n")
+    return 0
+
+
+def kill(ctx: Context, argv: list[str]) -> int:
+    p = Flags("kill", "Kill one or more running containers", "[OPTIONS] CONTAINER [CONTAINER...]")
+    p.add_string("signal", "s", help="Signal to send to the container")
+    ns = p.parse(argv, min_args=1)
+    from pinnace.runtime import signals
+
+    signum = signals.parse(ns.value("signal") or "KILL")
+    for ref in ns.args:
+        ctx.engine.containers.kill(ref, signum)
+        ctx.stdout.write(ref + "\n")
+    return 0
+
+
+def rm(ctx: Context, argv: list[str]) -> int:
+    p = Flags("rm", "Remove one or more containers", "[OPTIONS] CONTAINER [CONTAINER...]")
+    p.add_bool("force", "f", help="Force the removal of a running container (uses SIGKILL)")
+    p.add_bool("volumes", "v", help="Remove anonymous volumes associated with the container")
+    ns = p.parse(argv, min_args=1)
+    failed = []
+    for ref in ns.args:
+        try:
+            ctx.engine.containers.remove(ref, force=ns.flag("force"))
+            ctx.stdout.write(ref + "\n")
+        except NotFound as e:
+            if not ns.flag("force"):
+                ctx.stderr.write(f"Error response from daemon: {e}\n")
+                failed.append(ref)
+        except PinnaceError as e:
+            ctx.stderr.write(f"Error response from daemon: {e}\n")
+            failed.append(ref)
+    return 1 if failed else 0

@@ -1,0 +1,97 @@
+"""``pinnace run/create/start/ps/logs/wait/kill/rm`` end to end, daemonless, with real containers.
+
+Each test imports a busybox image into its own --root, runs containers
+through the real ``pinnace`` entry point, and asserts what they printed,
+their exit codes, and that nothing (mount, cgroup, monitor) is left behind.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pinnace.mount.flags import mount_points
+from tests.conftest import Pinnace
+
+pytestmark = pytest.mark.root
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+@pytest.fixture
+def engine(pinnace: Pinnace, rootfs_tar: Path, tmp_path: Path) -> Iterator[Pinnace]:
+    """A store with busybox:latest; at the end every container is removed and nothing may remain."""
+    had_parent = {p for p in CGROUP_ROOT.glob("*/pinnace")}
+    pinnace.run("import", "--change", 'CMD ["sh"]', str(rootfs_tar), "busybox:latest")
+    yield pinnace
+    ids = pinnace.run("ps", "-a", "-q", "--no-trunc").stdout.split()
+    if ids:
+        pinnace.run("rm", "-f", *ids)
+    leaked_cgroups = [str(p) for p in CGROUP_ROOT.glob("*/pinnace/*") if p.is_dir()]
+    for parent in set(CGROUP_ROOT.glob("*/pinnace")) - had_parent:
+        parent.rmdir()
+    assert not leaked_cgroups
+    assert not [m for m in mount_points() if m.startswith(str(tmp_path))]
+
+
+def test_run_rm_prints_and_leaves_nothing(engine: Pinnace) -> None:
+    proc = engine.run("run", "--rm", "busybox", "echo", "hello from pinnace")
+    assert proc.stdout == "hello from pinnace\n"
+    assert engine.run("ps", "-a", "-q").stdout == ""
+
+
+def test_exit_codes_as_docker(engine: Pinnace) -> None:
+    assert engine.run("run", "--rm", "busybox", "sh", "-c", "exit 7", check=False).returncode == 7
+    missing = engine.run("run", "--rm", "busybox", "nosuchcmd", check=False)
+    assert missing.returncode == 127
+    assert 'exec: "nosuchcmd": executable file not found in $PATH' in missing.stderr
+    assert engine.run("run", "--rm", "nosuchimage", check=False).returncode == 1
+
+
+def test_stdout_and_stderr_stay_apart(engine: Pinnace) -> None:
+    proc = engine.run("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2")
+    assert (proc.stdout, proc.stderr) == ("out\n", "err\n")
+
+
+def test_detached_lifecycle(engine: Pinnace) -> None:
+    started = engine.run("run", "-d", "--name", "web", "busybox", "sh", "-c", "echo started; sleep 60")
+    container_id = started.stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", container_id)
+    table = engine.run("ps").stdout.splitlines()
+    assert table[0].split()[:3] == ["CONTAINER", "ID", "IMAGE"]
+    assert table[1].startswith(container_id[:12])
+    assert table[1].split()[-1] == "web"
+    assert "Up " in table[1]
+    deadline = time.monotonic() + 10
+    while engine.run("logs", "web").stdout != "started\n" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert engine.run("logs", "web").stdout == "started\n"
+    refused = engine.run("rm", "web", check=False)
+    assert refused.returncode == 1
+    assert "You cannot remove a running container" in refused.stderr
+    conflict = engine.run("run", "-d", "--name", "web", "busybox", "true", check=False)
+    assert conflict.returncode != 0
+    assert 'The container name "/web" is already in use by container' in conflict.stderr
+    engine.run("kill", "web")
+    assert engine.run("wait", "web").stdout == "137\n"
+    assert "Exited (137)" in engine.run("ps", "-a").stdout
+    assert engine.run("ps", "--format", "{{.Names}}").stdout == ""
+    assert engine.run("ps", "-a", "--format", "{{.Names}} {{.State}}").stdout == "web exited\n"
+    engine.run("rm", "web")
+    assert engine.run("ps", "-a", "-q").stdout == ""
+
+
+def test_create_then_start_and_env_workdir_user(engine: Pinnace) -> None:
+    created = engine.run(
+        "create", "--name", "c1", "-e", "FOO=bar", "-w", "/tmp", "-u", "1000:1000",
+        "busybox", "sh", "-c", 'echo "$FOO $(pwd) $(id -u):$(id -g) $(hostname)"',
+    )  # fmt: skip
+    container_id = created.stdout.strip()
+    assert "Created" in engine.run("ps", "-a").stdout
+    engine.run("start", "c1")
+    assert engine.run("wait", "c1").stdout == "0\n"
+    assert engine.run("logs", "c1").stdout == f"bar /tmp 1000:1000 {container_id[:12]}\n"
