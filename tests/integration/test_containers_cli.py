@@ -70,6 +70,9 @@ def test_detached_lifecycle(engine: Pinnace) -> None:
     while engine.run("logs", "web").stdout != "started\n" and time.monotonic() < deadline:
         time.sleep(0.05)
     assert engine.run("logs", "web").stdout == "started\n"
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z started\n", engine.run("logs", "-t", "web").stdout
+    )
     refused = engine.run("rm", "web", check=False)
     assert refused.returncode == 1
     assert "You cannot remove a running container" in refused.stderr

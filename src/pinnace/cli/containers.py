@@ -7,16 +7,17 @@ stop, exec, inspect of containers (the views exist in containers.views).
 
 from __future__ import annotations
 
-import sys
-
 from pinnace.cli.flags import Flags
 from pinnace.errors import InvalidArgument, NotFound, PinnaceError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from pinnace.cli.flags import Values
     from pinnace.cli.main import Context
     from pinnace.containers.options import RunOptions
+    from pinnace.logs.jsonfile import LogRecord
 
 PS_TABLE = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedAt}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
 PS_HEADERS = {
@@ -142,17 +143,20 @@ def run(ctx: Context, argv: list[str]) -> int:
     return int(code)
 
 
-def _copy_logs(ctx: Context, records: object) -> None:
-    """Write log records to our stdout/stderr as they come (the container's output)."""
-    out = ctx.stdout.buffer if hasattr(ctx.stdout, "buffer") else None
-    err = ctx.stderr.buffer if hasattr(ctx.stderr, "buffer") else None
-    for rec in records:  # type: ignore[attr-defined]
-        stream = out if rec.stream == "stdout" else err
-        if stream is not None:
-            stream.write(rec.data)
-            stream.flush()
+def _copy_logs(ctx: Context, records: Iterable[LogRecord], *, timestamps: bool = False) -> None:
+    """Write log records to our stdout/stderr as they come (with ``-t``, docker's timestamp first)."""
+    from pinnace.logs.jsonfile import format_record
+
+    for rec in records:
+        text = ctx.stdout if rec.stream == "stdout" else ctx.stderr
+        data = format_record(rec, timestamps=timestamps)
+        binary = getattr(text, "buffer", None)
+        if binary is not None:
+            text.flush()
+            binary.write(data)
+            binary.flush()
         else:
-            (ctx.stdout if rec.stream == "stdout" else ctx.stderr).write(rec.data.decode(errors="replace"))
+            text.write(data.decode(errors="replace"))
 
 
 def start(ctx: Context, argv: list[str]) -> int:
@@ -210,14 +214,7 @@ def logs(ctx: Context, argv: list[str]) -> int:
     tail_text = ns.value("tail")
     tail = None if tail_text in (None, "all") else int(tail_text)
     records = ctx.engine.containers.logs(ns.args[0], follow=ns.flag("follow"), tail=tail)
-    if ns.flag("timestamps"):
-        from pinnace.logs.jsonfile import format_record
-
-        for rec in records:
-            data = format_record(rec, timestamps=True)
-            (sys.stdout if rec.stream == "stdout" else sys.stderr).buffer.write(data)
-        return 0
-    _copy_logs(ctx, records)
+    _copy_logs(ctx, records, timestamps=ns.flag("timestamps"))
     return 0
 
 
