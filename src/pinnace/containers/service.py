@@ -213,7 +213,7 @@ class ContainerService:
     def list(self) -> list[ContainerRecord]:
         return [self.sync(r) for r in self.records.all()]
 
-    def wait(self, ref: str, *, poll: float = 0.02) -> int:
+    def wait(self, ref: str, *, poll: float = 0.005) -> int:
         """Block until the container is not running; its exit code (docker wait)."""
         record = self.records.resolve(ref)
         while True:
@@ -231,7 +231,10 @@ class ContainerService:
         if not os.path.exists(path):
             return iter(())
         exit_file = self._exit_file(record.id)
-        return read_logs(path, tail=tail, follow=follow, should_stop=lambda: os.path.exists(exit_file))
+        # A short poll: a foreground `run` waits on it for the container's last output.
+        return read_logs(
+            path, tail=tail, follow=follow, should_stop=lambda: os.path.exists(exit_file), poll_interval=0.005
+        )
 
     def kill(self, ref: str, signum: int = 9) -> None:
         """Signal the container's init (docker kill)."""
