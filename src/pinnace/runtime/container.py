@@ -204,7 +204,6 @@ def _create(
         from pinnace.runtime.linux import console as consoles
 
         console = consoles.connect(console_socket)
-    parent, child = sync.socketpair()
     job = Job(
         spec=spec,
         process=spec["process"],
@@ -217,15 +216,7 @@ def _create(
         new_keyring=not no_new_keyring,
         seccomp=_seccomp_program(root, spec),
     )
-    try:
-        stage = spawn_stage1(root, job, child, parent, console)
-    except BaseException:
-        parent.close()
-        raise
-    finally:
-        child.close()
-    if console is not None:
-        console.close()  # the child's; a runtime-owned console keeps its other end
+    parent, stage = spawn_stage1(root, job, console)
     init_pid = 0
     try:
         manager.apply(stage)
@@ -299,7 +290,7 @@ def _with_runc_devices(resources: dict[str, Any]) -> dict[str, Any]:
     return {**resources, "devices": [*resources["devices"], *RUNC_ALLOWED_DEVICES]}
 
 
-def spawn_stage1(root: str, job: Job, channel: sync.Channel, peer: sync.Channel, console: Any) -> int:
+def _start_stage1(root: str, job: Job, channel: sync.Channel, peer: sync.Channel, console: Any) -> int:
     """Start stage 1 of ``job`` from a sealed interpreter (CVE-2019-5736); its pid.
 
     Every process that enters the container must run from a read-only bind
@@ -349,6 +340,25 @@ def spawn_stage1(root: str, job: Job, channel: sync.Channel, peer: sync.Channel,
     finally:
         os.close(job_fd)
     return pid
+
+
+def spawn_stage1(root: str, job: Job, console: Any) -> tuple[sync.Channel, int]:
+    """Start stage 1 of ``job``; (the parent's end of the sync channel, stage 1's pid).
+
+    Our copies of the child's channel end and of ``console`` are closed
+    once it runs (a runtime-owned console keeps its other end).
+    """
+    parent, child = sync.socketpair()
+    try:
+        stage = _start_stage1(root, job, child, parent, console)
+    except BaseException:
+        parent.close()
+        raise
+    finally:
+        child.close()
+        if console is not None:
+            console.close()
+    return parent, stage
 
 
 def _seccomp_program(root: str, spec: dict[str, Any]) -> tuple[bytes, int] | None:
@@ -700,7 +710,6 @@ def exec_process(
     ]
     if not detach:
         set_subreaper()
-    parent, child = sync.socketpair()
     job = Job(
         spec=config,
         process=process,
@@ -709,15 +718,7 @@ def exec_process(
         keep_fds=preserve_fds,
         seccomp=_seccomp_program(root, config),
     )
-    try:
-        stage = spawn_stage1(root, job, child, parent, console)
-    except BaseException:
-        parent.close()
-        raise
-    finally:
-        child.close()
-    if console is not None:
-        console.close()
+    parent, stage = spawn_stage1(root, job, console)
     pid = 0
     try:
         _manager(s.cgroup).apply(stage)
