@@ -7,17 +7,18 @@ here read what the engine needs.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
-
+from pinnace._util.record import record
 from pinnace.errors import InvalidArgument
 from pinnace.oci.digest import Digest, parse_digest
 from pinnace.oci.manifest import load_json_document
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from typing import Any
 
-@dataclass(frozen=True, slots=True)
+
+@record
 class ImageConfig:
     raw: dict[str, Any]
 
@@ -62,6 +63,8 @@ class ImageConfig:
 
 def chain_ids(diff_ids: Sequence[str]) -> list[Digest]:
     """ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln))."""
+    import hashlib
+
     out: list[Digest] = []
     for diff_id in diff_ids:
         if not out:

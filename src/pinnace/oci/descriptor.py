@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-import platform as _platform
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+import os
+from types import MappingProxyType
 
+from pinnace._util.record import record
 from pinnace.errors import InvalidArgument
 from pinnace.oci.digest import Digest, parse_digest
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
-@dataclass(frozen=True, slots=True)
+#: What a decoded JSON object can be (collections.abc.Mapping would import collections: ~2 ms).
+JSON_OBJECTS = (dict, MappingProxyType)
+
+_NO_ANNOTATIONS: Mapping[str, str] = MappingProxyType({})
+
+
+@record
 class Platform:
     os: str = "linux"
     architecture: str = "amd64"
@@ -20,7 +29,7 @@ class Platform:
     @classmethod
     def host(cls) -> Platform:
         """The platform of this machine, in Go's GOARCH words as images use them."""
-        machine = _platform.machine().lower()
+        machine = os.uname().machine.lower()
         arch = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}.get(machine, machine)
         return cls("linux", arch, "v7" if machine == "armv7l" else "")
 
@@ -35,12 +44,12 @@ class Platform:
         return cls(str(raw.get("os", "")), str(raw.get("architecture", "")), str(raw.get("variant", "")))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Descriptor:
     media_type: str
     digest: Digest
     size: int
-    annotations: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = _NO_ANNOTATIONS
     platform: Platform | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -54,7 +63,7 @@ class Descriptor:
     @classmethod
     def from_dict(cls, raw: Any) -> Descriptor:
         """Parse and validate one descriptor object of a manifest or index."""
-        if not isinstance(raw, Mapping):
+        if not isinstance(raw, JSON_OBJECTS):
             raise InvalidArgument("invalid descriptor: not an object")
         size = raw.get("size")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
@@ -63,7 +72,7 @@ class Descriptor:
         if not isinstance(digest, str):
             raise InvalidArgument("invalid descriptor: digest missing")
         annotations = raw.get("annotations") or {}
-        if not isinstance(annotations, Mapping):
+        if not isinstance(annotations, JSON_OBJECTS):
             raise InvalidArgument("invalid descriptor annotations")
         plat = raw.get("platform")
         return cls(
@@ -71,5 +80,5 @@ class Descriptor:
             digest=parse_digest(digest),
             size=size,
             annotations={str(k): str(v) for k, v in annotations.items()},
-            platform=Platform.from_dict(plat) if isinstance(plat, Mapping) else None,
+            platform=Platform.from_dict(plat) if isinstance(plat, JSON_OBJECTS) else None,
         )

@@ -7,14 +7,15 @@ an :class:`InvalidArgument` naming what is wrong.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
-
+from pinnace._util.record import record
 from pinnace.errors import InvalidArgument
 from pinnace.oci import mediatype
-from pinnace.oci.descriptor import Descriptor
+from pinnace.oci.descriptor import _NO_ANNOTATIONS, Descriptor
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 #: Largest manifest or index accepted (distribution's limit is 4 MiB).
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
@@ -24,8 +25,10 @@ def load_json_document(data: bytes, what: str) -> dict[str, Any]:
     """Decode a JSON object of at most MAX_MANIFEST_BYTES bytes."""
     if len(data) > MAX_MANIFEST_BYTES:
         raise InvalidArgument(f"{what} too large: {len(data)} bytes (limit {MAX_MANIFEST_BYTES})")
+    from pinnace._util import jsonc
+
     try:
-        doc = json.loads(data)
+        doc = jsonc.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidArgument(f"invalid {what}: {exc}") from exc
     if not isinstance(doc, dict):
@@ -33,12 +36,12 @@ def load_json_document(data: bytes, what: str) -> dict[str, Any]:
     return doc
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Manifest:
     config: Descriptor
     layers: tuple[Descriptor, ...]
     media_type: str = mediatype.OCI_MANIFEST
-    annotations: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = _NO_ANNOTATIONS
 
     @classmethod
     def parse(cls, data: bytes, media_type: str = "") -> Manifest:
@@ -59,11 +62,11 @@ class Manifest:
         return canonical_json(self.to_dict())
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Index:
     manifests: tuple[Descriptor, ...]
     media_type: str = mediatype.OCI_INDEX
-    annotations: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = _NO_ANNOTATIONS
 
     @classmethod
     def parse(cls, data: bytes, media_type: str = "") -> Index:
@@ -106,4 +109,6 @@ def _document(media_type: str, annotations: Mapping[str, str], **body: Any) -> d
 
 def canonical_json(doc: Any) -> bytes:
     """Compact JSON as Go's encoding/json writes it (no spaces, keys as given)."""
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    from pinnace._util import jsonc
+
+    return jsonc.dumps(doc, compact=True).encode()
