@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pinnace._util.record import record
 
-from pinnace.oci.digest import Digest
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pinnace.oci.digest import Digest
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BlobInfo:
     """A committed, verified blob: its digest and its size in bytes."""
 
@@ -15,7 +17,7 @@ class BlobInfo:
     size: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IngestStatus:
     """An ingest that has not been committed: how far it got and since when.
 

@@ -24,7 +24,6 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import secrets
 from pathlib import Path
 
 from pinnace.content.info import IngestStatus
@@ -137,7 +136,7 @@ def remove(directory: Path) -> int:
     if directory.name.startswith(TRASH_PREFIX):
         trash = directory
     else:
-        trash = directory.with_name(f"{TRASH_PREFIX}{directory.name}-{secrets.token_hex(4)}")
+        trash = directory.with_name(f"{TRASH_PREFIX}{directory.name}-{os.urandom(4).hex()}")
         try:
             os.rename(directory, trash)
         except FileNotFoundError:

@@ -15,15 +15,18 @@ which blobs are still needed is not this module's business: GC
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, BinaryIO
 
 from pinnace.content import ingest as ingests
 from pinnace.content.info import BlobInfo, IngestStatus
 from pinnace.content.writer import CHUNK, Writer
 from pinnace.errors import AlreadyExists, InvalidArgument, NotFound, Unavailable
 from pinnace.oci.digest import Digest, digest_hex, is_digest, parse_digest
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import IO, BinaryIO
 
 
 class ContentStore:
