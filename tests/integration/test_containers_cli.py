@@ -98,3 +98,47 @@ def test_create_then_start_and_env_workdir_user(engine: Pinnace) -> None:
     engine.run("start", "c1")
     assert engine.run("wait", "c1").stdout == "0\n"
     assert engine.run("logs", "c1").stdout == f"bar /tmp 1000:1000 {container_id[:12]}\n"
+
+
+def test_stop_sends_the_stop_signal_then_kills(engine: Pinnace) -> None:
+    engine.run(
+        "run",
+        "-d",
+        "--name",
+        "polite",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 42' TERM; while :; do sleep 0.1; done",
+    )
+    engine.run(
+        "run", "-d", "--name", "stubborn", "busybox", "sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"
+    )
+    time.sleep(0.3)  # let the shells install their traps
+    assert engine.run("stop", "polite").stdout == "polite\n"
+    assert "Exited (42)" in engine.run("ps", "-a", "--filter", "name=polite").stdout
+    started = time.monotonic()
+    engine.run("stop", "-t", "1", "stubborn")
+    assert time.monotonic() - started < 10
+    assert engine.run("wait", "stubborn").stdout == "137\n"
+
+
+def test_inspect_shows_dockers_shape(engine: Pinnace) -> None:
+    import json
+
+    container_id = engine.run("create", "--name", "ins", "-e", "A=1", "busybox", "echo", "x").stdout.strip()
+    for argv in (("container", "inspect", "ins"), ("inspect", "ins")):
+        doc = json.loads(engine.run(*argv).stdout)[0]
+        assert doc["Id"] == container_id
+        assert doc["Name"] == "/ins"
+        assert doc["State"]["Status"] == "created"
+        assert doc["Path"] == "echo" and doc["Args"] == ["x"]
+        assert "A=1" in doc["Config"]["Env"]
+    assert engine.run("inspect", "-f", "{{.State.Status}}", "ins").stdout == "created\n"
+    assert json.loads(engine.run("inspect", "busybox").stdout)[0]["Id"].startswith("sha256:")
+    missing = engine.run("inspect", "nosuch", check=False)
+    assert missing.returncode == 1
+    assert "Error: No such object: nosuch" in missing.stderr
+    assert (
+        "Error: No such container: nosuch" in engine.run("container", "inspect", "nosuch", check=False).stderr
+    )

@@ -261,3 +261,35 @@ def rm(ctx: Context, argv: list[str]) -> int:
             ctx.stderr.write(f"Error response from daemon: {e}\n")
             failed.append(ref)
     return 1 if failed else 0
+
+
+def stop(ctx: Context, argv: list[str]) -> int:
+    p = Flags("stop", "Stop one or more running containers", "[OPTIONS] CONTAINER [CONTAINER...]")
+    p.add_string("signal", "s", help="Signal to send to the container")
+    p.add_string("time", "t", help="Seconds to wait before killing the container", metavar="int")
+    ns = p.parse(argv, min_args=1)
+    timeout_text = ns.value("time")
+    try:
+        timeout = int(timeout_text) if timeout_text is not None else None
+    except ValueError:
+        raise InvalidArgument(
+            f'invalid argument "{timeout_text}" for "-t, --time" flag: strconv.ParseInt: parsing "{timeout_text}": invalid syntax'
+        ) from None
+    failed = False
+    for ref in ns.args:
+        try:
+            ctx.engine.containers.stop(ref, timeout=timeout, signal=ns.value("signal"))
+            ctx.stdout.write(ref + "\n")
+        except PinnaceError as e:
+            ctx.stderr.write(f"Error response from daemon: {e}\n")
+            failed = True
+    return 1 if failed else 0
+
+
+def inspect(ctx: Context, argv: list[str]) -> int:
+    from pinnace.cli.images import inspect_objects
+
+    return inspect_objects(
+        ctx, argv, ("container",), "container inspect", "Display detailed information on one or more containers",
+        "CONTAINER",
+    )  # fmt: skip

@@ -109,32 +109,73 @@ def ls(ctx: Context, argv: list[str]) -> int:
 
 
 def inspect(ctx: Context, argv: list[str]) -> int:
-    p = Flags(
-        "image inspect", "Display detailed information on one or more images", "[OPTIONS] IMAGE [IMAGE...]"
+    return inspect_objects(
+        ctx, argv, ("image",), "image inspect", "Display detailed information on one or more images", "IMAGE"
     )
+
+
+def inspect_any(ctx: Context, argv: list[str]) -> int:
+    """``pinnace inspect``: containers first, then images, as docker looks them up."""
+    return inspect_objects(
+        ctx,
+        argv,
+        ("container", "image"),
+        "inspect",
+        "Return low-level information on Docker objects",
+        "NAME|ID",
+    )
+
+
+def inspect_objects(
+    ctx: Context, argv: list[str], kinds: tuple[str, ...], command: str, summary: str, what: str
+) -> int:
+    """The inspect commands: each argument looked up as each of ``kinds`` in turn (``--type`` narrows)."""
+    p = Flags(command, summary, f"[OPTIONS] {what} [{what}...]")
     p.add_string("format", "f", help="Format output using a custom template")
-    p.add_string("type", help="Return JSON for specified type (image)")
+    if len(kinds) > 1:
+        p.add_string("type", help="Only inspect objects of the given type")
+    else:
+        p.add_string("type", help=f"Return JSON for specified type ({kinds[0]})")
+    p.add_bool("size", "s", help="Display total file sizes if the type is container")
     ns = p.parse(argv, min_args=1)
     kind = ns.value("type")
-    if kind not in (None, "image"):
-        raise InvalidArgument(f'"{kind}" is not a valid value for --type')
+    if kind is not None:
+        if kind not in kinds:
+            raise InvalidArgument(f'"{kind}" is not a valid value for --type')
+        kinds = (kind,)
+    lookups = {"image": ctx.engine.images.inspect, "container": lambda ref: _inspect_container(ctx, ref)}
     found: list[dict[str, Any]] = []
     missing: list[str] = []
     for ref in ns.args:
-        try:
-            found.append(ctx.engine.images.inspect(ref))
-        except NotFound:
+        for k in kinds:
+            try:
+                found.append(lookups[k](ref))
+                break
+            except NotFound:
+                continue
+        else:
             missing.append(ref)
     fmt = ns.value("format")
     if fmt:
         ctx.stdout.write(render(found, fmt, default_table="", headers={}))
     else:
-        import json
+        from pinnace._util import jsonc
 
-        ctx.stdout.write(json.dumps(found, indent=4) + "\n")
+        ctx.stdout.write(jsonc.dumps(found, indent="    ") + "\n")
+    noun = (
+        {"image": "image", "container": "container"}.get(kinds[0], "object") if len(kinds) == 1 else "object"
+    )
     for ref in missing:
-        ctx.stderr.write(f"Error: No such image: {ref}\n")
+        ctx.stderr.write(f"Error: No such {noun}: {ref}\n")
     return 1 if missing else 0
+
+
+def _inspect_container(ctx: Context, ref: str) -> dict[str, Any]:
+    from pinnace.containers import views
+
+    service = ctx.engine.containers
+    record = service.get(ref)
+    return views.inspect(record, files={"LogPath": service.log_path(record.id)})
 
 
 def history(ctx: Context, argv: list[str]) -> int:

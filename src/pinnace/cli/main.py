@@ -76,6 +76,11 @@ COMMANDS: dict[str, Command] = {
     ),
     "container kill": Command("pinnace.cli.containers", "kill", "Kill one or more running containers"),
     "container rm": Command("pinnace.cli.containers", "rm", "Remove one or more containers"),
+    "container stop": Command("pinnace.cli.containers", "stop", "Stop one or more running containers"),
+    "container inspect": Command(
+        "pinnace.cli.containers", "inspect", "Display detailed information on one or more containers"
+    ),
+    "inspect": Command("pinnace.cli.images", "inspect_any", "Return low-level information on Docker objects"),
     "system df": Command("pinnace.cli.system", "df", "Show docker disk usage"),
     "system prune": Command("pinnace.cli.system", "prune", "Remove unused data"),
     "version": Command("pinnace.cli.system", "version", "Show the pinnace version information"),
@@ -83,7 +88,6 @@ COMMANDS: dict[str, Command] = {
 ALIASES: dict[str, str] = {
     "images": "image ls",
     "image list": "image ls",
-    "inspect": "image inspect",
     "history": "image history",
     "import": "image import",
     "save": "image save",
@@ -102,6 +106,7 @@ ALIASES: dict[str, str] = {
     "wait": "container wait",
     "kill": "container kill",
     "rm": "container rm",
+    "stop": "container stop",
     "container remove": "container rm",
 }
 GROUPS = {"container": "Manage containers", "image": "Manage images", "system": "Manage pinnace"}
@@ -126,7 +131,7 @@ Management Commands:
 Commands:
   create      Create a new container
   history     Show the history of an image
-  inspect     Return low-level information on images
+  inspect     Return low-level information on Docker objects
   kill        Kill one or more running containers
   load        Load an image from a tar archive or STDIN
   logs        Fetch the logs of a container
@@ -134,6 +139,7 @@ Commands:
   rmi         Remove one or more images
   save        Save one or more images to a tar archive (streamed to STDOUT by default)
   start       Start one or more stopped containers
+  stop        Stop one or more running containers
   tag         Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
   wait        Block until one or more containers stop, then print their exit codes
 

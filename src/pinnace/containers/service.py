@@ -245,6 +245,32 @@ class ContainerService:
 
         container.kill(self.runtime_root, record.id, signum)
 
+    def stop(self, ref: str, *, timeout: int | None = None, signal: str | None = None) -> ContainerRecord:
+        """docker stop: the stop signal, then SIGKILL after ``timeout`` seconds (the container's, else 10)."""
+        from pinnace.containers.spec import stop_signal
+        from pinnace.runtime import signals
+
+        record = self.get(ref)
+        if record.status not in ("running", "paused"):
+            return record
+        if timeout is None:
+            configured = record.config.get("StopTimeout")
+            timeout = int(configured) if isinstance(configured, int) else 10
+        signum = signals.parse(signal) if signal else stop_signal(record.config)
+        self.kill(record.id, signum)
+        deadline = time.monotonic() + max(timeout, 0)
+        while time.monotonic() < deadline:
+            record = self.sync(self.records.get(record.id))
+            if record.status not in ("running", "paused"):
+                return record
+            time.sleep(0.01)
+        try:
+            self.kill(record.id, 9)
+        except Conflict:
+            pass  # it exited on its own meanwhile
+        self.wait(record.id)
+        return self.get(record.id)
+
     def remove(self, ref: str, *, force: bool = False) -> None:
         """Remove the container: its layer, logs and record (docker rm)."""
         from pinnace.events import append_event
