@@ -63,29 +63,8 @@ class ContainerRecord:
     labels: Mapping[str, str] = _EMPTY  # Config.Labels (create() takes them from config when empty)
 
 
-_COLUMNS = (
-    "id",
-    "name",
-    "image_id",
-    "image_name",
-    "snapshot_key",
-    "created",
-    "config",
-    "host_config",
-    "spec_path",
-    "runtime",
-    "status",
-    "pid",
-    "exit_code",
-    "oom_killed",
-    "error",
-    "started_at",
-    "finished_at",
-    "restart_count",
-    "health",
-    "monitor_pid",
-    "labels",
-)
+#: The table's columns are the record's fields, in order.
+_COLUMNS: tuple[str, ...] = ContainerRecord.__record_fields__  # type: ignore[attr-defined]
 
 #: What update_state may change: the state, and HostConfig (``docker update``).
 MUTABLE = frozenset(

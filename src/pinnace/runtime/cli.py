@@ -110,7 +110,7 @@ class Options:
 
 
 #: A flag that may be given several times (urfave's StringSlice): its values are a list.
-MULTI = "multi"  # the same value as pinnace.runtime.commands.MULTI
+MULTI = "multi"
 
 
 def parse_flags(

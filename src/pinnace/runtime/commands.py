@@ -14,14 +14,15 @@ import sys
 
 from pinnace._util.record import record
 from pinnace.errors import AlreadyExists, InvalidArgument
+from pinnace.runtime.cli import MULTI
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-#: Flag kinds: a boolean, a value, or a value that may repeat (collected in a list).
-BOOL, VALUE, MULTI = False, True, "multi"
+#: Flag kinds: a boolean, a value, or a value that may repeat (cli.MULTI: collected in a list).
+BOOL, VALUE = False, True
 
 
 @record
@@ -283,24 +284,16 @@ def _duration(text: str) -> float:
     raise InvalidArgument(f'invalid value "{text}" for flag -interval: parse error')
 
 
-_SIZE_UNITS = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-
-
 def _bytes(text: str, flag: str) -> int:
     """``512m``, ``1g``, ``1048576`` or ``-1`` (unlimited) in bytes, as runc's units.RAMInBytes."""
-    t = (
-        text.strip().lower().removesuffix("b")
-        if text.lower().endswith(("kb", "mb", "gb", "tb"))
-        else text.lower()
-    )
-    if t == "-1":
+    if text.strip() == "-1":
         return -1
-    scale = _SIZE_UNITS.get(t[-1:], 0)
-    number = t[:-1] if scale else t
+    from pinnace._util.units import ram_in_bytes
+
     try:
-        return int(float(number) * (scale or 1))
-    except ValueError:
-        raise InvalidArgument(f"invalid value for --{flag}: {text}") from None
+        return ram_in_bytes(text)
+    except InvalidArgument as e:
+        raise InvalidArgument(f"invalid value for --{flag}: {e}") from None
 
 
 def _update(root: str, values: dict[str, Any], args: list[str]) -> int:
@@ -316,14 +309,9 @@ def _update(root: str, values: dict[str, Any], args: list[str]) -> int:
             resources = jsonc.loads(raw)
         except ValueError as e:
             raise InvalidArgument(f"--resources {path}: invalid JSON: {e}") from None
-    memory = (
-        resources.setdefault("memory", {})
-        if any(k in values for k in ("memory", "memory-swap", "memory-reservation"))
-        else None
-    )
     for flag, key in (("memory", "limit"), ("memory-swap", "swap"), ("memory-reservation", "reservation")):
-        if flag in values and memory is not None:
-            memory[key] = _bytes(values[flag], flag)
+        if flag in values:
+            resources.setdefault("memory", {})[key] = _bytes(values[flag], flag)
     for flag, key in (("cpu-shares", "shares"), ("cpu-quota", "quota"), ("cpu-period", "period")):
         if flag in values:
             resources.setdefault("cpu", {})[key] = _int(values, flag)
