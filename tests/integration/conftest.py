@@ -1,5 +1,6 @@
-"""Fixtures for the integration tests (root): the runtime fixture lives in runtime_fixture."""
+"""Fixtures for the integration tests (root): the runtime bundle fixture and the container engine fixture."""
 
+from tests.integration.container_fixture import engine
 from tests.integration.runtime_fixture import runtime
 
-__all__ = ["runtime"]
+__all__ = ["engine", "runtime"]

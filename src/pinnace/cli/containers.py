@@ -7,6 +7,7 @@ stop, exec, inspect of containers (the views exist in containers.views).
 
 from __future__ import annotations
 
+from pinnace.cli.container_flags import create_flags, run_options
 from pinnace.cli.flags import Flags
 from pinnace.errors import InvalidArgument, NotFound, PinnaceError
 
@@ -14,9 +15,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from pinnace.cli.flags import Values
     from pinnace.cli.main import Context
-    from pinnace.containers.options import RunOptions
     from pinnace.logs.jsonfile import LogRecord
 
 PS_TABLE = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedAt}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
@@ -37,75 +36,10 @@ PS_HEADERS = {
 }
 
 
-def _create_flags(command: str, summary: str) -> Flags:
-    p = Flags(command, summary, "[OPTIONS] IMAGE [COMMAND] [ARG...]", interspersed=False)
-    p.add_string("name", help="Assign a name to the container")
-    p.add_list("env", "e", help="Set environment variables")
-    p.add_list("env-file", help="Read in a file of environment variables")
-    p.add_list("label", "l", help="Set meta data on a container")
-    p.add_string("workdir", "w", help="Working directory inside the container")
-    p.add_string("user", "u", help="Username or UID (format: <name|uid>[:<group|gid>])")
-    p.add_string("entrypoint", help="Overwrite the default ENTRYPOINT of the image")
-    p.add_string("hostname", help="Container host name")
-    p.add_bool("init", help="Run an init inside the container that forwards signals and reaps processes")
-    p.add_bool("read-only", help="Mount the container's root filesystem as read only")
-    p.add_bool("privileged", help="Give extended privileges to this container")
-    p.add_list("cap-add", help="Add Linux capabilities")
-    p.add_list("cap-drop", help="Drop Linux capabilities")
-    p.add_list("security-opt", help="Security Options")
-    p.add_string("memory", "m", help="Memory limit", metavar="bytes")
-    p.add_string("cpus", help="Number of CPUs", metavar="decimal")
-    p.add_string("pids-limit", help="Tune container pids limit (set -1 for unlimited)", metavar="int")
-    p.add_string("stop-signal", help="Signal to stop the container")
-    p.add_string("network", help='Connect a container to a network (only "none" for now)', metavar="network")
-    return p
-
-
-def _run_options(ns: Values) -> RunOptions:
-    """The parsed flags as RunOptions (docker's parsers, docker's errors)."""
-    from pinnace.containers import options as o
-
-    env: list[str] = []
-    for path in ns.values("env_file"):
-        try:
-            with open(path, "rb") as f:
-                env.extend(o.parse_env_file(f.read(), name=path))
-        except FileNotFoundError:
-            raise InvalidArgument(f"open {path}: no such file or directory") from None
-    env.extend(o.parse_env(e) for e in ns.values("env"))
-    labels = dict(o.parse_label(label) for label in ns.values("label"))
-    memory = ns.value("memory")
-    cpus = ns.value("cpus")
-    pids = ns.value("pids_limit")
-    network = ns.value("network")
-    if network not in (None, "none"):
-        raise InvalidArgument(f'network {network} not found (only "none" until networking lands)')
-    return o.RunOptions(
-        image=ns.args[0],
-        cmd=tuple(ns.args[1:]),
-        entrypoint=ns.value("entrypoint"),
-        env=tuple(env),
-        workdir=ns.value("workdir") or "",
-        user=ns.value("user") or "",
-        hostname=ns.value("hostname") or "",
-        labels=labels,
-        stop_signal=ns.value("stop_signal") or "",
-        init=ns.flag("init"),
-        read_only=ns.flag("read_only"),
-        privileged=ns.flag("privileged"),
-        cap_add=tuple(ns.values("cap_add")),
-        cap_drop=tuple(ns.values("cap_drop")),
-        security_opt=tuple(o.parse_security_opt(s) for s in ns.values("security_opt")),
-        memory=o.parse_memory(memory) if memory else 0,
-        nano_cpus=o.parse_cpus(cpus) if cpus else 0,
-        pids_limit=int(pids) if pids else None,
-    )
-
-
 def create(ctx: Context, argv: list[str]) -> int:
-    p = _create_flags("create", "Create a new container")
+    p = create_flags("create", "Create a new container")
     ns = p.parse(argv, min_args=1)
-    record, warnings = ctx.engine.containers.create(_run_options(ns), name=ns.value("name") or "")
+    record, warnings = ctx.engine.containers.create(run_options(ns), name=ns.value("name") or "")
     for line in warnings:
         ctx.stderr.write(f"WARNING: {line}\n")
     ctx.stdout.write(record.id + "\n")
@@ -113,14 +47,14 @@ def create(ctx: Context, argv: list[str]) -> int:
 
 
 def run(ctx: Context, argv: list[str]) -> int:
-    p = _create_flags("run", "Create and run a new container from an image")
+    p = create_flags("run", "Create and run a new container from an image")
     p.add_bool("detach", "d", help="Run container in background and print container ID")
     p.add_bool(
         "rm", help="Automatically remove the container and its associated anonymous volumes when it exits"
     )
     ns = p.parse(argv, min_args=1)
     service = ctx.engine.containers
-    record, warnings = service.create(_run_options(ns), name=ns.value("name") or "")
+    record, warnings = service.create(run_options(ns), name=ns.value("name") or "")
     for line in warnings:
         ctx.stderr.write(f"WARNING: {line}\n")
     try:

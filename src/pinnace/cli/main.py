@@ -80,6 +80,51 @@ COMMANDS: dict[str, Command] = {
     "container inspect": Command(
         "pinnace.cli.containers", "inspect", "Display detailed information on one or more containers"
     ),
+    "container attach": Command(
+        "pinnace.cli.containers",
+        "attach",
+        "Attach local standard input, output, and error streams to a running container",
+    ),
+    "container exec": Command("pinnace.cli.exec", "exec_", "Execute a command in a running container"),
+    "container restart": Command("pinnace.cli.container_ops", "restart", "Restart one or more containers"),
+    "container pause": Command(
+        "pinnace.cli.container_ops", "pause", "Pause all processes within one or more containers"
+    ),
+    "container unpause": Command(
+        "pinnace.cli.container_ops", "unpause", "Unpause all processes within one or more containers"
+    ),
+    "container top": Command(
+        "pinnace.cli.container_ops", "top", "Display the running processes of a container"
+    ),
+    "container stats": Command(
+        "pinnace.cli.container_ops",
+        "stats",
+        "Display a live stream of container(s) resource usage statistics",
+    ),
+    "container rename": Command("pinnace.cli.container_ops", "rename", "Rename a container"),
+    "container update": Command(
+        "pinnace.cli.container_ops", "update", "Update configuration of one or more containers"
+    ),
+    "container prune": Command("pinnace.cli.container_ops", "prune", "Remove all stopped containers"),
+    "container cp": Command(
+        "pinnace.cli.container_files", "cp", "Copy files/folders between a container and the local filesystem"
+    ),
+    "container diff": Command(
+        "pinnace.cli.container_files",
+        "diff",
+        "Inspect changes to files or directories on a container's filesystem",
+    ),
+    "container export": Command(
+        "pinnace.cli.container_files", "export", "Export a container's filesystem as a tar archive"
+    ),
+    "container commit": Command(
+        "pinnace.cli.container_files", "commit", "Create a new image from a container's changes"
+    ),
+    "healthcheck run": Command("pinnace.cli.health", "run", "Run the health check of a container"),
+    "system events": Command("pinnace.cli.events", "events", "Get real time events from the server"),
+    "system restore": Command(
+        "pinnace.cli.system", "restore", "Bring containers back after a reboot (restart policies)"
+    ),
     "inspect": Command("pinnace.cli.images", "inspect_any", "Return low-level information on Docker objects"),
     "system df": Command("pinnace.cli.system", "df", "Show docker disk usage"),
     "system prune": Command("pinnace.cli.system", "prune", "Remove unused data"),
@@ -108,8 +153,27 @@ ALIASES: dict[str, str] = {
     "rm": "container rm",
     "stop": "container stop",
     "container remove": "container rm",
+    "attach": "container attach",
+    "exec": "container exec",
+    "restart": "container restart",
+    "pause": "container pause",
+    "unpause": "container unpause",
+    "top": "container top",
+    "stats": "container stats",
+    "rename": "container rename",
+    "update": "container update",
+    "cp": "container cp",
+    "diff": "container diff",
+    "export": "container export",
+    "commit": "container commit",
+    "events": "system events",
 }
-GROUPS = {"container": "Manage containers", "image": "Manage images", "system": "Manage pinnace"}
+GROUPS = {
+    "container": "Manage containers",
+    "image": "Manage images",
+    "system": "Manage pinnace",
+    "healthcheck": "Manage health checks of containers",
+}
 
 USAGE = """\
 Usage:  pinnace [OPTIONS] COMMAND
@@ -118,6 +182,7 @@ A container engine that does what Docker does
 
 Common Commands:
   run         Create and run a new container from an image
+  exec        Execute a command in a running container
   ps          List containers
   images      List images
   import      Import the contents from a tarball to create a filesystem image
@@ -125,22 +190,36 @@ Common Commands:
 
 Management Commands:
   container   Manage containers
+  healthcheck Manage health checks of containers
   image       Manage images
   system      Manage pinnace
 
 Commands:
+  attach      Attach local standard input, output, and error streams to a running container
+  commit      Create a new image from a container's changes
+  cp          Copy files/folders between a container and the local filesystem
   create      Create a new container
+  diff        Inspect changes to files or directories on a container's filesystem
+  events      Get real time events from the server
+  export      Export a container's filesystem as a tar archive
   history     Show the history of an image
   inspect     Return low-level information on Docker objects
   kill        Kill one or more running containers
   load        Load an image from a tar archive or STDIN
   logs        Fetch the logs of a container
+  pause       Pause all processes within one or more containers
+  rename      Rename a container
+  restart     Restart one or more containers
   rm          Remove one or more containers
   rmi         Remove one or more images
   save        Save one or more images to a tar archive (streamed to STDOUT by default)
   start       Start one or more stopped containers
+  stats       Display a live stream of container(s) resource usage statistics
   stop        Stop one or more running containers
   tag         Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+  top         Display the running processes of a container
+  unpause     Unpause all processes within one or more containers
+  update      Update configuration of one or more containers
   wait        Block until one or more containers stop, then print their exit codes
 
 Global Options:

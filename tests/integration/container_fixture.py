@@ -1,0 +1,29 @@
+"""The ``engine`` fixture: a private store holding busybox:latest, checked for leaks at the end."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pinnace.mount.flags import mount_points
+from tests.conftest import Pinnace
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+@pytest.fixture
+def engine(pinnace: Pinnace, rootfs_tar: Path, tmp_path: Path) -> Iterator[Pinnace]:
+    """A store with busybox:latest; at the end every container is removed and nothing may remain."""
+    had_parent = {p for p in CGROUP_ROOT.glob("*/pinnace")}
+    pinnace.run("import", "--change", 'CMD ["sh"]', str(rootfs_tar), "busybox:latest")
+    yield pinnace
+    ids = pinnace.run("ps", "-a", "-q", "--no-trunc").stdout.split()
+    if ids:
+        pinnace.run("rm", "-f", *ids)
+    leaked_cgroups = [str(p) for p in CGROUP_ROOT.glob("*/pinnace/*") if p.is_dir()]
+    for parent in set(CGROUP_ROOT.glob("*/pinnace")) - had_parent:
+        parent.rmdir()
+    assert not leaked_cgroups
+    assert not [m for m in mount_points() if m.startswith(str(tmp_path))]
