@@ -17,6 +17,11 @@ if TYPE_CHECKING:
 
 def create_flags(command: str, summary: str) -> Flags:
     p = Flags(command, summary, "[OPTIONS] IMAGE [COMMAND] [ARG...]", interspersed=False)
+    if command == "run":
+        p.add_bool("detach", "d", help="Run container in background and print container ID")
+    p.add_bool(
+        "rm", help="Automatically remove the container and its associated anonymous volumes when it exits"
+    )
     p.add_string("name", help="Assign a name to the container")
     p.add_list("env", "e", help="Set environment variables")
     p.add_list("env-file", help="Read in a file of environment variables")

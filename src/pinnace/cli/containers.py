@@ -48,10 +48,6 @@ def create(ctx: Context, argv: list[str]) -> int:
 
 def run(ctx: Context, argv: list[str]) -> int:
     p = create_flags("run", "Create and run a new container from an image")
-    p.add_bool("detach", "d", help="Run container in background and print container ID")
-    p.add_bool(
-        "rm", help="Automatically remove the container and its associated anonymous volumes when it exits"
-    )
     ns = p.parse(argv, min_args=1)
     service = ctx.engine.containers
     record, warnings = service.create(run_options(ns), name=ns.value("name") or "")
