@@ -7,6 +7,8 @@ stop, exec, inspect of containers (the views exist in containers.views).
 
 from __future__ import annotations
 
+import os
+
 from pinnace.cli.container_flags import create_flags, run_options
 from pinnace.cli.flags import Flags
 from pinnace.errors import InvalidArgument, NotFound, PinnaceError
@@ -14,8 +16,11 @@ from pinnace.errors import InvalidArgument, NotFound, PinnaceError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from typing import Any
 
+    from pinnace.cli.flags import Values
     from pinnace.cli.main import Context
+    from pinnace.containers.service import ContainerService
     from pinnace.logs.jsonfile import LogRecord
 
 PS_TABLE = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedAt}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
@@ -48,13 +53,26 @@ def create(ctx: Context, argv: list[str]) -> int:
 
 def run(ctx: Context, argv: list[str]) -> int:
     p = create_flags("run", "Create and run a new container from an image")
+    p.add_bool("sig-proxy", help="Proxy received signals to the process", default=True)
     ns = p.parse(argv, min_args=1)
     service = ctx.engine.containers
-    record, warnings = service.create(run_options(ns), name=ns.value("name") or "")
+    options = run_options(ns)
+    if options.tty and options.interactive and not os.isatty(0):
+        raise InvalidArgument("the input device is not a TTY")
+    record, warnings = service.create(options, name=ns.value("name") or "")
     for line in warnings:
         ctx.stderr.write(f"WARNING: {line}\n")
+    detach = ns.flag("detach")
+    config = record.config
+    attached: dict[str, Any] = {}
+
+    def connect(run_dir: str) -> None:
+        from pinnace.shim.protocol import connect as connect_to
+
+        attached["sock"] = connect_to(run_dir)
+
     try:
-        service.start(record.id)
+        service.start(record.id, attach=None if detach else connect)
     except PinnaceError as e:
         # docker run: 127 when the command is not found, 126 when it cannot run, 125 otherwise.
         ctx.stderr.write(f"pinnace: Error response from daemon: {e}\n")
@@ -63,14 +81,42 @@ def run(ctx: Context, argv: list[str]) -> int:
         if "executable file not found" in str(e) or "no such file or directory" in str(e):
             return 127
         return 126 if "permission denied" in str(e) or "exec format error" in str(e) else 125
-    if ns.flag("detach"):
+    if detach:
         ctx.stdout.write(record.id + "\n")
         return 0
-    _copy_logs(ctx, service.logs(record.id, follow=True))
-    code = service.wait(record.id)
+    ctx.stdout.flush()
+    ctx.stderr.flush()
+    code = _session(ctx, service, record.id, attached.get("sock"), config, ns)
+    if code is None:
+        return 0  # detached: the container runs on
     if ns.flag("rm"):
-        service.remove(record.id, force=True)
+        try:
+            service.remove(record.id, force=True)
+        except NotFound:
+            pass
     return int(code)
+
+
+def _session(
+    ctx: Context, service: ContainerService, container_id: str, sock: Any, config: Any, ns: Values
+) -> int | None:
+    """Attach our stdio to a started container as its Config says (docker's Attach* fields)."""
+    from pinnace.cli.attach import session
+
+    if sock is None:  # the monitor started it without us (no attach in time): wait like `docker wait`
+        return service.wait(container_id)
+    streams = [key for key in ("AttachStdin", "AttachStdout", "AttachStderr") if key in config]
+    return session(
+        service,
+        container_id,
+        sock,
+        config,
+        stdin=bool(config.get("AttachStdin")) if streams else bool(config.get("OpenStdin")),
+        stdout=bool(config.get("AttachStdout")) if streams else True,
+        stderr=bool(config.get("AttachStderr")) if streams else True,
+        detach_keys=ns.value("detach_keys") if ns.has("detach_keys") else None,
+        sig_proxy=ns.flag("sig_proxy"),
+    )
 
 
 def _copy_logs(ctx: Context, records: Iterable[LogRecord], *, timestamps: bool = False) -> None:
@@ -91,11 +137,19 @@ def _copy_logs(ctx: Context, records: Iterable[LogRecord], *, timestamps: bool =
 
 def start(ctx: Context, argv: list[str]) -> int:
     p = Flags("start", "Start one or more stopped containers", "[OPTIONS] CONTAINER [CONTAINER...]")
+    p.add_bool("attach", "a", help="Attach STDOUT/STDERR and forward signals")
+    p.add_bool("interactive", "i", help="Attach container's STDIN")
+    p.add_string("detach-keys", help="Override the key sequence for detaching a container")
     ns = p.parse(argv, min_args=1)
+    service = ctx.engine.containers
+    if ns.flag("attach") or ns.flag("interactive"):
+        if len(ns.args) > 1:
+            raise InvalidArgument("you cannot start and attach multiple containers at once")
+        return _start_attached(ctx, service, ns)
     failed = False
     for ref in ns.args:
         try:
-            ctx.engine.containers.start(ref)
+            service.start(ref)
             ctx.stdout.write(ref + "\n")
         except PinnaceError as e:
             ctx.stderr.write(f"Error response from daemon: {e}\n")
@@ -103,6 +157,67 @@ def start(ctx: Context, argv: list[str]) -> int:
     if failed:
         raise InvalidArgument("failed to start containers: " + ", ".join(ns.args))
     return 0
+
+
+def _start_attached(ctx: Context, service: ContainerService, ns: Values) -> int:
+    """``start -a``/``-i``: attach, then start, then relay until it ends (docker's exit code)."""
+    from pinnace.cli.attach import session
+    from pinnace.shim.protocol import connect
+
+    record = service.get(ns.args[0])
+    if record.status in ("running", "paused", "restarting"):
+        sock = connect(service.run_dir(record.id))
+    else:
+        attached: dict[str, Any] = {}
+        service.start(record.id, attach=lambda run_dir: attached.update(sock=connect(run_dir)))
+        sock = attached.get("sock")
+        if sock is None:
+            return int(service.wait(record.id))
+    code = session(
+        service,
+        record.id,
+        sock,
+        record.config,
+        stdin=ns.flag("interactive") and bool(record.config.get("OpenStdin")),
+        detach_keys=ns.value("detach_keys"),
+    )
+    return 0 if code is None else int(code)
+
+
+def attach(ctx: Context, argv: list[str]) -> int:
+    p = Flags(
+        "attach",
+        "Attach local standard input, output, and error streams to a running container",
+        "[OPTIONS] CONTAINER",
+    )
+    p.add_string("detach-keys", help="Override the key sequence for detaching a container")
+    p.add_bool("no-stdin", help="Do not attach STDIN")
+    p.add_bool("sig-proxy", help="Proxy all received signals to the process", default=True)
+    ns = p.parse(argv, min_args=1, max_args=1)
+    from pinnace.cli.attach import session
+    from pinnace.errors import Conflict
+    from pinnace.shim.protocol import connect
+
+    service = ctx.engine.containers
+    record = service.get(ns.args[0])
+    if record.status == "paused":
+        raise Conflict("You cannot attach to a paused container, unpause it first")
+    if record.status not in ("running", "restarting"):
+        raise Conflict("You cannot attach to a stopped container, start it first")
+    try:
+        sock = connect(service.run_dir(record.id))
+    except OSError:
+        raise Conflict("You cannot attach to a stopped container, start it first") from None
+    code = session(
+        service,
+        record.id,
+        sock,
+        record.config,
+        stdin=not ns.flag("no_stdin") and bool(record.config.get("OpenStdin")),
+        detach_keys=ns.value("detach_keys"),
+        sig_proxy=ns.flag("sig_proxy"),
+    )
+    return 0 if code is None else int(code)
 
 
 def ps(ctx: Context, argv: list[str]) -> int:

@@ -63,6 +63,10 @@ class Values:
         except KeyError:
             raise AttributeError(name) from None
 
+    def has(self, name: str) -> bool:
+        """Whether the command declares flag ``name`` (shared parsers of commands with different flag sets)."""
+        return name in self._values
+
     def flag(self, name: str) -> bool:
         return bool(self._values[name])
 

@@ -92,3 +92,16 @@ def version(ctx: Context, argv: list[str]) -> int:
         " Mode:              daemonless\n"
     )
     return 0
+
+
+def restore(ctx: Context, argv: list[str]) -> int:
+    p = Flags(
+        "system restore",
+        "Bring containers back after a reboot (restart policies)",
+        "[OPTIONS]",
+    )
+    ns = p.parse(argv, max_args=0)
+    del ns
+    for record in ctx.engine.containers.restore():
+        ctx.stdout.write(f"{record.name}\n")
+    return 0

@@ -29,13 +29,17 @@ from pinnace.errors import Conflict, FailedPrecondition, NotFound, PinnaceError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator, Mapping
     from typing import Any
 
     from pinnace.containers.options import RunOptions
     from pinnace.images.stores import Stores
     from pinnace.logs.jsonfile import LogRecord
     from pinnace.meta.db import Database
+
+
+#: The statuses in which a container has a monitor (docker's State.Running).
+ACTIVE = ("running", "paused", "restarting")
 
 
 def _now() -> str:
@@ -121,41 +125,58 @@ class ContainerService:
         )
         return record, warnings
 
-    def start(self, ref: str) -> ContainerRecord:
-        """Mount the layer, write the spec and start the container under a detached monitor."""
+    def start(self, ref: str, *, attach: Callable[[str], None] | None = None) -> ContainerRecord:
+        """Mount the layer, write the spec and start the container under a detached monitor.
+
+        With ``attach``, the container is created first and ``attach(run_dir)``
+        is called to connect to its monitor before it starts (docker's CLI
+        attaches before it starts, so no output is missed).
+        """
         from pinnace.containers import spec
         from pinnace.containers.options import from_host_config
         from pinnace.events import append_event
         from pinnace.logs.options import DEFAULT_MAX_FILE, DEFAULT_MAX_SIZE
-        from pinnace.shim.monitor import MonitorConfig, spawn
+        from pinnace.shim import monitor
 
         record = self.sync(self.records.resolve(ref))
-        if record.status in ("running", "paused", "restarting"):
+        if record.status in ACTIVE:
             return record
         rootfs = self.rootfs(record.id)
+        run_dir = self._run_dir(record.id)
+        container_dir = self._dir(record.id)
         layer.mount_rootfs(self.stores, record.snapshot_key, rootfs)
         try:
             options = from_host_config(record.host_config)
             spec.make_working_dir(rootfs, str(record.config.get("WorkingDir") or ""))
             document = spec.build_spec(record.config, options, container_id=record.id, rootfs=rootfs)
-            bundle = os.path.join(self._run_dir(record.id), "bundle")
+            bundle = os.path.join(run_dir, "bundle")
             os.makedirs(bundle, 0o700, exist_ok=True)
             with open(os.path.join(bundle, "config.json"), "w", encoding="utf-8") as f:
                 f.write(jsonc.dumps(document))
-            exit_file = self._exit_file(record.id)
-            if os.path.exists(exit_file):
-                os.unlink(exit_file)
-            started = spawn(
-                MonitorConfig(
+            for stale in (monitor.EXIT_FILE, monitor.STATE_FILE):
+                _unlink(os.path.join(run_dir, stale))
+            _unlink(os.path.join(container_dir, monitor.STOPPED_MARK))
+            self._write_restart_policy(record)
+            config = record.config
+            started = monitor.spawn(
+                monitor.MonitorConfig(
                     container_id=record.id,
                     bundle=bundle,
                     runtime_root=self.runtime_root,
+                    run_dir=run_dir,
+                    container_dir=container_dir,
                     log_path=self.log_path(record.id),
-                    exit_file=exit_file,
                     max_size=DEFAULT_MAX_SIZE,
                     max_file=DEFAULT_MAX_FILE,
                     rootfs_mount=rootfs,
-                )
+                    tty=bool(config.get("Tty")),
+                    open_stdin=bool(config.get("OpenStdin")),
+                    stdin_once=bool(config.get("StdinOnce")),
+                    wait_attach=attach is not None,
+                    exit_command=self._exit_command(record, attached=attach is not None),
+                    **self._health_schedule(record),
+                ),
+                on_created=(lambda: attach(run_dir)) if attach is not None else None,
             )
         except BaseException as e:
             layer.unmount_rootfs(rootfs)
@@ -171,31 +192,84 @@ class ContainerService:
             started_at=_now(),
             exit_code=0,
             error="",
+            restart_count=0,
+            health=self._initial_health(record),
         )
+
+    def run_dir(self, container_id: str) -> str:
+        """``<runroot>/containers/<id>``: the monitor's files and its attach socket."""
+        return self._run_dir(container_id)
+
+    def _write_restart_policy(self, record: ContainerRecord) -> None:
+        """The restart policy where the monitor reads it at each exit (``update --restart`` rewrites it)."""
+        from pinnace._util.fs import atomic_write
+        from pinnace.shim.monitor import RESTART_FILE
+
+        policy = record.host_config.get("RestartPolicy") or {"Name": "no", "MaximumRetryCount": 0}
+        path = os.path.join(self._dir(record.id), RESTART_FILE)
+        atomic_write(path, jsonc.dumps(policy, compact=True).encode())
+
+    def _cli(self, *args: str) -> tuple[str, ...]:
+        """A command line of this pinnace on this store, for the monitor to run later."""
+        import sys
+
+        program = os.path.join(os.path.dirname(sys.executable), "pinnace")
+        if not os.access(program, os.X_OK):
+            program = os.path.abspath(sys.argv[0])
+        return (program, "--root", self.root, "--runroot", self.runroot, *args)
+
+    def _exit_command(self, record: ContainerRecord, *, attached: bool) -> tuple[str, ...]:
+        """``--rm`` of a container nobody waits for: its monitor removes it (a foreground run removes it itself)."""
+        if record.host_config.get("AutoRemove") and not attached:
+            return self._cli("rm", "-f", record.id)
+        return ()
+
+    def _health_schedule(self, record: ContainerRecord) -> dict[str, Any]:
+        """The monitor's healthcheck fields: the command that probes once, and its interval."""
+        try:
+            from pinnace.containers.health import schedule
+        except ImportError:  # the healthcheck module lands separately
+            return {}
+        when = schedule(record.config)
+        if when is None:
+            return {}
+        return {"health_command": self._cli("healthcheck", "run", record.id), "health_interval": when[0]}
+
+    def _initial_health(self, record: ContainerRecord) -> Mapping[str, Any] | None:
+        try:
+            from pinnace.containers.health import initial_health
+        except ImportError:
+            return None
+        return initial_health(record.config)
 
     # -- state
     def sync(self, record: ContainerRecord) -> ContainerRecord:
-        """The record with a finished run folded in (from its monitor's exit file)."""
-        if record.status not in ("running", "paused"):
+        """The record with what its monitor reported folded in: an exit, a restart, a new pid.
+
+        A monitor that died without an exit file (SIGKILL, a reboot) leaves
+        the container exited with code 255, as docker shows containers whose
+        shim is gone, and whatever of it still runs is killed and unmounted.
+        """
+        if record.status not in ACTIVE:
             return record
-        exit_file = self._exit_file(record.id)
-        try:
-            with open(exit_file, "rb") as f:
-                end: dict[str, Any] = jsonc.loads(f.read())
-        except FileNotFoundError:
-            if record.monitor_pid and _alive(record.monitor_pid):
-                return record
-            if os.path.exists(exit_file):
-                return self.sync(record)  # written between the two checks
-            end = {
-                "ExitCode": 255,
-                "OOMKilled": False,
-                "FinishedAt": _now(),
-                "Error": "container monitor died",
-            }
+        from pinnace.shim.monitor import EXIT_FILE, STATE_FILE
+
+        run_dir = self._run_dir(record.id)
+        end = _read_json(os.path.join(run_dir, EXIT_FILE))
+        if end is None:
+            if _is_monitor(record.monitor_pid):
+                state = _read_json(os.path.join(run_dir, STATE_FILE))
+                return self._running(record, state) if state else record
+            end = _read_json(os.path.join(run_dir, EXIT_FILE))  # written between the two checks
+            if end is None:
+                self._clean_after_monitor(record)
+                end = {"ExitCode": 255, "FinishedAt": _now(), "Error": "container monitor died"}
         from pinnace.events import append_event
 
         append_event(self.db, "container", "die", record.id, {"exitCode": str(end["ExitCode"])})
+        changes: dict[str, Any] = {}
+        if "RestartCount" in end:
+            changes["restart_count"] = int(end["RestartCount"])
         return self.records.update_state(
             record.id,
             status="exited",
@@ -205,7 +279,66 @@ class ContainerService:
             oom_killed=bool(end.get("OOMKilled")),
             finished_at=str(end.get("FinishedAt") or _now()),
             error=str(end.get("Error") or ""),
+            **changes,
         )
+
+    def _running(self, record: ContainerRecord, state: Mapping[str, Any]) -> ContainerRecord:
+        """Fold a live monitor's state file in: restarts (docker's "restarting" between runs) and new pids."""
+        if state.get("Status") == "restarting":
+            status = "restarting"
+        else:
+            status = "paused" if record.status == "paused" else "running"
+        count = int(state.get("RestartCount") or 0)
+        pid = int(state.get("Pid") or 0)
+        if (status, count, pid) == (record.status, record.restart_count, record.pid):
+            return record
+        changes: dict[str, Any] = {"status": status, "restart_count": count, "pid": pid}
+        if status == "restarting":
+            changes.update(
+                exit_code=int(state.get("ExitCode") or 0), finished_at=str(state.get("FinishedAt"))
+            )
+        elif state.get("StartedAt"):
+            changes["started_at"] = str(state["StartedAt"])
+            if count > record.restart_count:
+                from pinnace.events import append_event
+
+                append_event(self.db, "container", "restart", record.id, {"name": record.name})
+        return self.records.update_state(record.id, **changes)
+
+    def _clean_after_monitor(self, record: ContainerRecord) -> None:
+        """What a dead monitor could not do: kill what still runs of the container, unmount its root."""
+        from pinnace.runtime import container
+
+        try:
+            container.delete(self.runtime_root, record.id, force=True)
+        except PinnaceError:
+            pass
+        layer.unmount_rootfs(self.rootfs(record.id))
+
+    def restore(self) -> list[ContainerRecord]:
+        """After a reboot (or a crash of every monitor): start what docker's daemon starts when it comes up.
+
+        Each record is synced first (a container whose monitor is gone is
+        exited), then the containers that ran before and whose restart
+        policy says so are started: ``always``, and ``unless-stopped`` unless
+        the user stopped them (moby's ``shouldRestart`` at daemon start).
+        ``pinnace system restore`` runs this from a boot unit (README).
+        """
+        from pinnace.containers.records import ZERO_TIME
+        from pinnace.shim.monitor import STOPPED_MARK
+
+        started = []
+        for record in self.list():
+            if record.status != "exited" or record.started_at == ZERO_TIME:
+                continue
+            policy = str((record.host_config.get("RestartPolicy") or {}).get("Name") or "no")
+            stopped = os.path.exists(os.path.join(self._dir(record.id), STOPPED_MARK))
+            if policy == "always" or (policy == "unless-stopped" and not stopped):
+                try:
+                    started.append(self.start(record.id))
+                except PinnaceError as e:
+                    self.records.update_state(record.id, error=str(e))
+        return started
 
     def get(self, ref: str) -> ContainerRecord:
         return self.sync(self.records.resolve(ref))
@@ -218,7 +351,7 @@ class ContainerService:
         record = self.records.resolve(ref)
         while True:
             record = self.sync(self.records.get(record.id))
-            if record.status not in ("running", "paused", "restarting"):
+            if record.status not in ACTIVE:
                 return record.exit_code
             time.sleep(poll)
 
@@ -236,14 +369,32 @@ class ContainerService:
             path, tail=tail, follow=follow, should_stop=lambda: os.path.exists(exit_file), poll_interval=0.005
         )
 
-    def kill(self, ref: str, signum: int = 9) -> None:
-        """Signal the container's init (docker kill)."""
+    def kill(self, ref: str, signum: int = 9, *, manual: bool = True) -> None:
+        """Signal the container's init (docker kill).
+
+        ``manual`` (all but a foreground run's signal proxy) marks the
+        container stopped by the user, so its restart policy leaves it
+        stopped, as moby's HasBeenManuallyStopped.
+        """
         record = self.get(ref)
-        if record.status not in ("running", "paused"):
+        if record.status not in ACTIVE:
             raise Conflict(f"Container {record.id} is not running")
+        if manual:
+            self._mark_stopped(record.id)
+        if record.status == "restarting":
+            return  # between two runs: the mark alone keeps it from starting again
         from pinnace.runtime import container
 
         container.kill(self.runtime_root, record.id, signum)
+        if record.status == "paused":  # a frozen process takes its signal once thawed, as docker does
+            container.resume(self.runtime_root, record.id)
+            self.records.update_state(record.id, status="running")
+
+    def _mark_stopped(self, container_id: str) -> None:
+        from pinnace.shim.monitor import STOPPED_MARK
+
+        with open(os.path.join(self._dir(container_id), STOPPED_MARK), "wb"):
+            pass
 
     def stop(self, ref: str, *, timeout: int | None = None, signal: str | None = None) -> ContainerRecord:
         """docker stop: the stop signal, then SIGKILL after ``timeout`` seconds (the container's, else 10)."""
@@ -251,7 +402,7 @@ class ContainerService:
         from pinnace.runtime import signals
 
         record = self.get(ref)
-        if record.status not in ("running", "paused"):
+        if record.status not in ACTIVE:
             return record
         if timeout is None:
             configured = record.config.get("StopTimeout")
@@ -261,7 +412,7 @@ class ContainerService:
         deadline = time.monotonic() + max(timeout, 0)
         while time.monotonic() < deadline:
             record = self.sync(self.records.get(record.id))
-            if record.status not in ("running", "paused"):
+            if record.status not in ACTIVE:
                 return record
             time.sleep(0.01)
         try:
@@ -276,7 +427,7 @@ class ContainerService:
         from pinnace.events import append_event
 
         record = self.get(ref)
-        if record.status in ("running", "paused", "restarting"):
+        if record.status in ACTIVE:
             if not force:
                 raise Conflict(
                     f"You cannot remove a running container {record.id}. "
@@ -297,10 +448,34 @@ def _exit_code_of(error: PinnaceError) -> int:
     return 127 if isinstance(error, NotFound) else 126
 
 
-def _alive(pid: int) -> bool:
-    from pinnace.runtime.state import start_time
+def _is_monitor(pid: int) -> bool:
+    """Whether ``pid`` is a live container monitor (not a pid reused since, after a reboot say).
 
-    return start_time(pid) is not None
+    A zombie's command line reads empty, so a dead monitor not yet reaped is not one.
+    """
+    if pid <= 0:
+        return False
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"pinnace.shim.monitor" in f.read()
+    except OSError:
+        return False
+
+
+def _read_json(path: str) -> dict[str, Any] | None:
+    try:
+        with open(path, "rb") as f:
+            value = jsonc.loads(f.read())
+    except (FileNotFoundError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _remove_tree(path: str) -> None:

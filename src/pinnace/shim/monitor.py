@@ -1,4 +1,4 @@
-"""The monitor of one container: runs it, holds its output, logs it, records how it ended.
+"""The monitor of one container: runs it, holds its stdio, logs it, serves attach, restarts it.
 
 Daemonless means no long-lived engine owns a container's stdio, so each
 container gets this small process (conmon's role in podman, the shim's in
@@ -6,19 +6,38 @@ containerd).  :func:`spawn` starts it detached from the caller (setsid and a
 double fork, so a ``run -d`` container outlives the CLI) from the sealed
 interpreter (:mod:`pinnace.runtime.linux.sealed`), which lets it create the
 container with the runtime library in-process, without a runtime CLI start.
-The monitor then:
 
-1. gives the container pipes as stdout/stderr (and /dev/null as stdin),
-2. creates and starts it, reporting the init's pid (or the error) to the
-   caller on a pipe, so ``spawn`` returns only once the container runs,
-3. copies the pipes into the json-file log (:mod:`pinnace.logs.jsonfile`)
-   until the container exits and its output ends,
-4. writes the exit file (exit code, OOM kill, finish time) atomically, the
-   record the engine reads back, and deletes the runtime's container.
+The monitor has two phases, one process (one pid, so it stays the
+container's reaper across them):
 
-Attach, a TTY, stdin, the restart policy and healthchecks are the next
-steps of issue 4.  Keep the imports minimal: this process lives as long as
-its container.
+:func:`run`, the heavy phase
+    listens on the attach socket (:mod:`pinnace.shim.protocol`), gives the
+    container a pty (``-t``) or pipes (stdout, stderr, and stdin with ``-i``),
+    creates it with the runtime library, waits for the first attach client
+    when asked to (``run``/``start -a`` attach before the start, as docker's
+    CLI does, so no output is missed), starts it and reports its pid to
+    :func:`spawn` on the ready pipe; then it execs itself into
+:func:`watch`, the lean phase
+    with only the log writer and the protocol loaded: it copies the
+    container's output into the log and to attached clients, client input to
+    the container's stdin, applies window sizes, runs the healthcheck
+    command every interval, reaps the container and then either restarts it
+    (the restart policy, with docker's back-off, by exec'ing the heavy phase
+    again) or finishes: removes the runtime's container, unmounts the root
+    filesystem, writes the exit file, tells the clients, and execs the exit
+    command (``--rm`` of a detached container).
+
+Files in the container's run directory (``MonitorConfig.run_dir``):
+``exit.json`` (how it ended: the engine's record of the exit),
+``state.json`` (pid, start time, restart count while it runs or restarts),
+``attach`` (the socket).  ``<container dir>/restart.json`` holds the restart
+policy (``docker update --restart`` rewrites it while the container runs) and
+``<container dir>/stopped`` marks a container stopped by the user (no
+restart), as moby's HasBeenManuallyStopped.
+
+Memory: a bare ``python -I -S`` costs ~3 MiB PSS here and this process lives
+as long as its container, so :func:`watch` imports ``os``, ``select``,
+``_socket`` and the log writer, and nothing from the runtime until the end.
 """
 
 from __future__ import annotations
@@ -31,26 +50,58 @@ from pinnace.errors import PinnaceError, Unavailable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any, NoReturn
 
 #: How long output may still arrive after the container's init exited (a
 #: process it left behind may hold the pipes; docker waits for the copiers).
 DRAIN_TIMEOUT = 2.0
 
+#: How long the heavy phase waits for the first attach client when asked to.
+ATTACH_TIMEOUT = 30.0
+
+EXIT_FILE = "exit.json"
+STATE_FILE = "state.json"
+RESTART_FILE = "restart.json"
+STOPPED_MARK = "stopped"
+
+#: docker's restart manager: the first delay, its growth, its cap, and how
+#: long a run must last for the delay to start over.
+BACKOFF_START = 0.1
+BACKOFF_MAX = 60.0
+BACKOFF_RESET_AFTER = 10.0
+
 
 @record
 class MonitorConfig:
-    """What a monitor needs; it crosses the exec as JSON."""
+    """What a monitor needs; it crosses each exec as JSON."""
 
     container_id: str
     bundle: str
     runtime_root: str
+    #: ``<runroot>/containers/<id>``: exit/state files and the attach socket.
+    run_dir: str
+    #: ``<root>/containers/<id>``: the restart policy and the stopped mark, which outlive a reboot.
+    container_dir: str
     log_path: str
-    exit_file: str
     max_size: int | None = None
     max_file: int = 1
     #: The container's root filesystem mount, unmounted once it ended ("" for none).
     rootfs_mount: str = ""
+    tty: bool = False
+    open_stdin: bool = False
+    #: Close the container's stdin when the client that attached it closes its own (``run -i``).
+    stdin_once: bool = False
+    #: Create, then wait for an attach client before starting (``run`` and ``start -a``).
+    wait_attach: bool = False
+    #: Run periodically while the container runs (``pinnace healthcheck run ID``).
+    health_command: tuple[str, ...] = ()
+    health_interval: float = 0.0
+    #: Exec'd once the container ended for good (``--rm`` of a detached container).
+    exit_command: tuple[str, ...] = ()
+    #: Restarts so far, and the delay before the next one (docker's back-off).
+    restart_count: int = 0
+    backoff: float = 0.0
 
 
 @record
@@ -61,20 +112,38 @@ class Started:
     pid: int
 
 
-def spawn(config: MonitorConfig) -> Started:
+def _fields(config: MonitorConfig) -> str:
+    return jsonc.dumps({name: getattr(config, name) for name in MonitorConfig.__annotations__}, compact=True)
+
+
+def _load(text: str) -> MonitorConfig:
+    fields: dict[str, Any] = jsonc.loads(text)
+    for name in ("health_command", "exit_command"):
+        fields[name] = tuple(fields.get(name) or ())
+    return MonitorConfig(**fields)
+
+
+def _bootstrap(function: str) -> str:
+    """The ``-c`` program that imports this module (from the caller's sys.path) and calls ``function``."""
+    import sys
+
+    return (
+        f"import sys; sys.path[:0] = {sys.path!r}; from pinnace.shim.monitor import {function}; {function}()"
+    )
+
+
+def spawn(config: MonitorConfig, on_created: Callable[[], None] | None = None) -> Started:
     """Start a detached monitor for ``config`` and wait until its container runs.
 
-    Raises the pinnace error the monitor met creating or starting the
-    container (in which case nothing of it remains).
+    With ``config.wait_attach``, ``on_created`` is called once the container
+    exists and the attach socket listens: it must connect (the monitor starts
+    the container at the first connection).  Raises the pinnace error the
+    monitor met creating or starting the container (nothing of it remains).
     """
     from pinnace.runtime.linux import sealed
 
     python = sealed.interpreter(config.runtime_root)
-    fields = {name: getattr(config, name) for name in MonitorConfig.__annotations__}
     ready_r, ready_w = os.pipe()
-    import sys
-
-    code = f"import sys; sys.path[:0] = {sys.path!r}; from pinnace.shim.monitor import main; main()"
     child = os.fork()
     if child == 0:
         try:
@@ -83,20 +152,18 @@ def spawn(config: MonitorConfig) -> Started:
             if os.fork() != 0:
                 os._exit(0)
             os.set_inheritable(ready_w, True)
-            argv = [python, "-IS", "-c", code, jsonc.dumps(fields, compact=True), str(ready_w)]
+            argv = [python, "-IS", "-c", _bootstrap("main"), _fields(config), str(ready_w)]
             os.execve(python, argv, os.environ)
         finally:
             os._exit(127)
     os.close(ready_w)
     os.waitpid(child, 0)
-    chunks = []
-    while chunk := os.read(ready_r, 65536):
-        chunks.append(chunk)
-    os.close(ready_r)
-    try:
-        report: dict[str, Any] = jsonc.loads(b"".join(chunks))
-    except ValueError:
-        raise Unavailable(f"container monitor for {config.container_id} exited before it reported") from None
+    with os.fdopen(ready_r, "rb") as reports:
+        report = _read_report(reports, config)
+        if report.get("created"):
+            if on_created is not None:
+                on_created()
+            report = _read_report(reports, config)
     if "error" in report:
         from pinnace import errors
 
@@ -107,148 +174,490 @@ def spawn(config: MonitorConfig) -> Started:
     return Started(monitor_pid=int(report["monitor_pid"]), pid=int(report["pid"]))
 
 
+def _read_report(reports: Any, config: MonitorConfig) -> dict[str, Any]:
+    line = reports.readline()
+    try:
+        report: dict[str, Any] = jsonc.loads(line)
+    except ValueError:
+        raise Unavailable(f"container monitor for {config.container_id} exited before it reported") from None
+    return report
+
+
 def main() -> NoReturn:
-    """Entry point of the exec'd monitor: ``-c ... CONFIG_JSON READY_FD``."""
+    """Entry point of the exec'd monitor: ``-c ... CONFIG_JSON READY_FD`` (READY_FD -1 on a restart)."""
     import sys
 
-    fields: dict[str, Any] = jsonc.loads(sys.argv[1])
     ready = int(sys.argv[2])
-    os.set_inheritable(ready, False)
-    os._exit(run(MonitorConfig(**fields), ready))
+    if ready >= 0:
+        os.set_inheritable(ready, False)
+    os._exit(run(_load(sys.argv[1]), ready))
 
 
-def _report(fd: int, message: dict[str, object]) -> None:
+def _report(fd: int, message: dict[str, object], *, last: bool = True) -> None:
+    if fd < 0:
+        return
     try:
-        os.write(fd, jsonc.dumps(message, compact=True).encode())
-    finally:
+        os.write(fd, jsonc.dumps(message, compact=True).encode() + b"\n")
+    except OSError:
+        pass  # the caller is gone: the container runs on, detached
+    if last:
         os.close(fd)
 
 
-def run(config: MonitorConfig, ready: int) -> int:
-    """The monitor's life; returns its own exit status (0 once the exit file is written)."""
-    from pinnace.logs.jsonfile import JsonFileWriter
-    from pinnace.runtime import container
+def _now() -> str:
+    import time
 
-    null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    try:
-        container.set_subreaper()
-        writer = JsonFileWriter(config.log_path, max_size=config.max_size, max_file=config.max_file)
-        # The container inherits the runtime's stdio: make it the pipes, then drop our
-        # copies of the write ends, so end-of-file means the container's are closed.
-        os.dup2(null, 0)
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
+
+
+def _write_state(config: MonitorConfig, state: dict[str, object]) -> None:
+    from pinnace._util.fs import atomic_write
+
+    atomic_write(
+        os.path.join(config.run_dir, STATE_FILE), jsonc.dumps(state, compact=True).encode(), durable=False
+    )
+
+
+class _Stdio:
+    """The container's side of its stdio, made before create, and the monitor's ends."""
+
+    def __init__(self, config: MonitorConfig) -> None:
+        self.null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+        self.out = self.err = self.stdin = -1
+        self.console: tuple[Any, Any] | None = None
+        self._theirs: list[int] = []
+        if config.tty:
+            import _socket
+
+            for fd in (0, 1, 2):  # not the caller's terminal or pipes: the container gets the pty
+                os.dup2(self.null, fd)
+            self.console = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+            return
+        self.out, out_w = os.pipe()
+        self.err, err_w = os.pipe()
+        in_r = self.null
+        if config.open_stdin:
+            in_r, self.stdin = os.pipe()
+            self._theirs.append(in_r)
+        self._theirs += [out_w, err_w]
+        # The container inherits the runtime's stdio: make it the pipes.
+        os.dup2(in_r, 0)
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
-        os.close(out_w)
-        os.close(err_w)
+
+    def created(self) -> None:
+        """Drop our copies of the container's ends (end-of-file then means the container's are closed)."""
+        for fd in (0, 1, 2):
+            os.dup2(self.null, fd)
+        for fd in self._theirs:
+            os.close(fd)
+        self._theirs = []
+        if self.console is not None:
+            from pinnace.runtime.linux import console
+
+            ours, theirs = self.console
+            theirs.close()
+            try:
+                master = console.recv_fd(ours)
+            finally:
+                ours.close()
+            self.console = None
+            self.out = master
+            self.stdin = os.dup(master)  # its own fd: closing stdin must not close the output
+
+
+def run(config: MonitorConfig, ready: int) -> int:
+    """The heavy phase: create and start the container, then exec :func:`watch`; 1 when it failed."""
+    from pinnace.runtime import container
+    from pinnace.shim import protocol
+
+    listener = None
+    stdio = None
+    client = None
+    try:
+        container.set_subreaper()
+        if config.restart_count:
+            container.delete(config.runtime_root, config.container_id, force=True)
+        listener = protocol.listen(config.run_dir)
+        stdio = _Stdio(config)
         try:
-            state = container.create(config.runtime_root, config.container_id, config.bundle)
-            container.start(config.runtime_root, config.container_id)
+            state = container.create(
+                config.runtime_root,
+                config.container_id,
+                config.bundle,
+                console=stdio.console[1] if stdio.console else None,
+            )
         finally:
-            os.dup2(null, 1)
-            os.dup2(null, 2)
+            stdio.created()
+        if config.wait_attach:
+            _report(ready, {"created": True}, last=False)
+            client = _first_client(listener)
+        container.start(config.runtime_root, config.container_id)
     except BaseException as e:
         from pinnace.runtime.linux.sync import describe
 
         kind = type(e).__name__ if isinstance(e, PinnaceError) else "Unavailable"
         _report(ready, {"error": describe(e), "kind": kind})
+        if client is not None:
+            client.close()
+        if listener is not None:
+            listener.close()
         _delete_quietly(config)
+        if config.restart_count:  # a restart that failed: the container ends here
+            _finish(config, 128, error=describe(e))
         return 1
+    started = _now()
+    _write_state(
+        config,
+        {"Status": "running", "Pid": state.pid, "StartedAt": started, "RestartCount": config.restart_count},
+    )
     _report(ready, {"monitor_pid": os.getpid(), "pid": state.pid})
-    writer.close()
     # Become a lean process for the container's lifetime: the same pid (so still
     # the init's reaper, which execve keeps), with only the log writer loaded.
     # What create and start imported would cost ~2 MiB more per container.
     import sys
 
-    fields = {name: getattr(config, name) for name in MonitorConfig.__annotations__}
-    for fd in (out_r, err_r):
-        os.set_inheritable(fd, True)
-    code = f"import sys; sys.path[:0] = {sys.path!r}; from pinnace.shim.monitor import watch; watch()"
-    argv = [
-        sys.executable,
-        "-IS",
-        "-c",
-        code,
-        jsonc.dumps(fields, compact=True),
-        str(state.pid),
-        str(out_r),
-        str(err_r),
-    ]
-    os.execv(sys.executable, argv)
+    fds = {
+        "pid": state.pid,
+        "out": stdio.out,
+        "err": stdio.err,
+        "stdin": stdio.stdin,
+        "listener": listener.detach(),
+        "clients": [client.detach()] if client is not None else [],
+    }
+    for fd in (fds["out"], fds["err"], fds["stdin"], fds["listener"], *fds["clients"]):
+        if fd >= 0:
+            os.set_inheritable(fd, True)
+    os.execv(
+        sys.executable, [sys.executable, "-IS", "-c", _bootstrap("watch"), _fields(config), jsonc.dumps(fds)]
+    )
+
+
+def _first_client(listener: Any) -> Any:
+    """The first attach connection, or None when none came in time (the container starts anyway)."""
+    import select
+
+    poller = select.poll()
+    poller.register(listener.fileno(), select.POLLIN)
+    if not poller.poll(ATTACH_TIMEOUT * 1000):
+        return None
+    fd, _ = listener._accept()
+    import _socket
+
+    return _socket.socket(fileno=fd)
+
+
+class _Client:
+    """One attached client: its socket and the frames it is sending."""
+
+    def __init__(self, sock: Any) -> None:
+        from pinnace.shim.protocol import Frames
+
+        self.sock = sock
+        self.frames = Frames()
+
+
+class _Watch:
+    """The lean phase's state: the container's stdio, the clients, the log, the health timer."""
+
+    def __init__(self, config: MonitorConfig, fds: dict[str, Any]) -> None:
+        import _socket
+        import select
+        import time
+
+        from pinnace.logs.jsonfile import JsonFileWriter
+
+        self.config = config
+        self.pid = int(fds["pid"])
+        self.started = time.monotonic()
+        self.writer = JsonFileWriter(config.log_path, max_size=config.max_size, max_file=config.max_file)
+        self.poller = select.poll()
+        self.streams: dict[int, str] = {}
+        for name in ("out", "err"):
+            if fds[name] >= 0:
+                self.streams[fds[name]] = "stdout" if name == "out" else "stderr"
+        self.stdin: int = fds["stdin"]
+        #: The pty master (``-t``): where window sizes go; input reaches it only with ``-i``.
+        self.master = self.stdin if config.tty else -1
+        if config.tty and not config.open_stdin:
+            self.stdin = -1
+        self.listener = _socket.socket(fileno=fds["listener"])
+        self.clients: dict[int, _Client] = {}
+        self.pidfd = os.pidfd_open(self.pid)
+        for fd in (*self.streams, self.listener.fileno(), self.pidfd):
+            os.set_inheritable(fd, False)
+            self.poller.register(fd, select.POLLIN)
+        if self.stdin >= 0:
+            os.set_inheritable(self.stdin, False)
+        for fd in fds["clients"]:
+            os.set_inheritable(fd, False)
+            self._add_client(_socket.socket(fileno=fd))
+        self.health_pid = 0
+        self.next_health = time.monotonic() + config.health_interval if config.health_command else None
+
+    # -- clients
+    def _add_client(self, sock: Any) -> None:
+        import select
+
+        self.clients[sock.fileno()] = _Client(sock)
+        self.poller.register(sock.fileno(), select.POLLIN)
+
+    def _drop_client(self, fd: int) -> None:
+        client = self.clients.pop(fd, None)
+        if client is not None:
+            self.poller.unregister(fd)
+            client.sock.close()
+
+    def broadcast(self, data: bytes) -> None:
+        for fd, client in list(self.clients.items()):
+            try:
+                client.sock.sendall(data)
+            except OSError:
+                self._drop_client(fd)
+
+    def _from_client(self, fd: int) -> None:
+        from pinnace.shim import protocol
+
+        client = self.clients[fd]
+        try:
+            data = client.sock.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            self._drop_client(fd)
+            return
+        try:
+            for stream, payload in client.frames.feed(data):
+                if stream == protocol.STDIN and self.stdin >= 0:
+                    _write_all(self.stdin, payload)
+                elif stream == protocol.CLOSE_STDIN and self.config.stdin_once and not self.config.tty:
+                    self._close_stdin()
+                elif stream == protocol.RESIZE and self.master >= 0:
+                    _resize(self.master, *protocol.parse_resize(payload))
+        except (ValueError, OSError):
+            self._drop_client(fd)
+
+    def _close_stdin(self) -> None:
+        if self.stdin >= 0 and self.stdin != self.master:
+            os.close(self.stdin)
+        self.stdin = -1
+
+    # -- output
+    def _output(self, fd: int) -> None:
+        from pinnace.shim import protocol
+
+        try:
+            data = os.read(fd, 65536)
+        except OSError:  # EIO from a pty master: every slave fd is closed
+            data = b""
+        stream = self.streams[fd]
+        if data:
+            self.writer.write(stream, data)
+            self.broadcast(protocol.frame(protocol.STDOUT if stream == "stdout" else protocol.STDERR, data))
+        else:
+            self.writer.flush(stream)
+            del self.streams[fd]
+            self.poller.unregister(fd)
+            os.close(fd)
+
+    # -- health
+    def _health_tick(self, now: float) -> None:
+        if self.health_pid:
+            try:
+                done, _ = os.waitpid(self.health_pid, os.WNOHANG)
+            except ChildProcessError:
+                done = self.health_pid
+            if not done:
+                return  # the previous check still runs: checks never overlap
+            self.health_pid = 0
+        self.health_pid = os.posix_spawn(
+            self.config.health_command[0],
+            list(self.config.health_command),
+            os.environ,
+            file_actions=[(os.POSIX_SPAWN_OPEN, fd, "/dev/null", os.O_RDWR, 0) for fd in (0, 1, 2)],
+            setsid=True,
+        )
+        self.next_health = now + self.config.health_interval
+
+    def _next_timeout(self, status: int | None, deadline: float) -> float | None:
+        import time
+
+        now = time.monotonic()
+        if status is not None:
+            return max(0.0, deadline - now) * 1000
+        if self.next_health is None:
+            return None
+        if now >= self.next_health:
+            self._health_tick(now)
+        return max(0.0, (self.next_health or now) - now) * 1000
+
+    def pump(self) -> int:
+        """Serve until the init exited and its output ended; the init's wait status."""
+        import time
+
+        status: int | None = None
+        deadline = 0.0
+        listener = self.listener.fileno()
+        while self.streams or status is None:
+            events = self.poller.poll(self._next_timeout(status, deadline))
+            if status is not None and not events and time.monotonic() >= deadline:
+                break  # something the container left behind still holds its output: stop waiting
+            for fd, _ in events:
+                if fd == self.pidfd:
+                    self.poller.unregister(fd)
+                    os.close(fd)
+                    status = self._reap()
+                    deadline = time.monotonic() + DRAIN_TIMEOUT
+                elif fd in self.streams:
+                    self._output(fd)
+                elif fd == listener:
+                    try:
+                        conn, _ = self.listener._accept()  # type: ignore[attr-defined]
+                    except OSError:
+                        continue
+                    import _socket
+
+                    self._add_client(_socket.socket(fileno=conn))
+                elif fd in self.clients:
+                    self._from_client(fd)
+        for fd in self.streams:
+            os.close(fd)
+        self._close_stdin()
+        if self.master >= 0:
+            os.close(self.master)
+        self.writer.close()
+        assert status is not None
+        return status
+
+    def _reap(self) -> int:
+        """Wait for the init (our child through the subreaper), reaping other orphans on the way."""
+        while True:
+            try:
+                got, status = os.waitpid(-1, 0)
+            except ChildProcessError:
+                return 255 << 8
+            if got == self.pid:
+                return status
+            if got == self.health_pid:
+                self.health_pid = 0
+
+    def close_clients(self, exit_code: int) -> None:
+        from pinnace.shim import protocol
+
+        self.broadcast(protocol.frame(protocol.EXIT, str(exit_code).encode()))
+        for fd in list(self.clients):
+            self._drop_client(fd)
+        self.listener.close()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _resize(master: int, rows: int, cols: int) -> None:
+    import fcntl
+    import termios
+
+    try:
+        fcntl.ioctl(
+            master, termios.TIOCSWINSZ, rows.to_bytes(2, "little") + cols.to_bytes(2, "little") + bytes(4)
+        )
+    except OSError:
+        pass
 
 
 def watch() -> NoReturn:
-    """The lean half of the monitor (after the exec in :func:`run`): copy output, then finish."""
+    """The lean phase (after the exec in :func:`run`): serve the container, then restart or finish."""
     import sys
+    import time
 
-    from pinnace.logs.jsonfile import JsonFileWriter
+    from pinnace.runtime.signals import exit_code
 
-    config = MonitorConfig(**jsonc.loads(sys.argv[1]))
-    pid, out_r, err_r = (int(arg) for arg in sys.argv[2:5])
-    for fd in (out_r, err_r):
-        os.set_inheritable(fd, False)
-    writer = JsonFileWriter(config.log_path, max_size=config.max_size, max_file=config.max_file)
-    status = _pump(writer, pid, {out_r: "stdout", err_r: "stderr"})
-    writer.close()
-    _finish(config, status)
+    config = _load(sys.argv[1])
+    w = _Watch(config, jsonc.loads(sys.argv[2]))
+    code = exit_code(w.pump())
+    ran_for = time.monotonic() - w.started
+    if _should_restart(config, code):
+        backoff = _next_backoff(config.backoff, ran_for)
+        _write_state(
+            config,
+            {
+                "Status": "restarting",
+                "Pid": 0,
+                "ExitCode": code,
+                "FinishedAt": _now(),
+                "RestartCount": config.restart_count,
+            },
+        )
+        w.close_clients(code)
+        if _sleep_unless_stopped(config, backoff):
+            fields = jsonc.loads(_fields(config))
+            fields.update(restart_count=config.restart_count + 1, backoff=backoff)
+            os.execv(
+                sys.executable,
+                [sys.executable, "-IS", "-c", _bootstrap("main"), jsonc.dumps(fields, compact=True), "-1"],
+            )
+        _finish(config, code)
+        os._exit(0)
+    _finish(config, code)
+    w.close_clients(code)
+    if config.exit_command:
+        try:
+            os.execv(config.exit_command[0], list(config.exit_command))
+        except OSError:
+            pass
     os._exit(0)
 
 
-def _pump(writer: Any, pid: int, streams: dict[int, str]) -> int:
-    """Copy the pipes into the log until the init exited and its output ended; the init's wait status."""
-    import select
+def restart_policy(container_dir: str) -> tuple[str, int]:
+    """(Name, MaximumRetryCount) of the container's restart policy; ("no", 0) without one."""
+    try:
+        with open(os.path.join(container_dir, RESTART_FILE), "rb") as f:
+            policy = jsonc.loads(f.read())
+    except (OSError, ValueError):
+        return "no", 0
+    return str(policy.get("Name") or "no"), int(policy.get("MaximumRetryCount") or 0)
+
+
+def _should_restart(config: MonitorConfig, code: int) -> bool:
+    """moby's restartmanager.ShouldRestart, for a container that was not stopped by the user."""
+    if os.path.exists(os.path.join(config.container_dir, STOPPED_MARK)):
+        return False
+    name, max_retries = restart_policy(config.container_dir)
+    if name in ("always", "unless-stopped"):
+        return True
+    if name == "on-failure":
+        return code != 0 and (max_retries == 0 or config.restart_count < max_retries)
+    return False
+
+
+def _next_backoff(previous: float, ran_for: float) -> float:
+    """docker's delay before a restart: 100 ms, doubling, at most a minute; reset by a 10 s run."""
+    if previous == 0 or ran_for >= BACKOFF_RESET_AFTER:
+        return BACKOFF_START
+    return min(previous * 2, BACKOFF_MAX)
+
+
+def _sleep_unless_stopped(config: MonitorConfig, delay: float) -> bool:
+    """Wait ``delay`` seconds; False as soon as the user stops the container meanwhile."""
     import time
 
-    pidfd = os.pidfd_open(pid)
-    poller = select.poll()
-    for fd in (*streams, pidfd):
-        poller.register(fd, select.POLLIN)
-    status: int | None = None
-    deadline = 0.0
-    while streams or status is None:
-        timeout = None if status is None else max(0.0, deadline - time.monotonic()) * 1000
-        events = poller.poll(timeout)
-        if status is not None and not events:
-            break  # something the container left behind still holds its output: stop waiting
-        for fd, _ in events:
-            if fd == pidfd:
-                poller.unregister(pidfd)
-                os.close(pidfd)
-                status = _reap(pid)
-                deadline = time.monotonic() + DRAIN_TIMEOUT
-                continue
-            data = os.read(fd, 65536)
-            if data:
-                writer.write(streams[fd], data)
-            else:
-                writer.flush(streams.pop(fd))
-                poller.unregister(fd)
-                os.close(fd)
-    for fd in streams:
-        os.close(fd)
-    assert status is not None
-    from pinnace.runtime.signals import exit_code
-
-    return exit_code(status)
-
-
-def _reap(pid: int) -> int:
-    """Wait for the init (our child through the subreaper), reaping other orphans on the way."""
+    mark = os.path.join(config.container_dir, STOPPED_MARK)
+    deadline = time.monotonic() + delay
     while True:
-        try:
-            got, status = os.waitpid(-1, 0)
-        except ChildProcessError:
-            return 255 << 8
-        if got == pid:
-            return status
+        if os.path.exists(mark):
+            return False
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return True
+        time.sleep(min(left, 0.05))
 
 
-def _finish(config: MonitorConfig, exit_code: int) -> None:
+def _finish(config: MonitorConfig, exit_code: int, *, error: str = "") -> None:
     """Record how the container ended, then remove the runtime's container (mounts die with it)."""
-    import time
-
     from pinnace._util.fs import atomic_write
     from pinnace.runtime import container
 
@@ -259,9 +668,14 @@ def _finish(config: MonitorConfig, exit_code: int) -> None:
         )
     except PinnaceError:
         pass
-    ns = time.time_ns()
-    finished = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
-    record_ = {"ExitCode": exit_code, "OOMKilled": oom, "FinishedAt": finished}
+    end: dict[str, object] = {
+        "ExitCode": exit_code,
+        "OOMKilled": oom,
+        "FinishedAt": _now(),
+        "RestartCount": config.restart_count,
+    }
+    if error:
+        end["Error"] = error
     _delete_quietly(config)
     if config.rootfs_mount:
         from pathlib import Path
@@ -273,7 +687,7 @@ def _finish(config: MonitorConfig, exit_code: int) -> None:
         except PinnaceError:
             pass
     # Last: whoever reads the exit file may remove the container's directories at once.
-    atomic_write(config.exit_file, jsonc.dumps(record_, compact=True).encode())
+    atomic_write(os.path.join(config.run_dir, EXIT_FILE), jsonc.dumps(end, compact=True).encode())
 
 
 def _delete_quietly(config: MonitorConfig) -> None:

@@ -1,0 +1,108 @@
+"""Restart policies, ``--rm`` of detached containers, and coming back after a simulated reboot."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pinnace.mount.flags import mount_points
+from tests.conftest import Pinnace
+
+pytestmark = pytest.mark.root
+
+
+def _state(engine: Pinnace, name: str) -> str:
+    return engine.run(
+        "inspect", "-f", "{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}}", name
+    ).stdout.strip()
+
+
+def _until(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_on_failure_restarts_at_most_n_times(engine: Pinnace) -> None:
+    engine.run(
+        "run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "echo run; exit 3"
+    )
+    assert engine.run("wait", "flaky").stdout == "3\n"
+    assert _state(engine, "flaky") == "exited 2 3"
+    assert engine.run("logs", "flaky").stdout == "run\n" * 3
+
+
+def test_on_failure_does_not_restart_a_success(engine: Pinnace) -> None:
+    engine.run("run", "-d", "--name", "ok", "--restart", "on-failure", "busybox", "true")
+    assert engine.run("wait", "ok").stdout == "0\n"
+    assert _state(engine, "ok") == "exited 0 0"
+
+
+def test_always_restarts_until_stopped(engine: Pinnace) -> None:
+    engine.run(
+        "run", "-d", "--name", "loop", "--restart", "always", "busybox", "sh", "-c", "sleep 0.2; exit 1"
+    )
+    _until(lambda: int(_state(engine, "loop").split()[1]) >= 2)
+    started = time.monotonic()
+    engine.run("stop", "-t", "2", "loop")
+    assert time.monotonic() - started < 5
+    assert _state(engine, "loop").split()[0] == "exited"
+    count = _state(engine, "loop").split()[1]
+    time.sleep(0.5)
+    assert _state(engine, "loop").split()[:2] == ["exited", count]  # and it stays stopped
+
+
+def test_detached_rm_removes_the_container_when_it_exits(engine: Pinnace) -> None:
+    container_id = engine.run("run", "-d", "--rm", "busybox", "sh", "-c", "sleep 0.2").stdout.strip()
+    _until(lambda: engine.run("ps", "-a", "-q", "--no-trunc").stdout == "")
+    assert not (engine.root / "containers" / container_id).exists()
+
+
+def _simulate_reboot(engine: Pinnace, tmp_path: Path) -> None:
+    """What a reboot does to pinnace's state: every process gone, mounts gone, cgroups gone, runroot empty."""
+    ids = engine.run("ps", "-q", "--no-trunc").stdout.split()
+    for container_id in ids:
+        pid = int(engine.run("inspect", "-f", "{{.State.Pid}}", container_id).stdout)
+        with open(f"/proc/{pid}/stat") as f:
+            monitor = int(f.read().rpartition(")")[2].split()[1])
+        os.kill(monitor, signal.SIGKILL)
+        os.kill(pid, signal.SIGKILL)
+        _until(
+            lambda pid=pid: (
+                not Path(f"/proc/{pid}/cmdline").exists() or Path(f"/proc/{pid}/cmdline").read_bytes() == b""
+            )
+        )
+    for point in sorted((m for m in mount_points() if m.startswith(str(tmp_path))), reverse=True):
+        os.system(f"umount -l '{point}'")
+    for container_id in ids:
+        for cgroup in Path("/sys/fs/cgroup").glob(f"*/pinnace/{container_id}"):
+            for child in sorted(cgroup.rglob("*"), reverse=True):
+                if child.is_dir():
+                    child.rmdir()
+            cgroup.rmdir()
+    shutil.rmtree(engine.runroot)
+
+
+def test_after_a_reboot_containers_are_exited_and_restore_brings_back_always(
+    engine: Pinnace, tmp_path: Path
+) -> None:
+    engine.run("run", "-d", "--name", "svc", "--restart", "always", "busybox", "sleep", "600")
+    engine.run("run", "-d", "--name", "plain", "busybox", "sleep", "600")
+    engine.run("run", "-d", "--name", "held", "--restart", "unless-stopped", "busybox", "sleep", "600")
+    engine.run("stop", "-t", "0", "held")
+    _simulate_reboot(engine, tmp_path)
+    assert _state(engine, "svc").split()[0] == "exited"
+    assert _state(engine, "plain") == "exited 0 255"
+    assert engine.run("ps", "-q").stdout == ""
+    restored = engine.run("system", "restore").stdout.split()
+    assert restored == ["svc"]
+    assert _state(engine, "svc").split()[0] == "running"
+    engine.run("start", "plain")
+    assert _state(engine, "plain").split()[0] == "running"
