@@ -11,6 +11,7 @@ import pytest
 
 from pinnace.mount.flags import mount_points
 from tests.conftest import Pinnace
+from tests.helpers.zygote import stop_zygote
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -24,6 +25,7 @@ def engine(pinnace: Pinnace, rootfs_tar: Path, tmp_path: Path) -> Iterator[Pinna
     ids = pinnace.run("ps", "-a", "-q", "--no-trunc").stdout.split()
     if ids:
         pinnace.run("rm", "-f", *ids)
+    stop_zygote(pinnace.runroot)
     # Only this store's containers: other stores (tests running side by side) share the parent cgroup.
     created = _created_ids(pinnace.root / "pinnace.db")
     leaked_cgroups = [str(p) for p in CGROUP_ROOT.glob("*/pinnace/*") if p.is_dir() and p.name in created]

@@ -93,9 +93,11 @@ def _simulate_reboot(engine: Pinnace, tmp_path: Path) -> None:
 def test_after_a_reboot_containers_are_exited_and_restore_brings_back_always(
     engine: Pinnace, tmp_path: Path
 ) -> None:
-    engine.run("run", "-d", "--name", "svc", "--restart", "always", "busybox", "sleep", "600")
-    engine.run("run", "-d", "--name", "plain", "busybox", "sleep", "600")
-    engine.run("run", "-d", "--name", "held", "--restart", "unless-stopped", "busybox", "sleep", "600")
+    engine.run("run", "-d", "--name", "svc", "--restart", "always", "busybox", "sh", "-c", "sleep 600")
+    engine.run("run", "-d", "--name", "plain", "busybox", "sh", "-c", "sleep 600")
+    engine.run(
+        "run", "-d", "--name", "held", "--restart", "unless-stopped", "busybox", "sh", "-c", "sleep 600"
+    )
     engine.run("stop", "-t", "0", "held")
     _simulate_reboot(engine, tmp_path)
     assert _state(engine, "svc").split()[0] == "exited"

@@ -18,30 +18,46 @@ import pytest
 from pinnace.errors import NotFound
 from pinnace.runtime.linux import sealed
 from pinnace.runtime.state import start_time
-from pinnace.shim.monitor import MonitorConfig, Started, spawn
+from pinnace.shim.monitor import EXIT_FILE, MonitorConfig, Started, spawn
 from tests.helpers.bundle import make_bundle
+from tests.helpers.zygote import stop_zygote
 
 pytestmark = pytest.mark.root
 
 
 @pytest.fixture
 def runtime_root(tmp_path: Path) -> Iterator[Path]:
-    root = tmp_path / "runtime"
+    root = tmp_path / "runroot" / "runtime"
     yield root
+    stop_zygote(tmp_path / "runroot")
     sealed.unseal(str(root))
 
 
 def config(tmp_path: Path, root: Path, args: list[str], **kw: object) -> MonitorConfig:
     bundle = make_bundle(tmp_path / f"bundle-{len(list(tmp_path.iterdir()))}", args)
     container_id = f"pinnace-test-{os.urandom(6).hex()}"
+    run_dir = tmp_path / "run" / container_id
+    container_dir = tmp_path / "ctr" / container_id
+    run_dir.mkdir(parents=True)
+    container_dir.mkdir(parents=True)
     return MonitorConfig(
         container_id=container_id,
         bundle=str(bundle),
+        runtime="pinnace",
         runtime_root=str(root),
+        run_dir=str(run_dir),
+        container_dir=str(container_dir),
         log_path=str(tmp_path / f"{container_id}-json.log"),
-        exit_file=str(tmp_path / f"{container_id}.exit"),
         **kw,  # type: ignore[arg-type]
     )
+
+
+def start(cfg: MonitorConfig, root: Path) -> Started:
+    return spawn(cfg, runroot=str(root.parent))
+
+
+def exit_file(cfg: MonitorConfig) -> str:
+    return os.path.join(cfg.run_dir, EXIT_FILE)
 
 
 def wait_for_file(path: str, timeout: float = 20) -> dict[str, object]:
@@ -69,9 +85,9 @@ def assert_gone(started: Started, cfg: MonitorConfig, root: Path) -> None:
 
 def test_output_is_logged_and_the_exit_recorded(tmp_path: Path, runtime_root: Path) -> None:
     cfg = config(tmp_path, runtime_root, ["sh", "-c", "echo out1; echo err1 >&2; printf tail; exit 3"])
-    started = spawn(cfg)
+    started = start(cfg, runtime_root)
     assert started.pid > 0 and started.monitor_pid > 0
-    end = wait_for_file(cfg.exit_file)
+    end = wait_for_file(exit_file(cfg))
     assert end["ExitCode"] == 3
     assert end["OOMKilled"] is False
     assert str(end["FinishedAt"]).endswith("Z")
@@ -86,11 +102,11 @@ def test_a_detached_container_outlives_its_starter_and_is_killed_by_signal(
     tmp_path: Path, runtime_root: Path
 ) -> None:
     cfg = config(tmp_path, runtime_root, ["sleep", "60"])
-    started = spawn(cfg)
+    started = start(cfg, runtime_root)
     assert alive(started.pid) and alive(started.monitor_pid)
     assert os.getsid(started.monitor_pid) != os.getsid(0)  # a session of its own, not ours
     os.kill(started.pid, 9)
-    end = wait_for_file(cfg.exit_file)
+    end = wait_for_file(exit_file(cfg))
     assert end["ExitCode"] == 137
     assert not alive(started.pid)
     assert_gone(started, cfg, runtime_root)
@@ -101,8 +117,8 @@ def test_an_oom_kill_is_recorded(tmp_path: Path, runtime_root: Path) -> None:
     spec = json.loads((Path(cfg.bundle) / "config.json").read_text())
     spec["linux"]["resources"] = {"memory": {"limit": 16 << 20, "swap": 16 << 20}}
     (Path(cfg.bundle) / "config.json").write_text(json.dumps(spec))
-    started = spawn(cfg)
-    end = wait_for_file(cfg.exit_file)
+    started = start(cfg, runtime_root)
+    end = wait_for_file(exit_file(cfg))
     assert end["ExitCode"] == 137
     assert end["OOMKilled"] is True
     assert_gone(started, cfg, runtime_root)
@@ -111,8 +127,8 @@ def test_an_oom_kill_is_recorded(tmp_path: Path, runtime_root: Path) -> None:
 def test_a_container_that_cannot_start_reports_the_runtimes_error(tmp_path: Path, runtime_root: Path) -> None:
     cfg = config(tmp_path, runtime_root, ["nosuchcommand"])
     with pytest.raises(NotFound, match='exec: "nosuchcommand": executable file not found in \\$PATH'):
-        spawn(cfg)
-    assert not os.path.exists(cfg.exit_file)
+        start(cfg, runtime_root)
+    assert not os.path.exists(exit_file(cfg))
     assert not (runtime_root / cfg.container_id).exists()
     assert not Path(f"/sys/fs/cgroup/pids/{cfg.container_id}").exists()
 
@@ -122,8 +138,8 @@ def test_logs_rotate(tmp_path: Path, runtime_root: Path) -> None:
         "i=0; while [ $i -lt 400 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done"
     )
     cfg = config(tmp_path, runtime_root, ["sh", "-c", script], max_size=4096, max_file=3)
-    started = spawn(cfg)
-    wait_for_file(cfg.exit_file)
+    started = start(cfg, runtime_root)
+    wait_for_file(exit_file(cfg))
     assert_gone(started, cfg, runtime_root)
     files = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(f"{cfg.container_id}-json.log"))
     assert files == [

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from pinnace.cli.flags import Values
     from pinnace.cli.main import Context
     from pinnace.containers.service import ContainerService
-    from pinnace.logs.jsonfile import LogRecord
+    from pinnace.logs.common import LogRecord
 
 PS_TABLE = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedAt}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
 PS_HEADERS = {
@@ -57,7 +57,7 @@ def run(ctx: Context, argv: list[str]) -> int:
     ns = p.parse(argv, min_args=1)
     service = ctx.engine.containers
     options = run_options(ns)
-    if options.tty and options.interactive and not os.isatty(0):
+    if options.tty and options.interactive and not ns.flag("detach") and not os.isatty(0):
         raise InvalidArgument("the input device is not a TTY")
     record, warnings = service.create(options, name=ns.value("name") or "")
     for line in warnings:
@@ -119,13 +119,15 @@ def _session(
     )
 
 
-def _copy_logs(ctx: Context, records: Iterable[LogRecord], *, timestamps: bool = False) -> None:
-    """Write log records to our stdout/stderr as they come (with ``-t``, docker's timestamp first)."""
-    from pinnace.logs.jsonfile import format_record
+def _copy_logs(
+    ctx: Context, records: Iterable[LogRecord], *, timestamps: bool = False, details: bool = False
+) -> None:
+    """Write log records to our stdout/stderr as they come (``-t``: docker's timestamp; ``--details``: attrs)."""
+    from pinnace.logs.common import format_record
 
     for rec in records:
         text = ctx.stdout if rec.stream == "stdout" else ctx.stderr
-        data = format_record(rec, timestamps=timestamps)
+        data = format_record(rec, timestamps=timestamps, details=details)
         binary = getattr(text, "buffer", None)
         if binary is not None:
             text.flush()
@@ -251,15 +253,35 @@ def ps(ctx: Context, argv: list[str]) -> int:
 
 
 def logs(ctx: Context, argv: list[str]) -> int:
+    """docker logs: the container is looked up first, then --since/--until read as the docker client reads them."""
+    relative = '(e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)'
     p = Flags("logs", "Fetch the logs of a container", "[OPTIONS] CONTAINER")
+    p.add_bool("details", help="Show extra details provided to logs")
     p.add_bool("follow", "f", help="Follow log output")
+    p.add_string("since", help=f"Show logs since timestamp {relative}")
     p.add_string("tail", "n", help='Number of lines to show from the end of the logs (default "all")')
     p.add_bool("timestamps", "t", help="Show timestamps")
+    p.add_string("until", help=f"Show logs before a timestamp {relative}")
     ns = p.parse(argv, min_args=1, max_args=1)
-    tail_text = ns.value("tail")
-    tail = None if tail_text in (None, "all") else int(tail_text)
-    records = ctx.engine.containers.logs(ns.args[0], follow=ns.flag("follow"), tail=tail)
-    _copy_logs(ctx, records, timestamps=ns.flag("timestamps"))
+    from pinnace._util.gotime import since_arg
+
+    service = ctx.engine.containers
+    try:
+        record = service.get(ns.args[0])
+    except PinnaceError as e:
+        ctx.stderr.write(f"Error response from daemon: {e}\n")
+        return 1
+    try:
+        window = {k: since_arg(k, v) for k in ("since", "until") if (v := ns.value(k))}
+    except InvalidArgument as e:
+        ctx.stderr.write(f"{e}\n")
+        return 1
+    try:
+        records = service.logs(record.id, follow=ns.flag("follow"), tail=ns.value("tail") or "all", **window)
+        _copy_logs(ctx, records, timestamps=ns.flag("timestamps"), details=ns.flag("details"))
+    except PinnaceError as e:
+        ctx.stderr.write(f"Error response from daemon: {e}\n")
+        return 1
     return 0
 
 

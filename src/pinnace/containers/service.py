@@ -29,13 +29,16 @@ from pinnace.errors import Conflict, FailedPrecondition, NotFound, PinnaceError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping, Sequence
     from typing import Any
 
     from pinnace.containers.options import RunOptions
+    from pinnace.containers.stats import Sample
+    from pinnace.containers.update import UpdateConfig
     from pinnace.images.stores import Stores
     from pinnace.logs.jsonfile import LogRecord
     from pinnace.meta.db import Database
+    from pinnace.shim.runtimes import Runtime
 
 
 #: The statuses in which a container has a monitor (docker's State.Running).
@@ -75,7 +78,15 @@ class ContainerService:
 
     @property
     def runtime_root(self) -> str:
+        """The state root of pinnace's own runtime (the default one)."""
         return os.path.join(self.runroot, "runtime")
+
+    def runtime(self, record: ContainerRecord) -> Runtime:
+        """The OCI runtime the container runs with (``--runtime``; pinnace's own by default)."""
+        from pinnace.shim.runtimes import resolve, root_for, runtime_at
+
+        name = resolve(str(record.host_config.get("Runtime") or record.runtime or ""))
+        return runtime_at(name, root_for(name, self.runroot))
 
     # -- create / start
     def create(self, options: RunOptions, *, name: str = "") -> tuple[ContainerRecord, list[str]]:
@@ -158,11 +169,13 @@ class ContainerService:
             _unlink(os.path.join(container_dir, monitor.STOPPED_MARK))
             self._write_restart_policy(record)
             config = record.config
+            runtime = self.runtime(record)
             started = monitor.spawn(
                 monitor.MonitorConfig(
                     container_id=record.id,
                     bundle=bundle,
-                    runtime_root=self.runtime_root,
+                    runtime=getattr(runtime, "path", "pinnace"),
+                    runtime_root=runtime.root,
                     run_dir=run_dir,
                     container_dir=container_dir,
                     log_path=self.log_path(record.id),
@@ -177,6 +190,7 @@ class ContainerService:
                     **self._health_schedule(record),
                 ),
                 on_created=(lambda: attach(run_dir)) if attach is not None else None,
+                runroot=self.runroot,
             )
         except BaseException as e:
             layer.unmount_rootfs(rootfs)
@@ -252,12 +266,12 @@ class ContainerService:
         """
         if record.status not in ACTIVE:
             return record
-        from pinnace.shim.monitor import EXIT_FILE, STATE_FILE
+        from pinnace.shim.monitor import EXIT_FILE, STATE_FILE, is_monitor
 
         run_dir = self._run_dir(record.id)
         end = _read_json(os.path.join(run_dir, EXIT_FILE))
         if end is None:
-            if _is_monitor(record.monitor_pid):
+            if is_monitor(record.monitor_pid):
                 state = _read_json(os.path.join(run_dir, STATE_FILE))
                 return self._running(record, state) if state else record
             end = _read_json(os.path.join(run_dir, EXIT_FILE))  # written between the two checks
@@ -307,10 +321,8 @@ class ContainerService:
 
     def _clean_after_monitor(self, record: ContainerRecord) -> None:
         """What a dead monitor could not do: kill what still runs of the container, unmount its root."""
-        from pinnace.runtime import container
-
         try:
-            container.delete(self.runtime_root, record.id, force=True)
+            self.runtime(record).delete(record.id, force=True)
         except PinnaceError:
             pass
         layer.unmount_rootfs(self.rootfs(record.id))
@@ -355,18 +367,53 @@ class ContainerService:
                 return record.exit_code
             time.sleep(poll)
 
-    def logs(self, ref: str, *, follow: bool = False, tail: int | None = None) -> Iterator[LogRecord]:
-        """The container's log records (docker logs), following while it runs."""
-        from pinnace.logs.jsonfile import read_logs
+    def logs(
+        self,
+        ref: str,
+        *,
+        follow: bool = False,
+        tail: int | str | None = None,
+        since: str = "",
+        until: str = "",
+        stdout: bool = True,
+        stderr: bool = True,
+    ) -> Iterator[LogRecord]:
+        """The container's log records as the daemon selects them for ``docker logs``.
 
-        record = self.records.resolve(ref)
-        path = self.log_path(record.id)
-        if not os.path.exists(path):
-            return iter(())
+        ``tail``, ``since`` and ``until`` come as the Engine API takes them:
+        a count or "all" (anything that is not a number means all, as
+        dockerd reads it), and unix timestamps ``sec[.nanos]`` (the client
+        turns ``10m`` or RFC 3339 into those: pinnace._util.gotime).  ``follow``
+        goes on while the container runs (not at all if it does not now).
+        NotImplementedYet with docker's words for the ``none`` driver.
+        """
+        from pinnace._util.gotime import parse_timestamps
+        from pinnace.errors import InvalidArgument
+        from pinnace.logs import drivers
+
+        record = self.get(ref)
+        if isinstance(tail, str):
+            digits = tail[1:] if tail[:1] in "+-" else tail
+            tail = int(tail) if digits.isascii() and digits.isdigit() else None
+        try:
+            since_ns = parse_timestamps(since) if since else None
+            until_ns = parse_timestamps(until) if until and until != "0" else None
+        except ValueError as e:
+            raise InvalidArgument(str(e)) from None
         exit_file = self._exit_file(record.id)
         # A short poll: a foreground `run` waits on it for the container's last output.
-        return read_logs(
-            path, tail=tail, follow=follow, should_stop=lambda: os.path.exists(exit_file), poll_interval=0.005
+        return drivers.read_logs(
+            record.host_config.get("LogConfig"),
+            self._dir(record.id),
+            record.id,
+            tail=tail,
+            since_ns=since_ns,
+            until_ns=until_ns,
+            follow=follow and record.status in ACTIVE,
+            stdout=stdout,
+            stderr=stderr,
+            should_stop=lambda: os.path.exists(exit_file),
+            poll_interval=0.005,
         )
 
     def kill(self, ref: str, signum: int = 9, *, manual: bool = True) -> None:
@@ -383,11 +430,10 @@ class ContainerService:
             self._mark_stopped(record.id)
         if record.status == "restarting":
             return  # between two runs: the mark alone keeps it from starting again
-        from pinnace.runtime import container
-
-        container.kill(self.runtime_root, record.id, signum)
+        runtime = self.runtime(record)
+        runtime.kill(record.id, signum)
         if record.status == "paused":  # a frozen process takes its signal once thawed, as docker does
-            container.resume(self.runtime_root, record.id)
+            runtime.resume(record.id)
             self.records.update_state(record.id, status="running")
 
     def _mark_stopped(self, container_id: str) -> None:
@@ -442,24 +488,208 @@ class ContainerService:
         _remove_tree(self._run_dir(record.id))
         append_event(self.db, "container", "destroy", record.id, {"name": record.name})
 
+    # -- pause, restart, rename, update, top, stats, prune
+    def _event(self, record: ContainerRecord, action: str, extra: Mapping[str, str] | None = None) -> None:
+        """Log a container event with docker's attributes: the labels, ``image`` and ``name``, then ``extra``."""
+        from pinnace.events import append_event
+
+        attributes = {
+            **(record.labels or record.config.get("Labels") or {}),
+            "image": record.image_name,
+            "name": record.name,
+            **(extra or {}),
+        }
+        append_event(self.db, "container", action, record.id, attributes)
+
+    @staticmethod
+    def _prefixed(error: PinnaceError, prefix: str) -> PinnaceError:
+        """``error`` of the same kind with ``prefix`` before its message (moby's errors.Wrap)."""
+        try:
+            return type(error)(prefix + error.message)
+        except TypeError:
+            return PinnaceError(prefix + error.message)
+
+    def pause(self, ref: str) -> ContainerRecord:
+        """Freeze every process of a running container (docker pause, the freezer cgroup)."""
+        from pinnace.runtime import container
+
+        record = self.get(ref)
+        if record.status not in ACTIVE:
+            raise Conflict(f"Container {record.id} is not running")
+        if record.status == "paused":
+            raise Conflict(f"Container {record.id} is already paused")
+        if record.status == "restarting":
+            raise Conflict(f"Container {record.id} is restarting, wait until the container is running")
+        try:
+            container.pause(self.runtime_root, record.id)
+        except (FailedPrecondition, NotFound):
+            raise Conflict(f"Container {record.id} is not running") from None  # it exited meanwhile
+        record = self.records.update_state(record.id, status="paused")
+        self._event(record, "pause")
+        return record
+
+    def unpause(self, ref: str) -> ContainerRecord:
+        """Thaw a paused container (docker unpause)."""
+        from pinnace.runtime import container
+
+        record = self.get(ref)
+        if record.status not in ACTIVE:
+            raise Conflict(f"Container {record.id} is not running")
+        if record.status != "paused":
+            raise Conflict(f"Container {record.id} is not paused")
+        try:
+            container.resume(self.runtime_root, record.id)
+        except NotFound:
+            raise Conflict(f"Container {record.id} is not running") from None
+        except FailedPrecondition:
+            pass  # thawed already (by a kill): the record catches up
+        record = self.records.update_state(record.id, status="running")
+        self._event(record, "unpause")
+        return record
+
+    def restart(self, ref: str, *, timeout: int | None = None, signal: str | None = None) -> ContainerRecord:
+        """docker restart: stop the container if it runs (as ``stop``), then start it."""
+        record = self.get(ref)
+        try:
+            if record.status in ACTIVE:
+                self.stop(record.id, timeout=timeout, signal=signal)
+            record = self.start(record.id)
+        except PinnaceError as e:
+            raise self._prefixed(e, f"Cannot restart container {ref}: ") from None
+        self._event(record, "restart")
+        return record
+
+    def rename(self, ref: str, new_name: str) -> ContainerRecord:
+        """docker rename; the "rename" event carries the old name as ``oldName``."""
+        from pinnace.errors import InvalidArgument
+
+        if not ref or not new_name:
+            raise InvalidArgument("Neither old nor new names may be empty")
+        old = self.records.resolve(ref)
+        record = self.records.rename(old.id, new_name)
+        self._event(record, "rename", {"oldName": "/" + old.name})
+        return record
+
+    def update(self, ref: str, change: UpdateConfig) -> tuple[ContainerRecord, Sequence[str]]:
+        """docker update: store the new limits and restart policy; apply the limits to a running container.
+
+        Returns the record and docker's warnings.  A stopped container gets
+        its new limits when it starts next; if the running container's
+        cgroup refuses them, the old HostConfig is put back.
+        """
+        from pinnace.containers import update as updates
+        from pinnace.runtime import container
+
+        warnings = updates.verify(change)
+        record = self.get(ref)
+        prefix = f"Cannot update container {record.id}: "
+        if record.status in ("removing", "dead"):
+            raise Conflict(prefix + 'container is marked for removal and cannot be "update"')
+        try:
+            host_config = updates.merge(record.host_config, change)
+        except PinnaceError as e:
+            raise self._prefixed(e, prefix) from None
+        previous = record
+        record = self.records.update_state(record.id, host_config=host_config)
+        resources = updates.resources(change)
+        try:
+            if change.restart_policy.get("Name"):
+                self._write_restart_policy(record)  # the monitor reads it at the container's next exit
+            if record.status in ("running", "paused") and resources:
+                container.update(self.runtime_root, record.id, resources)
+        except (FailedPrecondition, NotFound) as e:
+            if self.get(record.id).status in ("running", "paused"):
+                self._undo_update(previous)
+                raise self._prefixed(e, prefix) from None
+            # it exited meanwhile: the limits apply at its next start
+        except PinnaceError as e:
+            self._undo_update(previous)
+            raise self._prefixed(e, prefix) from None
+        self._event(record, "update")
+        return record, warnings
+
+    def _undo_update(self, previous: ContainerRecord) -> None:
+        record = self.records.update_state(previous.id, host_config=previous.host_config)
+        self._write_restart_policy(record)
+
+    def top(self, ref: str, ps_args: str = "") -> tuple[Sequence[str], Sequence[Sequence[str]]]:
+        """docker top: (titles, processes) of the host's ``ps`` for the container's processes."""
+        from pinnace.containers import top
+        from pinnace.runtime import container
+
+        top.validate_ps_args(ps_args or top.DEFAULT_PS_ARGS)
+        record = self.get(ref)
+        if record.status not in ACTIVE:
+            raise Conflict(f"Container {record.id} is not running")
+        if record.status == "restarting":
+            raise Conflict(f"Container {record.id} is restarting, wait until the container is running")
+        try:
+            pids = container.pids(self.runtime_root, record.id)
+        except NotFound:
+            raise Conflict(f"Container {record.id} is not running") from None
+        result = top.top(pids, ps_args)
+        self._event(record, "top")
+        return result
+
+    def stats_sample(self, ref: str) -> tuple[ContainerRecord, Sample | None]:
+        """The container and a reading of its cgroup now (None unless it runs), for docker stats."""
+        from pinnace.containers import stats
+
+        record = self.get(ref)
+        if record.status not in ("running", "paused"):
+            return record, None
+        return record, stats.sample(self.runtime_root, record.id)
+
+    def prune(self, filters: Mapping[str, Sequence[str]] | None = None) -> tuple[Sequence[str], int]:
+        """docker container prune: remove every container that does not run; (IDs removed, bytes freed).
+
+        Filters: ``until`` (created before), ``label`` and ``label!``, as moby's.
+        """
+        from pinnace._util.gotime import get_timestamp, parse_timestamps
+        from pinnace.errors import InvalidArgument
+        from pinnace.events import append_event, match_kv_list
+
+        filters = filters or {}
+        for key in filters:
+            if key not in ("until", "label", "label!"):
+                raise InvalidArgument(f"invalid filter '{key}'")
+        until = None
+        if filters.get("until"):
+            if len(filters["until"]) > 1:
+                raise InvalidArgument("more than one until filter specified")
+            try:
+                until = parse_timestamps(get_timestamp(filters["until"][0]))
+            except ValueError as e:
+                raise InvalidArgument(str(e)) from None
+        deleted: list[str] = []
+        reclaimed = 0
+        for record in self.list():
+            if record.status in ACTIVE:
+                continue
+            if until is not None and parse_timestamps(get_timestamp(record.created)) > until:
+                continue
+            labels = record.labels or record.config.get("Labels") or {}
+            if "label" in filters and not match_kv_list(filters["label"], labels):
+                continue
+            if "label!" in filters and match_kv_list(filters["label!"], labels):
+                continue
+            try:
+                size = self.stores.snapshots.usage(record.snapshot_key).size
+            except PinnaceError:
+                size = 0
+            try:
+                self.remove(record.id)
+            except PinnaceError:
+                continue  # started or removed meanwhile by another command
+            deleted.append(record.id)
+            reclaimed += max(size, 0)
+        append_event(self.db, "container", "prune", "", {"reclaimed": str(reclaimed)})
+        return deleted, reclaimed
+
 
 def _exit_code_of(error: PinnaceError) -> int:
     """docker run's exit code for a container that could not start: 127 not found, 126 cannot run."""
     return 127 if isinstance(error, NotFound) else 126
-
-
-def _is_monitor(pid: int) -> bool:
-    """Whether ``pid`` is a live container monitor (not a pid reused since, after a reboot say).
-
-    A zombie's command line reads empty, so a dead monitor not yet reaped is not one.
-    """
-    if pid <= 0:
-        return False
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return b"pinnace.shim.monitor" in f.read()
-    except OSError:
-        return False
 
 
 def _read_json(path: str) -> dict[str, Any] | None:

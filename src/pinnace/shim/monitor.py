@@ -2,30 +2,27 @@
 
 Daemonless means no long-lived engine owns a container's stdio, so each
 container gets this small process (conmon's role in podman, the shim's in
-containerd).  :func:`spawn` starts it detached from the caller (setsid and a
-double fork, so a ``run -d`` container outlives the CLI) from the sealed
-interpreter (:mod:`pinnace.runtime.linux.sealed`), which lets it create the
-container with the runtime library in-process, without a runtime CLI start.
+containerd).  Monitors are forked by the store's zygote
+(:mod:`pinnace.shim.zygote`), a warm process that has the runtime library
+and this module loaded already, so a monitor costs no interpreter start on
+the path of ``run`` and shares most of its memory with the zygote and the
+other monitors.  :func:`spawn` asks the zygote for one; :func:`serve` is its
+life, detached from whoever asked (a ``run -d`` container outlives the CLI):
 
-The monitor has two phases, one process (one pid, so it stays the
-container's reaper across them):
-
-:func:`run`, the heavy phase
-    listens on the attach socket (:mod:`pinnace.shim.protocol`), gives the
-    container a pty (``-t``) or pipes (stdout, stderr, and stdin with ``-i``),
-    creates it with the runtime library, waits for the first attach client
-    when asked to (``run``/``start -a`` attach before the start, as docker's
-    CLI does, so no output is missed), starts it and reports its pid to
-    :func:`spawn` on the ready pipe; then it execs itself into
-:func:`watch`, the lean phase
-    with only the log writer and the protocol loaded: it copies the
-    container's output into the log and to attached clients, client input to
-    the container's stdin, applies window sizes, runs the healthcheck
-    command every interval, reaps the container and then either restarts it
-    (the restart policy, with docker's back-off, by exec'ing the heavy phase
-    again) or finishes: removes the runtime's container, unmounts the root
-    filesystem, writes the exit file, tells the clients, and execs the exit
-    command (``--rm`` of a detached container).
+1. it listens on the attach socket (:mod:`pinnace.shim.protocol`) and gives
+   the container a pty (``-t``) or pipes (stdout, stderr, stdin with ``-i``);
+2. a short-lived child creates the container with the runtime
+   (:mod:`pinnace.shim.runtimes`: ours in-process, or runc/crun) and starts
+   it, after the first attach client connected when asked to (``run`` and
+   ``start -a`` attach before the start, as docker's CLI does, so no output
+   is missed); what creation allocates dies with that child;
+3. it copies the container's output into the log and to attached clients,
+   client input to the container's stdin, applies window sizes, runs the
+   healthcheck command every interval, reaps the container, and then
+4. restarts it (the restart policy, with docker's back-off) or finishes:
+   removes the runtime's container, unmounts the root filesystem, writes
+   the exit file, tells the clients, and execs the exit command (``--rm``
+   of a detached container).
 
 Files in the container's run directory (``MonitorConfig.run_dir``):
 ``exit.json`` (how it ended: the engine's record of the exit),
@@ -35,9 +32,10 @@ policy (``docker update --restart`` rewrites it while the container runs) and
 ``<container dir>/stopped`` marks a container stopped by the user (no
 restart), as moby's HasBeenManuallyStopped.
 
-Memory: a bare ``python -I -S`` costs ~3 MiB PSS here and this process lives
-as long as its container, so :func:`watch` imports ``os``, ``select``,
-``_socket`` and the log writer, and nothing from the runtime until the end.
+Memory: this process lives as long as its container.  Forked from the
+zygote after ``gc.freeze()``, it shares the interpreter and the modules'
+pages; what it makes private is its own small state (about 0.9 MiB PSS
+each with 20 running, against 3.2 MiB for an exec'd lean interpreter).
 """
 
 from __future__ import annotations
@@ -53,12 +51,17 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, NoReturn
 
+    from pinnace.shim.runtimes import Runtime
+
 #: How long output may still arrive after the container's init exited (a
 #: process it left behind may hold the pipes; docker waits for the copiers).
 DRAIN_TIMEOUT = 2.0
 
 #: How long the heavy phase waits for the first attach client when asked to.
 ATTACH_TIMEOUT = 30.0
+
+#: The monitor's process name (``comm``), by which the engine tells a live monitor from a reused pid.
+MONITOR_NAME = "pinnace-mon"
 
 EXIT_FILE = "exit.json"
 STATE_FILE = "state.json"
@@ -78,6 +81,8 @@ class MonitorConfig:
 
     container_id: str
     bundle: str
+    #: The runtime (:mod:`pinnace.shim.runtimes`: "pinnace" or a runc-like program's path) and its state root.
+    runtime: str
     runtime_root: str
     #: ``<runroot>/containers/<id>``: exit/state files and the attach socket.
     run_dir: str
@@ -112,58 +117,37 @@ class Started:
     pid: int
 
 
-def _fields(config: MonitorConfig) -> str:
+def config_json(config: MonitorConfig) -> str:
+    """``config`` as the JSON that crosses to the zygote (:mod:`pinnace.shim.zygote`)."""
     return jsonc.dumps({name: getattr(config, name) for name in MonitorConfig.__annotations__}, compact=True)
 
 
-def _load(text: str) -> MonitorConfig:
+def load_config(text: str | bytes) -> MonitorConfig:
     fields: dict[str, Any] = jsonc.loads(text)
     for name in ("health_command", "exit_command"):
         fields[name] = tuple(fields.get(name) or ())
     return MonitorConfig(**fields)
 
 
-def _bootstrap(function: str) -> str:
-    """The ``-c`` program that imports this module (from the caller's sys.path) and calls ``function``."""
-    import sys
-
-    return (
-        f"import sys; sys.path[:0] = {sys.path!r}; from pinnace.shim.monitor import {function}; {function}()"
-    )
-
-
-def spawn(config: MonitorConfig, on_created: Callable[[], None] | None = None) -> Started:
-    """Start a detached monitor for ``config`` and wait until its container runs.
+def spawn(config: MonitorConfig, on_created: Callable[[], None] | None = None, *, runroot: str) -> Started:
+    """Have the zygote of ``runroot`` fork a monitor for ``config``; return once its container runs.
 
     With ``config.wait_attach``, ``on_created`` is called once the container
     exists and the attach socket listens: it must connect (the monitor starts
     the container at the first connection).  Raises the pinnace error the
     monitor met creating or starting the container (nothing of it remains).
     """
-    from pinnace.runtime.linux import sealed
+    from pinnace.shim import zygote
 
-    python = sealed.interpreter(config.runtime_root)
-    ready_r, ready_w = os.pipe()
-    child = os.fork()
-    if child == 0:
-        try:
-            os.close(ready_r)
-            os.setsid()
-            if os.fork() != 0:
-                os._exit(0)
-            os.set_inheritable(ready_w, True)
-            argv = [python, "-IS", "-c", _bootstrap("main"), _fields(config), str(ready_w)]
-            os.execve(python, argv, os.environ)
-        finally:
-            os._exit(127)
-    os.close(ready_w)
-    os.waitpid(child, 0)
-    with os.fdopen(ready_r, "rb") as reports:
-        report = _read_report(reports, config)
+    reports = zygote.request(runroot, config_json(config))
+    try:
+        report = reports.next()
         if report.get("created"):
             if on_created is not None:
                 on_created()
-            report = _read_report(reports, config)
+            report = reports.next()
+    finally:
+        reports.close()
     if "error" in report:
         from pinnace import errors
 
@@ -174,23 +158,29 @@ def spawn(config: MonitorConfig, on_created: Callable[[], None] | None = None) -
     return Started(monitor_pid=int(report["monitor_pid"]), pid=int(report["pid"]))
 
 
-def _read_report(reports: Any, config: MonitorConfig) -> dict[str, Any]:
-    line = reports.readline()
+def set_name(name: str) -> None:
+    """This process's name as ``ps`` and ``/proc/PID/stat`` show it (a forked process keeps its parent's)."""
+    try:  # os, not open(): a text file would load a codec in every monitor (~0.7 MiB each)
+        fd = os.open("/proc/self/comm", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, name.encode())
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def is_monitor(pid: int) -> bool:
+    """Whether ``pid`` is a live container monitor (not a pid reused since, after a reboot say)."""
+    if pid <= 0:
+        return False
     try:
-        report: dict[str, Any] = jsonc.loads(line)
-    except ValueError:
-        raise Unavailable(f"container monitor for {config.container_id} exited before it reported") from None
-    return report
-
-
-def main() -> NoReturn:
-    """Entry point of the exec'd monitor: ``-c ... CONFIG_JSON READY_FD`` (READY_FD -1 on a restart)."""
-    import sys
-
-    ready = int(sys.argv[2])
-    if ready >= 0:
-        os.set_inheritable(ready, False)
-    os._exit(run(_load(sys.argv[1]), ready))
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    name, _, rest = stat.partition(b" (")[2].rpartition(b") ")
+    return name == MONITOR_NAME.encode() and rest[:1] != b"Z"
 
 
 def _report(fd: int, message: dict[str, object], *, last: bool = True) -> None:
@@ -246,13 +236,29 @@ class _Stdio:
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
 
-    def created(self) -> None:
-        """Drop our copies of the container's ends (end-of-file then means the container's are closed)."""
+    def close(self) -> None:
+        """Close every end (the launch failed)."""
+        self.created(receive_console=False)
+        for fd in (self.out, self.err, self.stdin, self.null):
+            if fd >= 0:
+                os.close(fd)
+        self.out = self.err = self.stdin = self.null = -1
+
+    def created(self, *, receive_console: bool = True) -> None:
+        """Drop our copies of the container's ends (end-of-file then means the container's are closed).
+
+        With a terminal, receive the pty master the container sent (unless
+        the creation failed, when none will come).
+        """
         for fd in (0, 1, 2):
             os.dup2(self.null, fd)
         for fd in self._theirs:
             os.close(fd)
         self._theirs = []
+        if self.console is not None and not receive_console:
+            for end in self.console:
+                end.close()
+            self.console = None
         if self.console is not None:
             from pinnace.runtime.linux import console
 
@@ -267,75 +273,81 @@ class _Stdio:
             self.stdin = os.dup(master)  # its own fd: closing stdin must not close the output
 
 
-def run(config: MonitorConfig, ready: int) -> int:
-    """The heavy phase: create and start the container, then exec :func:`watch`; 1 when it failed."""
-    from pinnace.runtime import container
-    from pinnace.shim import protocol
+def _launch(config: MonitorConfig, ready: int, listener: Any, stdio: _Stdio) -> tuple[int, Any]:
+    """Create and start the container from a short-lived child; (init pid, first attach client or None).
 
-    listener = None
-    stdio = None
+    The child (forked from this monitor, itself forked from the zygote)
+    does the runtime's work and exits, so what creating a container
+    allocates never becomes this long-lived process's private memory.  The
+    init re-parents to us (the subreaper) when the child exits.
+    """
+    from pinnace.runtime.linux.sync import describe
+
+    reports_r, reports_w = os.pipe()
+    go_r, go_w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(reports_r)
+        os.close(go_w)
+        try:
+            runtime = _runtime(config)
+            console = stdio.console[1] if stdio.console else None
+            pid = runtime.create(config.container_id, config.bundle, console=console)
+            _report(reports_w, {"pid": pid}, last=False)
+            if os.read(go_r, 1) == b"s":
+                runtime.start(config.container_id)
+                _report(reports_w, {"started": True}, last=False)
+        except BaseException as e:
+            kind = type(e).__name__ if isinstance(e, PinnaceError) else "Unavailable"
+            _report(reports_w, {"error": describe(e), "kind": kind}, last=False)
+        os._exit(0)
+    os.close(reports_w)
+    os.close(go_r)
     client = None
     try:
-        container.set_subreaper()
-        if config.restart_count:
-            container.delete(config.runtime_root, config.container_id, force=True)
-        listener = protocol.listen(config.run_dir)
-        stdio = _Stdio(config)
-        try:
-            state = container.create(
-                config.runtime_root,
-                config.container_id,
-                config.bundle,
-                console=stdio.console[1] if stdio.console else None,
-            )
-        finally:
-            stdio.created()
-        if config.wait_attach:
-            _report(ready, {"created": True}, last=False)
-            client = _first_client(listener)
-        container.start(config.runtime_root, config.container_id)
-    except BaseException as e:
-        from pinnace.runtime.linux.sync import describe
-
-        kind = type(e).__name__ if isinstance(e, PinnaceError) else "Unavailable"
-        _report(ready, {"error": describe(e), "kind": kind})
+        with os.fdopen(reports_r, "rb") as reports:
+            created = _line(reports)
+            stdio.created(receive_console="error" not in created)
+            if "error" in created:
+                raise _LaunchFailed(created)
+            if config.wait_attach:
+                _report(ready, {"created": True}, last=False)
+                client = _first_client(listener)
+            os.write(go_w, b"s")
+            started = _line(reports)
+            if "error" in started:
+                raise _LaunchFailed(started)
+    except BaseException:
         if client is not None:
             client.close()
-        if listener is not None:
-            listener.close()
-        _delete_quietly(config)
-        if config.restart_count:  # a restart that failed: the container ends here
-            _finish(config, 128, error=describe(e))
-        return 1
-    started = _now()
-    _write_state(
-        config,
-        {"Status": "running", "Pid": state.pid, "StartedAt": started, "RestartCount": config.restart_count},
-    )
-    _report(ready, {"monitor_pid": os.getpid(), "pid": state.pid})
-    # Become a lean process for the container's lifetime: the same pid (so still
-    # the init's reaper, which execve keeps), with only the log writer loaded.
-    # What create and start imported would cost ~2 MiB more per container.
-    import sys
+        raise
+    finally:
+        os.close(go_w)
+        os.waitpid(child, 0)
+    return int(created["pid"]), client
 
-    fds = {
-        "pid": state.pid,
-        "out": stdio.out,
-        "err": stdio.err,
-        "stdin": stdio.stdin,
-        "listener": listener.detach(),
-        "clients": [client.detach()] if client is not None else [],
-    }
-    for fd in (fds["out"], fds["err"], fds["stdin"], fds["listener"], *fds["clients"]):
-        if fd >= 0:
-            os.set_inheritable(fd, True)
-    os.execv(
-        sys.executable, [sys.executable, "-IS", "-c", _bootstrap("watch"), _fields(config), jsonc.dumps(fds)]
-    )
+
+class _LaunchFailed(Exception):
+    """The container could not be created or started: the report (error, kind) to pass on."""
+
+    def __init__(self, report: dict[str, Any]) -> None:
+        super().__init__(report.get("error"))
+        self.report = report
+
+
+def _line(reports: Any) -> dict[str, Any]:
+    """One JSON report line; an error report when the reporter died first."""
+    line = reports.readline()
+    try:
+        report: dict[str, Any] = jsonc.loads(line)
+    except ValueError:
+        return {"error": "the container's runtime exited before it reported", "kind": "Unavailable"}
+    return report
 
 
 def _first_client(listener: Any) -> Any:
     """The first attach connection, or None when none came in time (the container starts anyway)."""
+    import _socket
     import select
 
     poller = select.poll()
@@ -343,9 +355,73 @@ def _first_client(listener: Any) -> Any:
     if not poller.poll(ATTACH_TIMEOUT * 1000):
         return None
     fd, _ = listener._accept()
-    import _socket
-
     return _socket.socket(fileno=fd)
+
+
+def serve(config: MonitorConfig, ready: int) -> NoReturn:
+    """The monitor's life, in a process the zygote forked: launch, serve, restart or finish.
+
+    ``ready`` is the requester's connection, where the launch is reported
+    (then closed: the container runs on, detached from whoever asked).
+    """
+    import time
+
+    from pinnace._util.record import replace
+    from pinnace.runtime import container
+    from pinnace.runtime.signals import exit_code
+    from pinnace.shim import protocol
+
+    container.set_subreaper()
+    set_name(MONITOR_NAME)
+    while True:
+        listener = protocol.listen(config.run_dir)
+        stdio = _Stdio(config)
+        try:
+            pid, client = _launch(config, ready, listener, stdio)
+        except BaseException as e:
+            report = e.report if isinstance(e, _LaunchFailed) else {"error": str(e), "kind": "Unavailable"}
+            _report(ready, report)
+            listener.close()
+            stdio.close()
+            _delete_quietly(config)
+            if config.restart_count:  # a restart that failed: the container ends here
+                _finish(config, 128, error=str(report.get("error")))
+            os._exit(1)
+        _write_state(
+            config,
+            {"Status": "running", "Pid": pid, "StartedAt": _now(), "RestartCount": config.restart_count},
+        )
+        _report(ready, {"monitor_pid": os.getpid(), "pid": pid})
+        ready = -1
+        w = _Watch(config, pid, stdio, listener, client)
+        code = exit_code(w.pump())
+        ran_for = time.monotonic() - w.started
+        if not _should_restart(config, code):
+            break
+        backoff = _next_backoff(config.backoff, ran_for)
+        _write_state(
+            config,
+            {
+                "Status": "restarting",
+                "Pid": 0,
+                "ExitCode": code,
+                "FinishedAt": _now(),
+                "RestartCount": config.restart_count,
+            },
+        )
+        w.close_clients(code)
+        _delete_quietly(config)  # the rootfs stays mounted for the next run
+        if not _sleep_unless_stopped(config, backoff):
+            break
+        config = replace(config, restart_count=config.restart_count + 1, backoff=backoff)
+    _finish(config, code)
+    w.close_clients(code)
+    if config.exit_command:
+        try:
+            os.execv(config.exit_command[0], list(config.exit_command))
+        except OSError:
+            pass
+    os._exit(0)
 
 
 class _Client:
@@ -361,38 +437,32 @@ class _Client:
 class _Watch:
     """The lean phase's state: the container's stdio, the clients, the log, the health timer."""
 
-    def __init__(self, config: MonitorConfig, fds: dict[str, Any]) -> None:
-        import _socket
+    def __init__(self, config: MonitorConfig, pid: int, stdio: _Stdio, listener: Any, client: Any) -> None:
         import select
         import time
 
         from pinnace.logs.jsonfile import JsonFileWriter
 
         self.config = config
-        self.pid = int(fds["pid"])
+        self.pid = pid
         self.started = time.monotonic()
         self.writer = JsonFileWriter(config.log_path, max_size=config.max_size, max_file=config.max_file)
         self.poller = select.poll()
         self.streams: dict[int, str] = {}
-        for name in ("out", "err"):
-            if fds[name] >= 0:
-                self.streams[fds[name]] = "stdout" if name == "out" else "stderr"
-        self.stdin: int = fds["stdin"]
+        for fd, name in ((stdio.out, "stdout"), (stdio.err, "stderr")):
+            if fd >= 0:
+                self.streams[fd] = name
         #: The pty master (``-t``): where window sizes go; input reaches it only with ``-i``.
-        self.master = self.stdin if config.tty else -1
-        if config.tty and not config.open_stdin:
-            self.stdin = -1
-        self.listener = _socket.socket(fileno=fds["listener"])
+        self.master = stdio.stdin if config.tty else -1
+        self.stdin = stdio.stdin if config.open_stdin else -1
+        os.close(stdio.null)
+        self.listener = listener
         self.clients: dict[int, _Client] = {}
-        self.pidfd = os.pidfd_open(self.pid)
-        for fd in (*self.streams, self.listener.fileno(), self.pidfd):
-            os.set_inheritable(fd, False)
+        self.pidfd = os.pidfd_open(pid)
+        for fd in (*self.streams, listener.fileno(), self.pidfd):
             self.poller.register(fd, select.POLLIN)
-        if self.stdin >= 0:
-            os.set_inheritable(self.stdin, False)
-        for fd in fds["clients"]:
-            os.set_inheritable(fd, False)
-            self._add_client(_socket.socket(fileno=fd))
+        if client is not None:
+            self._add_client(client)
         self.health_pid = 0
         self.next_health = time.monotonic() + config.health_interval if config.health_command else None
 
@@ -569,49 +639,6 @@ def _resize(master: int, rows: int, cols: int) -> None:
         pass
 
 
-def watch() -> NoReturn:
-    """The lean phase (after the exec in :func:`run`): serve the container, then restart or finish."""
-    import sys
-    import time
-
-    from pinnace.runtime.signals import exit_code
-
-    config = _load(sys.argv[1])
-    w = _Watch(config, jsonc.loads(sys.argv[2]))
-    code = exit_code(w.pump())
-    ran_for = time.monotonic() - w.started
-    if _should_restart(config, code):
-        backoff = _next_backoff(config.backoff, ran_for)
-        _write_state(
-            config,
-            {
-                "Status": "restarting",
-                "Pid": 0,
-                "ExitCode": code,
-                "FinishedAt": _now(),
-                "RestartCount": config.restart_count,
-            },
-        )
-        w.close_clients(code)
-        if _sleep_unless_stopped(config, backoff):
-            fields = jsonc.loads(_fields(config))
-            fields.update(restart_count=config.restart_count + 1, backoff=backoff)
-            os.execv(
-                sys.executable,
-                [sys.executable, "-IS", "-c", _bootstrap("main"), jsonc.dumps(fields, compact=True), "-1"],
-            )
-        _finish(config, code)
-        os._exit(0)
-    _finish(config, code)
-    w.close_clients(code)
-    if config.exit_command:
-        try:
-            os.execv(config.exit_command[0], list(config.exit_command))
-        except OSError:
-            pass
-    os._exit(0)
-
-
 def restart_policy(container_dir: str) -> tuple[str, int]:
     """(Name, MaximumRetryCount) of the container's restart policy; ("no", 0) without one."""
     try:
@@ -659,14 +686,12 @@ def _sleep_unless_stopped(config: MonitorConfig, delay: float) -> bool:
 def _finish(config: MonitorConfig, exit_code: int, *, error: str = "") -> None:
     """Record how the container ended, then remove the runtime's container (mounts die with it)."""
     from pinnace._util.fs import atomic_write
-    from pinnace.runtime import container
 
     oom = False
     try:
-        oom = (
-            container.stats(config.runtime_root, config.container_id).get("memory", {}).get("oom_kill", 0) > 0
-        )
-    except PinnaceError:
+        stats = _runtime(config).cgroup(config.bundle, config.container_id).stats()
+        oom = stats.get("memory", {}).get("oom_kill", 0) > 0
+    except (PinnaceError, OSError):
         pass
     end: dict[str, object] = {
         "ExitCode": exit_code,
@@ -690,10 +715,14 @@ def _finish(config: MonitorConfig, exit_code: int, *, error: str = "") -> None:
     atomic_write(os.path.join(config.run_dir, EXIT_FILE), jsonc.dumps(end, compact=True).encode())
 
 
-def _delete_quietly(config: MonitorConfig) -> None:
-    from pinnace.runtime import container
+def _runtime(config: MonitorConfig) -> Runtime:
+    from pinnace.shim.runtimes import runtime_at
 
+    return runtime_at(config.runtime, config.runtime_root)
+
+
+def _delete_quietly(config: MonitorConfig) -> None:
     try:
-        container.delete(config.runtime_root, config.container_id, force=True)
+        _runtime(config).delete(config.container_id, force=True)
     except PinnaceError:
         pass

@@ -82,26 +82,26 @@ class Frames:
             yield stream, payload
 
 
-def _path_via_fd(directory: str) -> tuple[int, str]:
+def _path_via_fd(directory: str, name: str) -> tuple[int, str]:
     """An O_PATH fd of ``directory`` and the socket's path through it (short whatever the runroot)."""
     fd = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    return fd, f"/proc/self/fd/{fd}/{SOCKET_NAME}"
+    return fd, f"/proc/self/fd/{fd}/{name}"
 
 
-def listen(directory: str) -> Any:
-    """The monitor's listening socket in ``directory`` (replacing a stale one)."""
+def listen(directory: str, name: str = SOCKET_NAME) -> Any:
+    """A listening socket ``name`` in ``directory`` (replacing a stale one), for root only."""
     import _socket
 
     try:
-        os.unlink(os.path.join(directory, SOCKET_NAME))
+        os.unlink(os.path.join(directory, name))
     except FileNotFoundError:
         pass
-    fd, path = _path_via_fd(directory)
+    fd, path = _path_via_fd(directory, name)
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     try:
         sock.bind(path)
-        os.chmod(os.path.join(directory, SOCKET_NAME), 0o600)
-        sock.listen(16)
+        os.chmod(os.path.join(directory, name), 0o600)
+        sock.listen(64)
     except BaseException:
         sock.close()
         raise
@@ -110,14 +110,14 @@ def listen(directory: str) -> Any:
     return sock
 
 
-def connect(directory: str) -> Any:
+def connect(directory: str, name: str = SOCKET_NAME) -> Any:
     """A client's socket connected to the monitor of the container whose run directory is ``directory``.
 
     Raises OSError when no monitor listens (the container is not running).
     """
     import _socket
 
-    fd, path = _path_via_fd(directory)
+    fd, path = _path_via_fd(directory, name)
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     try:
         sock.connect(path)

@@ -1,0 +1,364 @@
+"""The zygote: one warm process per runroot that forks container monitors.
+
+A monitor (:mod:`pinnace.shim.monitor`) lives as long as its container, one
+per container, so what it costs is paid per container: ~3 MiB PSS and ~20 ms
+of interpreter start-up for a freshly exec'd Python.  Forked from a process
+that has the interpreter, the runtime library and the monitor loaded
+already (and ``gc.freeze()``-d, so the collector does not touch, and copy,
+their pages), a monitor starts at once and shares those pages with the
+zygote and every other monitor: ~0.9 MiB PSS each.  Android's zygote and
+CPython's forkserver are the same idea.
+
+The zygote is not a daemon in docker's sense: it owns no container and
+holds no state.  A monitor is double-forked off it and detached (its own
+session), so killing the zygote leaves every running container and its
+monitor as they are; the next ``run`` starts a new zygote.  It is started on
+demand by :func:`request` (under a lock, so two CLIs start one), listens on
+``<runroot>/zygote.sock`` (root only), and exits when that socket is
+removed or replaced (checked every :data:`IDLE_CHECK` seconds), or when a
+module it loaded changed on disk since (an upgrade): it then answers
+``{"stale": true}`` and the requester starts a fresh one.
+
+Protocol: the requester sends one line, the monitor's config as JSON, and
+reads JSON lines back (:class:`Reports`): ``{"created": true}`` when the
+monitor waits for an attach client, then ``{"monitor_pid", "pid"}`` or
+``{"error", "kind"}``.  The monitor writes them on the same connection.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pinnace.errors import Unavailable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
+SOCKET_NAME = "zygote.sock"
+PID_FILE = "zygote.pid"
+LOCK_FILE = "zygote.lock"
+
+#: How often an idle zygote checks that its socket is still its own.
+IDLE_CHECK = 10.0
+
+#: What a monitor and the container creation it forks need, loaded before the first fork.
+PRELOAD = (
+    "pinnace.shim.monitor",
+    "pinnace.shim.protocol",
+    "pinnace.shim.runtimes",
+    "pinnace.logs.jsonfile",
+    "pinnace.runtime.container",
+    "pinnace.runtime.signals",
+    "pinnace.runtime.spec",
+    "pinnace.runtime.hooks",
+    "pinnace.runtime.state",
+    "pinnace.runtime.cgroups",
+    "pinnace.runtime.linux.init",
+    "pinnace.runtime.linux.sync",
+    "pinnace.runtime.linux.console",
+    "pinnace.runtime.linux.sealed",
+    "pinnace.runtime.linux.syscalls",
+    "pinnace.mount.ops",
+    "pinnace._util.fs",
+    "pinnace._util.lock",
+    "pinnace._util.record",
+    # What those import lazily, inside functions: loaded once here, not once per monitor.
+    "_socket",
+    "array",
+    "select",
+    "time",
+    "fcntl",
+    "termios",
+    "importlib",
+)
+
+
+class Reports:
+    """The JSON lines a monitor reports on a requester's connection."""
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self._buffer = b""
+
+    def next(self) -> dict[str, Any]:
+        from pinnace._util import jsonc
+
+        while b"\n" not in self._buffer:
+            data = self.sock.recv(65536)
+            if not data:
+                raise Unavailable("the container monitor exited before it reported")
+            self._buffer += data
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        report: dict[str, Any] = jsonc.loads(line)
+        return report
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def request(runroot: str, config_json: str) -> Reports:
+    """Send a monitor's config to the zygote of ``runroot`` (started if need be); its reports.
+
+    The first report is read here when the zygote is stale, to start a fresh one and ask again.
+    """
+    for _ in range(2):
+        sock = _connect_or_start(runroot)
+        sock.sendall(config_json.encode() + b"\n")
+        reports = Reports(sock)
+        first = reports.next()
+        if not first.get("stale"):
+            return _Replay(reports, first)
+        reports.close()
+        _wait_gone(runroot)
+    raise Unavailable("the monitor zygote keeps reporting stale code")
+
+
+class _Replay(Reports):
+    """Reports with the first one, already read, given back first."""
+
+    def __init__(self, reports: Reports, first: dict[str, Any]) -> None:
+        super().__init__(reports.sock)
+        self._buffer = reports._buffer
+        self._first: dict[str, Any] | None = first
+
+    def next(self) -> dict[str, Any]:
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        return super().next()
+
+
+def _connect(runroot: str) -> Any:
+    from pinnace.shim import protocol
+
+    try:
+        return protocol.connect(runroot, SOCKET_NAME)
+    except OSError:
+        return None
+
+
+def _connect_or_start(runroot: str) -> Any:
+    sock = _connect(runroot)
+    if sock is not None:
+        return sock
+    from pinnace._util.lock import FileLock
+
+    os.makedirs(runroot, 0o711, exist_ok=True)
+    with FileLock(os.path.join(runroot, LOCK_FILE)):
+        sock = _connect(runroot)  # another requester started one meanwhile
+        if sock is None:
+            _start(runroot)
+            sock = _connect(runroot)
+    if sock is None:
+        raise Unavailable(f"cannot reach the monitor zygote at {os.path.join(runroot, SOCKET_NAME)}")
+    return sock
+
+
+def _wait_gone(runroot: str, timeout: float = 5.0) -> None:
+    """Wait until a stale zygote has given up its socket."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while os.path.exists(os.path.join(runroot, SOCKET_NAME)) and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def _start(runroot: str) -> None:
+    """Start a detached zygote (from the sealed interpreter) and wait until it listens."""
+    import sys
+
+    from pinnace.runtime.linux import sealed
+
+    python = sealed.interpreter(os.path.join(runroot, "runtime"))
+    ready_r, ready_w = os.pipe()
+    code = f"import sys; sys.path[:0] = {sys.path!r}; from pinnace.shim.zygote import main; main()"
+    child = os.fork()
+    if child == 0:
+        try:
+            os.close(ready_r)
+            os.setsid()
+            if os.fork() != 0:
+                os._exit(0)
+            os.set_inheritable(ready_w, True)
+            os.execve(python, [python, "-IS", "-c", code, runroot, str(ready_w)], os.environ)
+        finally:
+            os._exit(127)
+    os.close(ready_w)
+    os.waitpid(child, 0)
+    chunks = []
+    while chunk := os.read(ready_r, 4096):
+        chunks.append(chunk)
+    os.close(ready_r)
+    message = b"".join(chunks).decode(errors="replace")
+    if message != "ready":
+        raise Unavailable(f"the monitor zygote did not start: {message or 'it exited'}")
+
+
+def main() -> NoReturn:
+    """The zygote's life: ``-c ... RUNROOT READY_FD``."""
+    import sys
+
+    runroot, ready = sys.argv[1], int(sys.argv[2])
+    os.set_inheritable(ready, False)
+    try:
+        listener, identity = _prepare(runroot)
+    except BaseException as e:
+        os.write(ready, f"{type(e).__name__}: {e}".encode())
+        os._exit(1)
+    os.write(ready, b"ready")
+    os.close(ready)
+    _serve(runroot, listener, identity)
+
+
+def _prepare(runroot: str) -> tuple[Any, tuple[int, int]]:
+    """Detach from the starter's stdio, load what monitors need, listen; the socket's identity."""
+    import gc
+    import importlib
+
+    from pinnace.shim import protocol
+
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    os.chdir("/")
+    from pinnace.shim.monitor import set_name
+
+    set_name("pinnace-zygote")
+    for name in PRELOAD:
+        importlib.import_module(name)
+    from pinnace.mount.flags import libc
+
+    libc().prctl  # noqa: B018  libc's handle and prctl's function pointer, made once (~1.4 MiB per monitor else)
+    listener = protocol.listen(runroot, SOCKET_NAME)
+    st = os.stat(os.path.join(runroot, SOCKET_NAME))
+    from pinnace._util.fs import atomic_write
+
+    atomic_write(os.path.join(runroot, PID_FILE), str(os.getpid()).encode(), durable=False)
+    gc.collect()
+    gc.freeze()  # the modules' objects stay in the permanent generation: no collection dirties their pages
+    return listener, (st.st_dev, st.st_ino)
+
+
+def _sources() -> dict[str, int]:
+    """The pinnace modules loaded, with their files' mtimes (to notice an upgrade)."""
+    import sys
+
+    out = {}
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if name.startswith("pinnace") and path:
+            try:
+                out[path] = os.stat(path).st_mtime_ns
+            except OSError:
+                out[path] = -1
+    return out
+
+
+def _stale(sources: dict[str, int]) -> bool:
+    for path, mtime in sources.items():
+        try:
+            if os.stat(path).st_mtime_ns != mtime:
+                return True
+        except OSError:
+            return True
+    return False
+
+
+def _ours(runroot: str, identity: tuple[int, int]) -> bool:
+    try:
+        st = os.stat(os.path.join(runroot, SOCKET_NAME))
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == identity
+
+
+def _leave(runroot: str, identity: tuple[int, int]) -> NoReturn:
+    if _ours(runroot, identity):
+        for name in (SOCKET_NAME, PID_FILE):
+            try:
+                os.unlink(os.path.join(runroot, name))
+            except OSError:
+                pass
+    os._exit(0)
+
+
+def _serve(runroot: str, listener: Any, identity: tuple[int, int]) -> NoReturn:
+    import _socket
+    import select
+
+    sources = _sources()
+    poller = select.poll()
+    poller.register(listener.fileno(), select.POLLIN)
+    while True:
+        if not poller.poll(IDLE_CHECK * 1000):
+            if not _ours(runroot, identity):
+                os._exit(0)
+            continue
+        try:
+            fd, _ = listener._accept()
+        except OSError:
+            continue
+        conn = _socket.socket(fileno=fd)
+        line = _read_line(conn)
+        if line is None:
+            conn.close()
+            continue
+        if _stale(sources):
+            try:
+                conn.sendall(b'{"stale": true}\n')
+            finally:
+                conn.close()
+            listener.close()
+            _leave(runroot, identity)
+        child = os.fork()
+        if child == 0:
+            _become_monitor(listener, conn, line)
+        conn.close()
+        os.waitpid(child, 0)
+
+
+def _read_line(conn: Any) -> bytes | None:
+    """The request line (a requester that sends nothing within 5 s is dropped)."""
+    conn.settimeout(5.0)
+    data = b""
+    try:
+        while not data.endswith(b"\n"):
+            chunk = conn.recv(65536)
+            if not chunk:
+                return None
+            data += chunk
+    except OSError:
+        return None
+    conn.settimeout(None)
+    return data
+
+
+def _become_monitor(listener: Any, conn: Any, line: bytes) -> NoReturn:
+    """In the forked child: detach (a new session, re-parented away from us) and serve the container."""
+    try:
+        listener.close()
+        if os.fork() != 0:
+            os._exit(0)
+        os.setsid()
+        from pinnace.shim import monitor
+
+        config = monitor.load_config(line)
+        try:
+            monitor.serve(config, conn.detach())
+        except BaseException:
+            _log_crash(os.path.join(config.run_dir, "monitor.log"))
+    finally:
+        os._exit(1)
+
+
+def _log_crash(path: str) -> None:
+    """A monitor's unexpected end, for whoever investigates (its stderr is /dev/null)."""
+    import traceback
+
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            traceback.print_exc(file=f)
+    except OSError:
+        pass
