@@ -30,6 +30,8 @@ class Step:
     # Run before / after every timed run (warm-up included), never timed.
     prepare: Callable[[], object] | None = None
     cleanup: Callable[[], object] | None = None
+    # Takes the sample itself, in the case's unit (e.g. memory), instead of timing argv.
+    measure: Callable[[], float] | None = None
 
 
 @dataclass(frozen=True)
@@ -86,20 +88,22 @@ class Case:
     tools: tuple[str, ...]
     setup: Callable[[Context, Session], Step]
     target: Target | None = None
+    # What a sample is in: "s" (wall time) unless the case's steps measure something else.
+    unit: str = "s"
 
 
 CASES: dict[str, Case] = {}
 
 
 def case(
-    name: str, summary: str, tools: tuple[str, ...], target: Target | None = None
+    name: str, summary: str, tools: tuple[str, ...], target: Target | None = None, unit: str = "s"
 ) -> Callable[[Callable[[Context, Session], Step]], Callable[[Context, Session], Step]]:
     """Register the decorated setup function as the benchmark case `name`."""
 
     def register(setup: Callable[[Context, Session], Step]) -> Callable[[Context, Session], Step]:
         if name in CASES:
             raise ValueError(f"benchmark case {name!r} is registered twice")
-        CASES[name] = Case(name, summary, tools, setup, target)
+        CASES[name] = Case(name, summary, tools, setup, target, unit)
         return setup
 
     return register

@@ -1,9 +1,12 @@
-"""Benchmarks of containers: `run --rm busybox true` against docker and podman.
+"""Benchmarks of containers against docker and podman: `run --rm busybox true`, `exec c true`.
 
-Every tool imports the same busybox rootfs (untimed) and runs a container
-that does nothing, removing it afterwards: the start-up latency users feel.
-Networking is off for the peers (`--network none`), as pinnace has none yet.
-Issue 4's targets: at most 1/3 of podman's time and 1/5 of docker's.
+Every tool imports the same busybox rootfs (untimed). ``run-rm`` runs a
+container that does nothing, removing it afterwards: the start-up latency
+users feel. ``exec`` runs ``true`` in a ``sleep`` container started in
+set-up (and removed when the case ends): the latency of a new process in a
+running container. Networking is off for the peers (`--network none`), as
+pinnace has none yet. Issue 4's targets: run at most 1/3 of podman's time
+and 1/5 of docker's; exec at most half docker's.
 """
 
 from __future__ import annotations
@@ -26,3 +29,21 @@ def run_rm(ctx: Context, s: Session) -> Step:
     s.run("import", "--change", 'CMD ["sh"]', str(tar), IMAGE)
     network = () if s.name == "pinnace" else ("--network", "none")
     return Step(s.argv("run", "--rm", *network, IMAGE, "true"))
+
+
+@case(
+    "exec",
+    "exec c true in a running busybox container (docker's exec create + start + wait)",
+    ("pinnace", "podman", "docker"),
+    Target("at most half docker's time", 1 / 2, ("docker",)),
+)
+def exec_true(ctx: Context, s: Session) -> Step:
+    from bench.density import on_close
+
+    tar = ctx.once("busybox", lambda: data.busybox_rootfs_tar(ctx.cache))
+    s.run("import", "--change", 'CMD ["sh"]', str(tar), IMAGE)
+    network = () if s.name == "pinnace" else ("--network", "none")
+    name = "pinnace-bench-exec"
+    s.run("run", "-d", "--name", name, *network, IMAGE, "sleep", "100000")
+    on_close(s, lambda: s.run("rm", "-f", name))
+    return Step(s.argv("exec", name, "true"))

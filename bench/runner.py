@@ -127,6 +127,7 @@ class CaseResult:
         return {
             "case": self.case.name,
             "summary": self.case.summary,
+            "unit": self.case.unit,
             "quick": self.quick,
             "rounds": self.rounds,
             "warmup": self.warmup,
@@ -229,7 +230,10 @@ def run_case(
                 try:
                     if step.prepare:
                         step.prepare()
-                    elapsed = _timed(step.argv, sessions[name].env)
+                    if step.measure is not None:
+                        elapsed = step.measure()
+                    else:
+                        elapsed = _timed(step.argv, sessions[name].env)
                     if step.cleanup:
                         step.cleanup()
                     # Write back what this run left dirty now, untimed, rather than
@@ -251,8 +255,9 @@ def run_case(
     return CaseResult(case, quick, rounds, warmup, list(results.values()), ctx.notes)
 
 
-def _seconds(x: float) -> str:
-    return f"{x:.3f} s"
+def _seconds(x: float, unit: str = "s") -> str:
+    """A sample as the table shows it: wall time in seconds, else the case's unit."""
+    return f"{x:.3f} s" if unit == "s" else f"{x:.2f} {unit}"
 
 
 def format_result(result: CaseResult) -> str:
@@ -274,7 +279,8 @@ def format_result(result: CaseResult) -> str:
     for t in result.tools:
         if t.ok:
             ratio = f"{ratios[t.tool]:.2f}x" if t.tool in ratios else ""
-            line = f"  {t.tool:<9} {_seconds(median(t.samples)):>9} {_seconds(p90(t.samples)):>9}"
+            med, top = _seconds(median(t.samples), case.unit), _seconds(p90(t.samples), case.unit)
+            line = f"  {t.tool:<9} {med:>9} {top:>9}"
             lines.append(f"{line} {len(t.samples):>5}  {ratio:<7} {t.version}".rstrip())
         else:
             lines.append(f"  {t.tool:<9} {t.status}: {t.reason}")
@@ -291,7 +297,7 @@ def format_result(result: CaseResult) -> str:
             where = "" if verdict["peer_measured_here"] else ", reference median measured on another machine"
             lines.append(
                 f"  target: {verdict['text']} (<= {verdict['max_ratio']:.2f}x): {verdict['ratio']:.2f}x of "
-                f"{verdict['peer']} {_seconds(verdict['peer_median'])}{where} -> "
+                f"{verdict['peer']} {_seconds(verdict['peer_median'], case.unit)}{where} -> "
                 + ("met" if verdict["met"] else "MISSED")
             )
     lines.extend(f"  note: {n}" for n in result.notes)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from pinnace.containers.service import ContainerService
     from pinnace.content import ContentStore
     from pinnace.images.service import ImageService
+    from pinnace.images.stores import Stores
     from pinnace.meta.db import Database
     from pinnace.meta.gc import GCReport
     from pinnace.snapshots.overlay import OverlaySnapshotter
@@ -75,41 +76,45 @@ class Engine:
 
     @_once
     def content(self) -> ContentStore:
-        from pathlib import Path
-
         from pinnace.content import ContentStore
 
-        return ContentStore(Path(self.config.root, "content"))
+        return ContentStore(os.path.join(self.config.root, "content"))
 
     @_once
     def snapshots(self) -> OverlaySnapshotter:
-        from pathlib import Path
-
         from pinnace.snapshots.overlay import OverlaySnapshotter
 
-        return OverlaySnapshotter(Path(self.config.root, "snapshots"), self.db)
+        return OverlaySnapshotter(os.path.join(self.config.root, "snapshots"), self.db)
 
     @_once
-    def images(self) -> ImageService:
+    def stores(self) -> Stores:
+        """What image and container operations share: records, content, snapshots (built on use)."""
         from pinnace.images.records import ImageRecords
-        from pinnace.images.service import ImageService
         from pinnace.images.stores import Stores
 
-        stores = Stores(
+        return Stores(
             root=self.config.root,
             records=ImageRecords(self.db),
             content=lambda: self.content,
             snapshots=lambda: self.snapshots,
             collect_garbage=self.collect_garbage,
         )
-        return ImageService(stores)
+
+    @_once
+    def images(self) -> ImageService:
+        from pinnace.images.service import ImageService
+
+        return ImageService(self.stores)
 
     @_once
     def containers(self) -> ContainerService:
-        """Containers over the image stores (the same Stores the image service uses)."""
+        """Containers over the image stores (the same Stores the image service uses).
+
+        Built from :attr:`stores`, not :attr:`images`: ``run`` needs no image service.
+        """
         from pinnace.containers.service import ContainerService
 
-        return ContainerService(self.images.stores, self.db, self.config.root, self.config.runroot)
+        return ContainerService(self.stores, self.db, self.config.root, self.config.runroot)
 
     def collect_garbage(self) -> GCReport:
         """Remove every blob, snapshot and ingest no root reaches (waits for in-flight operations)."""

@@ -16,7 +16,7 @@ from pinnace._util.record import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
     from pinnace.meta.db import Database
@@ -80,3 +80,87 @@ def _mapping(text: str | None) -> Mapping[str, Any]:
     if not text or text == "{}":
         return _EMPTY
     return MappingProxyType(jsonc.loads(text))
+
+
+def last_seq(db: Database) -> int:
+    """The ``seq`` of the newest event (0 when there is none): where a follower of new events starts."""
+    row = db.conn.execute("SELECT MAX(seq) FROM events").fetchone()
+    return int(row[0] or 0)
+
+
+# -- filters (moby daemon/events/filter.go) ------------------------------------------------------------------
+
+#: ``event=`` values matched by prefix, as moby does (their actions carry a suffix: ``exec_start: sh``).
+_FUZZY_ACTIONS = frozenset(("health_status", "exec_create", "exec_start"))
+
+
+def matches(event: Event, filters: Mapping[str, Sequence[str]]) -> bool:
+    """Whether ``event`` passes ``docker events --filter`` (moby's Filter.Include).
+
+    Each key present must match; a key's values are alternatives.  An
+    object key (``container``, ``volume`` ...) matches an ID or name prefix
+    whatever the event's type, as moby's does.
+    """
+    attrs = event.attributes
+    if "event" in filters:
+        values = filters["event"]
+        if any(v in _FUZZY_ACTIONS for v in values):
+            if not _fuzzy(values, event.action):
+                return False
+        elif event.action not in values:
+            return False
+    if "type" in filters and event.type not in filters["type"]:
+        return False
+    if "scope" in filters and "local" not in filters["scope"]:
+        return False
+    for key in ("container", "plugin", "volume", "network", "node", "service", "secret", "config"):
+        # By ID or name prefix, whatever the event's type (moby's fuzzyMatchName).
+        if key in filters and not (
+            _fuzzy(filters[key], event.actor_id) or _fuzzy(filters[key], attrs.get("name", ""))
+        ):
+            return False
+    if "daemon" in filters:  # pinnace logs no daemon events
+        return False
+    if "image" in filters and not _match_image(filters["image"], event):
+        return False
+    return "label" not in filters or match_kv_list(filters["label"], attrs)
+
+
+def _fuzzy(values: Sequence[str], source: str) -> bool:
+    """moby filters.Args.FuzzyMatch: equal to a value, or starting with one."""
+    return any(source == v or (v and source.startswith(v)) for v in values)
+
+
+def _match_image(values: Sequence[str], event: Event) -> bool:
+    """An image's ID or name, with or without its tag: the actor for image events, else the ``image`` attribute."""
+    name = event.attributes.get("name" if event.type == "image" else "image", "")
+    candidates = {event.actor_id, name, _strip_tag(event.actor_id), _strip_tag(name)}
+    return any(v in candidates for v in values)
+
+
+def _strip_tag(image: str) -> str:
+    """moby's stripTag: the familiar name without tag or digest; the text itself if it is no reference."""
+    if not image:
+        return image
+    from pinnace.errors import InvalidArgument
+    from pinnace.oci.reference import parse_normalized
+
+    try:
+        return parse_normalized(image).familiar_name
+    except InvalidArgument:
+        return image
+
+
+def match_kv_list(wanted: Sequence[str], attributes: Mapping[str, str]) -> bool:
+    """moby filters.Args.MatchKVList: every ``key`` or ``key=value`` of ``wanted`` holds in ``attributes``.
+
+    ``label=`` filters use it, over an event's attributes (a container's
+    labels are among them) or over a container's labels (``prune``).
+    """
+    if not attributes:
+        return False
+    for item in wanted:
+        key, sep, value = item.partition("=")
+        if key not in attributes or (sep and attributes[key] != value):
+            return False
+    return True

@@ -48,3 +48,97 @@ def atomic_write(
     os.replace(tmp, target)
     if durable:
         fsync_dir(parent or ".")
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def remove_tree(path: str | os.PathLike[str]) -> None:
+    """Delete ``path`` and everything below it; a missing ``path`` is fine.
+
+    What ``shutil.rmtree`` does on Linux, without importing shutil (it pulls
+    in fnmatch, bz2 and lzma: ~1.5 ms of every ``run --rm``, which removes a
+    container's layer and directories).  Every entry is reached through a
+    directory fd opened with O_NOFOLLOW, so a symlink anywhere in the tree
+    (a container's writable layer holds what the container put there) is
+    removed, never followed.  Iterative: no nesting depth exhausts the
+    recursion limit.  Entries that vanish meanwhile are fine.  Without root,
+    a directory we may not list or change (layers hold read-only ones) is
+    made 0o700 and the step retried.  Errors are OSError.
+    """
+    top = os.fspath(path)
+    try:
+        fd = _open_dir(top, None)
+    except FileNotFoundError:
+        return
+    # (parent fd, name in it, the directory's fd, its entries not yet removed)
+    stack: list[tuple[int | None, str, int, list[str]]] = []
+    try:
+        stack.append((None, top, fd, os.listdir(fd)))
+        while stack:
+            parent, name, fd, names = stack[-1]
+            if names:
+                child = names.pop()
+                if _unlink(child, fd):
+                    continue
+                try:
+                    sub = _open_dir(child, fd)
+                except FileNotFoundError:
+                    continue
+                except OSError:  # no longer a directory (swapped for a link meanwhile): an entry
+                    if not _unlink(child, fd):
+                        raise
+                    continue
+                try:
+                    stack.append((fd, child, sub, os.listdir(sub)))
+                except BaseException:
+                    os.close(sub)
+                    raise
+                continue
+            stack.pop()
+            os.close(fd)
+            _rmdir(name, parent)
+    finally:
+        for _, _, fd, _ in stack:
+            os.close(fd)
+
+
+def _open_dir(name: str, dir_fd: int | None) -> int:
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    except PermissionError:
+        if dir_fd is not None:
+            os.fchmod(dir_fd, 0o700)  # the parent may deny the lookup
+        os.chmod(name, 0o700, dir_fd=dir_fd)
+        return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+
+
+def _unlink(name: str, dir_fd: int, *, retry: bool = True) -> bool:
+    """Remove the non-directory ``name``; False when it is a directory (left for the walk)."""
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except IsADirectoryError:
+        return False
+    except FileNotFoundError:
+        pass
+    except PermissionError:
+        if not retry:
+            raise
+        os.fchmod(dir_fd, 0o700)
+        return _unlink(name, dir_fd, retry=False)
+    return True
+
+
+def _rmdir(name: str, dir_fd: int | None, *, retry: bool = True) -> None:
+    try:
+        os.rmdir(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        pass
+    except PermissionError:
+        if not retry:
+            raise
+        if dir_fd is None:
+            os.chmod(os.path.dirname(os.path.abspath(name)), 0o700)
+        else:
+            os.fchmod(dir_fd, 0o700)
+        _rmdir(name, dir_fd, retry=False)

@@ -192,8 +192,11 @@ def _file_metadata(info: TarInfo, fd: int) -> None:
 def _metadata_at(info: TarInfo, parent: int, base: str, *, symlink: bool) -> None:
     """Owner, mode, xattrs and times of a non-regular entry just made at ``parent``/``base``."""
     os.chown(base, info.uid, info.gid, dir_fd=parent, follow_symlinks=False)
-    if not symlink:  # Linux has no lchmod; the node was just made, it is no symlink
-        os.chmod(base, info.mode & 0o7777, dir_fd=parent)
+    if not symlink:  # just made, no symlink -- unless swapped since (``docker cp`` into a live container)
+        try:
+            os.chmod(base, info.mode & 0o7777, dir_fd=parent, follow_symlinks=False)
+        except ValueError:  # CPython's word for fchmodat(AT_SYMLINK_NOFOLLOW) meeting a symlink
+            raise OSError(errno.ELOOP, "replaced by a symbolic link", base) from None
     _xattrs(info, f"/proc/self/fd/{parent}/{base}")
     mtime = _mtime_ns(info)
     os.utime(base, ns=(mtime, mtime), dir_fd=parent, follow_symlinks=False)

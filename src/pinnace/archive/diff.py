@@ -49,6 +49,22 @@ def write_tree(root: Path, out: BinaryIO) -> DiffResult:
     return _write(root, out, whiteouts=False)
 
 
+def write_entry(dir_fd: int, name: str, as_name: str, out: BinaryIO) -> DiffResult:
+    """Entry ``name`` of the directory ``dir_fd`` (with all it holds) as a tar whose top entry is ``as_name``.
+
+    ``docker cp``'s archive of one path: ``name`` may be ``"."`` (the
+    directory itself); a symlink is archived as a symlink, and the tree below
+    is walked from ``dir_fd`` as :func:`write_tree` walks, never by path.
+    """
+    writer = _Writer(out, False)
+    try:
+        writer._entry(dir_fd, os.fsencode(name), os.fsencode(as_name))
+        return writer.finish()
+    except OSError as exc:
+        where = writer.current.decode("utf-8", "surrogateescape")
+        raise os_error("write archive" + (f" entry {where}" if where else ""), exc) from exc
+
+
 def _write(root: Path, out: BinaryIO, *, whiteouts: bool) -> DiffResult:
     try:
         fd = os.open(root, _DIR_FLAGS & ~os.O_NOFOLLOW)

@@ -660,9 +660,11 @@ def _json_into(v: Any, out: list[str]) -> None:
                 out.append(",")
             _json_into(x, out)
         out.append("]")
-    elif hasattr(v, "__dataclass_fields__"):
+    elif hasattr(v, "__dataclass_fields__") or hasattr(v, "json_fields"):
+        # A struct: its fields in order; json_fields() gives them as Go's json tags name them.
         out.append("{")
-        for i, (name, value) in enumerate(_dataclass_items(v)):
+        items = v.json_fields() if hasattr(v, "json_fields") else _dataclass_items(v)
+        for i, (name, value) in enumerate(items):
             if i:
                 out.append(",")
             _json_into(name, out)

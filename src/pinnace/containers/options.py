@@ -2,8 +2,9 @@
 
 :class:`RunOptions` holds what the CLI parsed (or the API received) for the
 settings that end up in the container's Config or in its runtime spec:
-command, environment, user, security, resources.  Mounts, networks, ports,
-logging and the restart policy belong to other modules and are not here.
+command, environment, user, security, resources, the restart policy, the
+log driver and the runtime.  Mounts, networks and ports belong to other
+modules and are not here.
 
 The ``parse_*`` functions read one flag value the way docker's CLI does
 (docker/cli ``opts`` and ``cli/command/container/opts.go``, go-units for
@@ -56,6 +57,14 @@ class DeviceMapping:
 
 
 @record
+class RestartPolicy:
+    """``--restart``: HostConfig.RestartPolicy (``no``, ``always``, ``on-failure[:N]``, ``unless-stopped``)."""
+
+    name: str = "no"
+    maximum_retry_count: int = 0
+
+
+@record
 class RunOptions:
     """The parsed flags of ``docker run``/``create`` that shape the Config and the runtime spec.
 
@@ -82,7 +91,7 @@ class RunOptions:
     detach: bool = False
     # -- the HostConfig side
     group_add: tuple[str, ...] = ()
-    init: bool = False
+    init: bool | None = None  # None: --init not given (docker's HostConfig.Init is a pointer)
     read_only: bool = False
     privileged: bool = False
     cap_add: tuple[str, ...] = ()
@@ -104,6 +113,15 @@ class RunOptions:
     devices: tuple[DeviceMapping, ...] = ()
     oom_kill_disable: bool = False
     oom_score_adj: int = 0
+    restart_policy: RestartPolicy = RestartPolicy()
+    auto_remove: bool = False  # --rm
+    log_driver: str = ""  # "": the engine's default (json-file), filled in by spec.verify_options
+    log_opts: Mapping[str, str] = _EMPTY
+    runtime: str = ""  # "": the engine's default (pinnace), filled in by spec.verify_options
+    cidfile: str = ""  # HostConfig.ContainerIDFile: the CLI writes the ID there after create
+    network_mode: str = ""  # "": docker's default
+    # -- the client's side only (not stored): how `run` attaches
+    detach_keys: str = ""  # --detach-keys, checked by parse_detach_keys
 
 
 def flag_error(flag: str, value: str, error: Exception) -> InvalidArgument:
@@ -374,6 +392,170 @@ def parse_attach(text: str) -> str:
     return stream
 
 
+# --------------------------------------------------------------------------- restart, health, attach
+
+
+def parse_restart_policy(text: str) -> RestartPolicy:
+    """``--restart``: ``name[:count]`` (docker/cli opts.ParseRestartPolicy); the name is checked by the engine.
+
+    An empty value is docker's default ``no``.  Which names exist and whether
+    a count fits the name is the daemon's check (:func:`check_restart_policy`).
+    """
+    if not text:
+        return RestartPolicy()
+    name, sep, count = text.partition(":")
+    if sep and not name:
+        raise InvalidArgument("invalid restart policy format: no policy provided before colon")
+    retries = 0
+    if count:
+        from pinnace._util.golang import atoi
+
+        try:
+            retries = atoi(count)
+        except InvalidArgument:
+            raise InvalidArgument(
+                "invalid restart policy format: maximum retry count must be an integer"
+            ) from None
+    return RestartPolicy(name=name, maximum_retry_count=retries)
+
+
+#: The restart policy names dockerd knows, in the order its error lists them.
+RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
+
+
+def check_restart_policy(policy: RestartPolicy) -> None:
+    """dockerd's ValidateRestartPolicy: a known name, and a retry count only with ``on-failure``, not negative."""
+    count = policy.maximum_retry_count
+    if policy.name in ("no", "always", "unless-stopped"):
+        if count != 0:
+            message = "invalid restart policy: maximum retry count can only be used with 'on-failure'"
+            raise InvalidArgument(message + (" and cannot be negative" if count < 0 else ""))
+    elif policy.name == "on-failure":
+        if count < 0:
+            raise InvalidArgument("invalid restart policy: maximum retry count cannot be negative")
+    elif policy.name:  # "": what engines before docker 25 stored for "no"
+        names = ", ".join(f"'{n}'" for n in RESTART_POLICIES[:-1])
+        raise InvalidArgument(
+            f"invalid restart policy: unknown policy '{policy.name}'; use one of {names}, or '{RESTART_POLICIES[-1]}'"
+        )
+
+
+#: The ``--health-*`` duration flags and the HealthConfig field each sets.
+HEALTH_DURATIONS = (
+    ("health-interval", "Interval"),
+    ("health-timeout", "Timeout"),
+    ("health-start-period", "StartPeriod"),
+    ("health-start-interval", "StartInterval"),
+)
+
+
+def health_config(
+    cmd: str, durations: Mapping[str, int], retries: int, *, disable: bool = False
+) -> dict[str, Any] | None:
+    """Config.Healthcheck from the ``--health-*`` flags (docker/cli ``parse``), or None when none is given.
+
+    ``durations`` maps the flag names of :data:`HEALTH_DURATIONS` to
+    nanoseconds.  Only the fields set appear (HealthConfig's ``omitempty``):
+    the rest come from the image's HEALTHCHECK when the container is created.
+    ``disable`` is ``--no-healthcheck``: ``{"Test": ["NONE"]}``.
+    """
+    given = bool(cmd) or retries != 0 or any(durations.get(flag, 0) for flag, _ in HEALTH_DURATIONS)
+    if disable:
+        if given:
+            raise InvalidArgument("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    if not given:
+        return None
+    for flag, _ in HEALTH_DURATIONS[:2]:
+        if durations.get(flag, 0) < 0:
+            raise InvalidArgument(f"--{flag} cannot be negative")
+    if retries < 0:
+        raise InvalidArgument("--health-retries cannot be negative")
+    for flag, _ in HEALTH_DURATIONS[2:]:
+        if durations.get(flag, 0) < 0:
+            raise InvalidArgument(f"--{flag} cannot be negative")
+    health: dict[str, Any] = {"Test": ["CMD-SHELL", cmd]} if cmd else {}
+    for flag, field in HEALTH_DURATIONS:
+        if durations.get(flag, 0):
+            health[field] = durations[flag]
+    if retries:
+        health["Retries"] = retries
+    return health
+
+
+#: What ``--detach-keys`` spells as ``ctrl-X``: ``ctrl-@`` is 0, ``ctrl-a`` 1 ... ``ctrl-_`` 31 (moby/term ASCII).
+_CTRL_KEYS = "@abcdefghijklmnopqrstuvwxyz[\\]^_"
+
+
+def parse_detach_keys(text: str) -> bytes:
+    """``--detach-keys ctrl-p,ctrl-q`` -> the bytes that detach (moby/term ToBytes, dockerd's error).
+
+    A key is one character, ``ctrl-`` and one of ``@a-z[\\]^_``, or ``DEL``,
+    separated by commas.
+    """
+    codes = bytearray()
+    for key in text.split(","):
+        raw = key.encode("utf-8", "surrogateescape")
+        if len(raw) == 1:
+            codes += raw
+        elif key.startswith("ctrl-") and len(key) == 6 and key[5] in _CTRL_KEYS:
+            codes.append(_CTRL_KEYS.index(key[5]))
+        elif key == "DEL":
+            codes.append(127)
+        else:
+            raise InvalidArgument(f"Invalid detach keys ({text}) provided")
+    return bytes(codes)
+
+
+# --------------------------------------------------------------------------- logging
+
+#: The log drivers pinnace has; docker's others (syslog, journald, gelf ...) are not registered.
+LOG_DRIVERS = ("json-file", "local", "none")
+DEFAULT_LOG_DRIVER = "json-file"
+
+
+def parse_log_opts(driver: str, entries: Iterable[str]) -> dict[str, str]:
+    """``--log-opt key=value`` as the CLI sends them: a map (later wins); ``none`` takes no options."""
+    values = list(entries)
+    if driver == "none" and values:
+        raise InvalidArgument(f"invalid logging opts for driver {driver}")
+    return kv_map(values)
+
+
+@record
+class LogRotation:
+    """How a container's log file is kept: rotate at ``max_size`` bytes (None: never), keep ``max_file`` files."""
+
+    driver: str
+    max_size: int | None
+    max_file: int
+    compress: bool
+
+
+def log_rotation(driver: str, opts: Mapping[str, str]) -> LogRotation:
+    """The log driver's options checked and read as dockerd does, in docker's words.
+
+    ``json-file`` rotates by default (3 files of 10 MiB) and ``local`` has
+    docker's own defaults (5 files of 20 MiB, compressed): the parsing is
+    :mod:`pinnace.logs.options`'.  ``none`` keeps nothing.  An unknown
+    driver gets dockerd's ``no log driver named`` error.  The engine calls
+    this at create, so a bad option is refused before anything exists, and
+    the monitor's settings come from here at start.
+    """
+    from pinnace.logs import options as log_options
+
+    driver = driver or DEFAULT_LOG_DRIVER
+    if driver not in LOG_DRIVERS:
+        raise InvalidArgument(f"logger: no log driver named '{driver}' is registered")
+    if driver == "none":
+        return LogRotation(driver, None, 0, False)
+    if driver == "json-file":
+        max_size, max_file, compress = log_options.parse_log_opts(opts, defaults=True)
+    else:
+        max_size, max_file, compress = log_options.parse_local_opts(opts)
+    return LogRotation(driver, max_size, max_file, compress)
+
+
 # --------------------------------------------------------------------------- security
 
 #: seccomp profile names that are not files (docker/cli seccompProfileDefault/Unconfined).
@@ -465,9 +647,10 @@ _SYSTEMPATHS_UNCONFINED = "systempaths=unconfined"
 def host_config(options: RunOptions) -> dict[str, Any]:
     """The HostConfig keys these options set, as ``docker inspect`` shows them.
 
-    The container service adds the rest (Binds, NetworkMode, RestartPolicy,
-    LogConfig, AutoRemove ...).  ``systempaths=unconfined`` is a CLI-side
-    option in docker: it shows as empty MaskedPaths/ReadonlyPaths.
+    Other modules add the rest (Binds, Mounts, PortBindings ...).
+    ``systempaths=unconfined`` is a CLI-side option in docker: it shows as
+    empty MaskedPaths/ReadonlyPaths.  LogConfig and Runtime appear once set
+    (:func:`pinnace.containers.spec.verify_options` fills in the defaults).
     """
     cap_add, cap_drop = normalize_caps(options.cap_add, options.cap_drop)
     security = [opt for opt in options.security_opt if opt != _SYSTEMPATHS_UNCONFINED]
@@ -476,7 +659,7 @@ def host_config(options: RunOptions) -> dict[str, Any]:
         "CapDrop": cap_drop or None,
         "GroupAdd": list(options.group_add) or None,
         "SecurityOpt": security or None,
-        "Init": True if options.init else None,
+        "Init": options.init,
         "Sysctls": dict(options.sysctls) or None,
         "Ulimits": [{"Name": u.name, "Hard": u.hard, "Soft": u.soft} for u in options.ulimits] or None,
         "Devices": [
@@ -490,6 +673,18 @@ def host_config(options: RunOptions) -> dict[str, Any]:
     }
     for attr, key in _HOST_FIELDS:
         hc[key] = getattr(options, attr)
+    hc["ContainerIDFile"] = options.cidfile
+    if options.log_driver or options.log_opts:
+        hc["LogConfig"] = {"Type": options.log_driver, "Config": dict(options.log_opts)}
+    if options.network_mode:
+        hc["NetworkMode"] = options.network_mode
+    hc["RestartPolicy"] = {
+        "Name": options.restart_policy.name,
+        "MaximumRetryCount": options.restart_policy.maximum_retry_count,
+    }
+    hc["AutoRemove"] = options.auto_remove
+    if options.runtime:
+        hc["Runtime"] = options.runtime
     if _SYSTEMPATHS_UNCONFINED in options.security_opt:
         hc["MaskedPaths"] = []
         hc["ReadonlyPaths"] = []
@@ -508,7 +703,7 @@ def from_host_config(hc: Mapping[str, Any]) -> RunOptions:
         cap_drop=tuple(hc.get("CapDrop") or ()),
         group_add=tuple(hc.get("GroupAdd") or ()),
         security_opt=tuple(security),
-        init=bool(hc.get("Init")),
+        init=hc.get("Init"),
         sysctls=MappingProxyType(dict(hc.get("Sysctls") or {})),
         ulimits=tuple(Ulimit(u["Name"], int(u["Soft"]), int(u["Hard"])) for u in hc.get("Ulimits") or ()),
         devices=tuple(
@@ -517,4 +712,18 @@ def from_host_config(hc: Mapping[str, Any]) -> RunOptions:
         ),
     )
     values = {attr: hc[key] for attr, key in _HOST_FIELDS if hc.get(key) is not None}
-    return replace(options, **values)
+    log = hc.get("LogConfig") or {}
+    restart = hc.get("RestartPolicy") or {}
+    return replace(
+        options,
+        **values,
+        restart_policy=RestartPolicy(
+            str(restart.get("Name") or "no"), int(restart.get("MaximumRetryCount") or 0)
+        ),
+        auto_remove=bool(hc.get("AutoRemove")),
+        log_driver=str(log.get("Type") or ""),
+        log_opts=MappingProxyType(dict(log.get("Config") or {})),
+        runtime=str(hc.get("Runtime") or ""),
+        cidfile=str(hc.get("ContainerIDFile") or ""),
+        network_mode=str(hc.get("NetworkMode") or ""),
+    )

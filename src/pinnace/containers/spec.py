@@ -50,6 +50,9 @@ CPU_PERIOD = 100_000
 #: The stop signal when neither ``--stop-signal`` nor the image's STOPSIGNAL names one.
 DEFAULT_STOP_SIGNAL = "SIGTERM"
 
+#: The shortest healthcheck interval, timeout or start period dockerd accepts (container.MinimumDuration).
+MIN_HEALTH_DURATION = 1_000_000
+
 #: Init binaries ``--init`` can use, best first: Docker's own name (a link to tini on Debian's
 #: docker.io), then static builds that run in any image (Debian's tini-static, podman's
 #: catatonit), then Debian's dynamically linked tini, which needs a glibc in the image.
@@ -221,14 +224,17 @@ def verify_options(
     cgroup_v2: bool | None = None,
     swap_limit: bool | None = None,
 ) -> tuple[RunOptions, list[str]]:
-    """dockerd's check of the resource flags at create: the options to store, and its warnings.
+    """dockerd's check of the flags at create: the options to store, and its warnings.
 
     Raises docker's errors (``Minimum memory limit allowed is 6MB``, the
-    CPU range, conflicting CPU options, the oom-score-adj range ...).
-    Adjusts as dockerd does: ``--memory-swap`` defaults to twice
-    ``--memory``; without swap accounting on the host swap is left
+    CPU range, conflicting CPU options, the oom-score-adj range, the restart
+    policy, the log driver and its options, the runtime, healthcheck
+    durations ...).  Adjusts as dockerd does: ``--memory-swap`` defaults to
+    twice ``--memory``; without swap accounting on the host swap is left
     unlimited, and on cgroup v2 ``--oom-kill-disable`` is dropped, each with
-    docker's warning.  ``ncpu``, ``cgroup_v2`` and ``swap_limit`` describe
+    docker's warning; a pids limit of 0 or less means none; the shm size,
+    log driver and runtime get the engine's defaults, so inspect shows what
+    the container gets.  ``ncpu``, ``cgroup_v2`` and ``swap_limit`` describe
     the host and are read from it when None.
     """
     o = options
@@ -298,7 +304,46 @@ def verify_options(
             check_capabilities(names)
         except InvalidArgument as e:
             raise InvalidArgument(f"invalid {flag}: {e}") from None
+    if o.pids_limit is not None and o.pids_limit <= 0:
+        changes["pids_limit"] = None  # 0 and -1 both mean unlimited: no limit is stored
+    if o.shm_size == 0:
+        changes["shm_size"] = defaults.DEFAULT_SHM_SIZE
+    changes.update(_verify_host_settings(o))
+    _check_healthcheck(o.healthcheck)
     return (replace(o, **changes) if changes else o), warnings
+
+
+def _verify_host_settings(o: RunOptions) -> dict[str, Any]:
+    """The restart policy, log driver and runtime checked as dockerd does; the defaults it fills in."""
+    from pinnace.containers.options import check_restart_policy, log_rotation
+
+    changes: dict[str, Any] = {}
+    if o.auto_remove and o.restart_policy.name not in ("", "no"):
+        raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
+    check_restart_policy(o.restart_policy)
+    rotation = log_rotation(o.log_driver, o.log_opts)
+    if rotation.driver != o.log_driver:
+        changes["log_driver"] = rotation.driver
+    from pinnace.shim import runtimes
+
+    runtimes.resolve(o.runtime)  # docker's "unknown or invalid runtime name"; stored as named, as docker does
+    if not o.runtime:
+        changes["runtime"] = runtimes.DEFAULT
+    return changes
+
+
+def _check_healthcheck(health: Mapping[str, Any] | None) -> None:
+    """dockerd's validateHealthCheck: each duration 0 (unset) or at least 1ms, retries not negative."""
+    if not health:
+        return
+    for field in ("Interval", "Timeout"):
+        if 0 != int(health.get(field) or 0) < MIN_HEALTH_DURATION:
+            raise InvalidArgument(f"{field} in Healthcheck cannot be less than 1ms")
+    if int(health.get("Retries") or 0) < 0:
+        raise InvalidArgument("Retries in Healthcheck cannot be negative")
+    for field in ("StartPeriod", "StartInterval"):
+        if 0 != int(health.get(field) or 0) < MIN_HEALTH_DURATION:
+            raise InvalidArgument(f"{field} in Healthcheck cannot be less than 1ms")
 
 
 def _cpu_list(text: str) -> list[int] | None:

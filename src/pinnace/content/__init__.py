@@ -10,6 +10,19 @@ from __future__ import annotations
 
 from pinnace.content.info import BlobInfo, IngestStatus
 from pinnace.content.store import ContentStore
-from pinnace.content.writer import Writer
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pinnace.content.writer import Writer
+
+
+def __getattr__(name: str) -> object:
+    """:class:`Writer` on first use: it imports hashlib and pathlib, which reading a blob needs not."""
+    if name == "Writer":
+        from pinnace.content.writer import Writer
+
+        return Writer
+    raise AttributeError(f"module 'pinnace.content' has no attribute {name!r}")
+
 
 __all__ = ["BlobInfo", "ContentStore", "IngestStatus", "Writer"]

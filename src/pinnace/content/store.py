@@ -10,37 +10,49 @@ A blob is only ever created by renaming a verified, fsynced ingest file into
 which blobs are still needed is not this module's business: GC
 (:mod:`pinnace.meta.gc`) marks from the metadata database and calls
 :meth:`ContentStore.delete`.
+
+Reading a blob is on the path of every ``run`` (the image config), so the
+read side imports only ``os``: paths are strings, and the write side
+(:mod:`.writer`, :mod:`.ingest`, with hashlib and pathlib) is imported by
+the methods that write.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-from pinnace.content import ingest as ingests
-from pinnace.content.info import BlobInfo, IngestStatus
-from pinnace.content.writer import CHUNK, Writer
+from pinnace.content.info import BlobInfo
 from pinnace.errors import AlreadyExists, InvalidArgument, NotFound, Unavailable
 from pinnace.oci.digest import Digest, digest_hex, is_digest, parse_digest
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
     from typing import IO, BinaryIO
+
+    from pinnace.content.info import IngestStatus
+    from pinnace.content.writer import Writer
 
 
 class ContentStore:
     """Blobs by digest plus resumable ingests.  Constructing one does no I/O."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root)
-        self._blobs = self.root / "blobs" / "sha256"
-        self._ingest = self.root / "ingest"
+        self._root = os.fspath(root)
+        self._blobs = os.path.join(self._root, "blobs", "sha256")
+        self._ingest = os.path.join(self._root, "ingest")
 
-    def _blob_path(self, digest: str) -> tuple[Digest, Path]:
+    @property
+    def root(self) -> Path:
+        from pathlib import Path
+
+        return Path(self._root)
+
+    def _blob_path(self, digest: str) -> tuple[Digest, str]:
         """Validate first: the hex becomes a file name, so a crafted digest must never reach a path."""
         checked = parse_digest(digest)
-        return checked, self._blobs / digest_hex(checked)
+        return checked, os.path.join(self._blobs, digest_hex(checked))
 
     # -- reading ---------------------------------------------------------
 
@@ -54,17 +66,19 @@ class ContentStore:
             raise Unavailable(f"stat content {checked}: {exc.strerror}") from exc
 
     def exists(self, digest: Digest) -> bool:
-        return self._blob_path(digest)[1].exists()
+        return os.path.exists(self._blob_path(digest)[1])
 
     def path(self, digest: Digest) -> Path:
         """The blob's file, for sendfile/copy_file_range; open it read-only."""
+        from pathlib import Path
+
         self.info(digest)
-        return self._blob_path(digest)[1]
+        return Path(self._blob_path(digest)[1])
 
     def open(self, digest: Digest) -> BinaryIO:
         checked, path = self._blob_path(digest)
         try:
-            return path.open("rb")
+            return open(path, "rb")
         except FileNotFoundError:
             raise NotFound(f"content digest {checked} not found") from None
         except OSError as exc:
@@ -122,7 +136,11 @@ class ContentStore:
             expected = parse_digest(expected)
             if self.exists(expected):
                 raise AlreadyExists(f"content {expected}: already exists")
-        return Writer.open(self._ingest, self._blobs, ref, expected=expected, total=total)
+        from pathlib import Path
+
+        from pinnace.content.writer import Writer
+
+        return Writer.open(Path(self._ingest), Path(self._blobs), ref, expected=expected, total=total)
 
     def ingest(
         self, src: IO[bytes], ref: str, *, expected: Digest | None = None, size: int | None = None
@@ -133,6 +151,8 @@ class ContentStore:
         check them at commit; without ``expected`` it starts over, since
         nothing could tell a stale partial write from this stream's bytes.
         """
+        from pinnace.content.writer import CHUNK
+
         if expected is not None:
             expected = parse_digest(expected)
             try:
@@ -153,6 +173,10 @@ class ContentStore:
 
     def ingests(self) -> list[IngestStatus]:
         """Every ingest on disk that has not been committed or aborted."""
+        from pathlib import Path
+
+        from pinnace.content import ingest as ingests
+
         found: list[IngestStatus] = []
         try:
             entries = os.scandir(self._ingest)
@@ -169,9 +193,14 @@ class ContentStore:
 
     def abort(self, ref: str) -> None:
         """Remove ``ref``'s ingest; NotFound if there is none, Unavailable if a writer holds it."""
-        fd = ingests.lock(ingests.ingest_dir(self._ingest, ref), ref, create=False)
+        from pathlib import Path
+
+        from pinnace.content import ingest as ingests
+
+        directory = ingests.ingest_dir(Path(self._ingest), ref)
+        fd = ingests.lock(directory, ref, create=False)
         try:
-            ingests.remove(ingests.ingest_dir(self._ingest, ref))
+            ingests.remove(directory)
         finally:
             os.close(fd)
 
@@ -184,6 +213,10 @@ class ContentStore:
         held is left alone, but a writer starting at that very instant may
         find its ref locked.
         """
+        from pathlib import Path
+
+        from pinnace.content import ingest as ingests
+
         freed = 0
         try:
             entries = os.scandir(self._ingest)
@@ -211,6 +244,8 @@ class ContentStore:
 
 def _skip(src: IO[bytes], count: int) -> bool:
     """Move ``src`` past ``count`` bytes the ingest already has; False if it is shorter."""
+    from pinnace.content.writer import CHUNK
+
     if src.seekable():
         start = src.tell()
         end = src.seek(0, os.SEEK_END)

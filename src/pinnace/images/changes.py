@@ -1,7 +1,7 @@
 """``--change`` instructions of ``import`` (and later ``commit``), applied to a config.
 
 Docker accepts a subset of Dockerfile instructions here: CMD, ENTRYPOINT,
-ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR.
+ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ ALLOWED = (
     "ENTRYPOINT",
     "ENV",
     "EXPOSE",
+    "HEALTHCHECK",
     "LABEL",
     "ONBUILD",
     "STOPSIGNAL",
@@ -30,6 +31,7 @@ ALLOWED = (
 def apply_changes(config: dict[str, Any], changes: Iterable[str]) -> dict[str, Any]:
     """Return ``config`` (the image config's "config" object) with the changes applied."""
     out = dict(config)
+    cmd_set = False  # as in a Dockerfile: ENTRYPOINT drops a CMD not set by these changes
     for change in changes:
         text = change.strip()
         if not text:
@@ -39,8 +41,14 @@ def apply_changes(config: dict[str, Any], changes: Iterable[str]) -> dict[str, A
         rest = rest.strip()
         if instr not in ALLOWED:
             raise InvalidArgument(f"{word} is not a valid change command")
-        if instr in ("CMD", "ENTRYPOINT"):
-            out["Cmd" if instr == "CMD" else "Entrypoint"] = _command(rest)
+        if instr == "CMD":
+            out["Cmd"], cmd_set = _command(rest), True
+        elif instr == "ENTRYPOINT":
+            out["Entrypoint"] = _command(rest)
+            if not cmd_set:
+                out["Cmd"] = None
+        elif instr == "HEALTHCHECK":
+            out["Healthcheck"] = _healthcheck(rest)
         elif instr == "ENV":
             env = list(out.get("Env") or [])
             for key, value in _pairs(rest, instr):
@@ -71,6 +79,62 @@ def apply_changes(config: dict[str, Any], changes: Iterable[str]) -> dict[str, A
         if not rest and instr not in ("CMD", "ENTRYPOINT"):
             raise InvalidArgument(f"{instr} requires at least one argument")
     return out
+
+
+def _healthcheck(rest: str) -> dict[str, Any]:
+    """``HEALTHCHECK [--interval=D ...] CMD command`` or ``HEALTHCHECK NONE`` as docker's HealthConfig."""
+    from pinnace._util.golang import atoi, parse_duration
+
+    flags: dict[str, str] = {}
+    while rest.startswith("--"):
+        word, _, rest = rest.partition(" ")
+        rest = rest.lstrip()
+        name, eq, value = word[2:].partition("=")
+        if name not in _HEALTH_FLAGS:
+            raise InvalidArgument(f"Unknown flag: {name}")
+        if not eq:
+            raise InvalidArgument(f"Missing a value on flag: {word}")
+        flags[name] = value
+    kind, _, args = rest.partition(" ")
+    kind, args = kind.upper(), args.strip()
+    if not kind:
+        raise InvalidArgument("HEALTHCHECK requires at least one argument")
+    if kind == "NONE":
+        if args:
+            raise InvalidArgument("HEALTHCHECK NONE takes no arguments")
+        return {"Test": ["NONE"]}
+    if kind != "CMD":
+        raise InvalidArgument(f'Unknown type "{kind}" in HEALTHCHECK (try CMD)')
+    exec_form = _json_strings(args)
+    if not (exec_form if exec_form is not None else args):
+        raise InvalidArgument("Missing command after HEALTHCHECK CMD")
+    health: dict[str, Any] = {"Test": ["CMD", *exec_form] if exec_form is not None else ["CMD-SHELL", args]}
+    for name, key in _HEALTH_FLAGS.items():
+        value = flags.get(name, "")
+        if not value:
+            continue
+        if key == "Retries":
+            retries = atoi(value)
+            if retries < 0:
+                raise InvalidArgument(f"--retries cannot be negative ({retries})")
+            if retries:
+                health[key] = retries
+            continue
+        ns = parse_duration(value)
+        if 0 < ns < 1_000_000 or ns < 0:
+            raise InvalidArgument(f'Interval "{name}" cannot be less than 1ms')
+        if ns:
+            health[key] = ns
+    return health
+
+
+_HEALTH_FLAGS = {
+    "interval": "Interval",
+    "timeout": "Timeout",
+    "start-period": "StartPeriod",
+    "start-interval": "StartInterval",
+    "retries": "Retries",
+}
 
 
 def _json_strings(rest: str) -> list[str] | None:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from pinnace.content import ContentStore
 from pinnace.errors import InvalidArgument
 from pinnace.images.records import Image, Layer, NewImage
 from pinnace.images.stores import Stores, unique_ref
+from pinnace.oci import mediatype
 from pinnace.oci.config import ImageConfig, chain_ids
 from pinnace.oci.descriptor import Descriptor
 from pinnace.oci.digest import Digest, sha256_digest
+from pinnace.oci.manifest import Manifest, canonical_json
 from pinnace.oci.reference import Reference
 
 
@@ -55,3 +58,32 @@ def record_image(
     layers = [Layer(d, c, b) for d, c, b in zip(diff_ids, chains, layer_blobs, strict=True)]
     new = NewImage(image, blobs=[manifest.digest, config_digest, *layer_blobs], layers=layers)
     return stores.records.create(new, tags)
+
+
+def store_image(
+    stores: Stores,
+    config_doc: Mapping[str, Any],
+    layers: Sequence[Descriptor],
+    *,
+    manifest_type: str = mediatype.OCI_MANIFEST,
+    tags: Iterable[Reference] = (),
+) -> Image:
+    """Store ``config_doc`` and a manifest of ``layers``, then record the image (``import``, ``commit``).
+
+    The layer blobs are in the content store and unpacked already; the
+    caller holds the operation lock (:func:`pinnace.meta.operations.operation`).
+    """
+    docker = manifest_type == mediatype.DOCKER_MANIFEST
+    config_bytes = canonical_json(config_doc)
+    config_type = mediatype.DOCKER_CONFIG if docker else mediatype.OCI_CONFIG
+    config_desc = put_bytes(stores.content, config_bytes, config_type)
+    manifest = Manifest(config=config_desc, layers=tuple(layers), media_type=manifest_type)
+    manifest_desc = put_bytes(stores.content, manifest.to_bytes(), manifest_type)
+    return record_image(
+        stores,
+        manifest=manifest_desc,
+        config_digest=config_desc.digest,
+        config=ImageConfig.parse(config_bytes),
+        layer_blobs=[layer.digest for layer in layers],
+        tags=tags,
+    )

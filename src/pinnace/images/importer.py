@@ -10,15 +10,13 @@ from collections.abc import Sequence
 from typing import Any, BinaryIO
 
 from pinnace.images.changes import apply_changes
-from pinnace.images.create import put_bytes, record_image
+from pinnace.images.create import store_image
 from pinnace.images.records import Image
 from pinnace.images.stores import Stores, now_rfc3339
 from pinnace.images.unpack import commit, extract_and_store
 from pinnace.meta.operations import operation
 from pinnace.oci import mediatype
-from pinnace.oci.config import ImageConfig
 from pinnace.oci.descriptor import Descriptor, Platform
-from pinnace.oci.manifest import Manifest, canonical_json
 from pinnace.oci.reference import Reference
 
 _LAYER_TYPES = {
@@ -62,22 +60,8 @@ def import_rootfs(
                 "history": [{"created": created, "comment": comment}],
                 "rootfs": {"type": "layers", "diff_ids": [result.diff_id]},
             }
-            config_bytes = canonical_json(config_doc)
-            config_desc = put_bytes(stores.content, config_bytes, mediatype.OCI_CONFIG)
-            manifest = Manifest(
-                config=config_desc,
-                layers=(Descriptor(layer_type, blob.digest, blob.size),),
-                media_type=mediatype.OCI_MANIFEST,
-            )
-            manifest_desc = put_bytes(stores.content, manifest.to_bytes(), mediatype.OCI_MANIFEST)
-            return record_image(
-                stores,
-                manifest=manifest_desc,
-                config_digest=config_desc.digest,
-                config=ImageConfig.parse(config_bytes),
-                layer_blobs=[blob.digest],
-                tags=[tag] if tag else [],
-            )
+            layers = [Descriptor(layer_type, blob.digest, blob.size)]
+            return store_image(stores, config_doc, layers, tags=[tag] if tag else [])
     except BaseException:
         stores.collect_garbage()
         raise

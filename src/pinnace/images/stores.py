@@ -60,6 +60,11 @@ class Stores:
         return Path(self._root)
 
     @property
+    def root_dir(self) -> str:
+        """``root`` as a string, for the paths that must not import pathlib (``run``)."""
+        return self._root
+
+    @property
     def content(self) -> ContentStore:
         if self._content is None:
             self._content = self._make_content()

@@ -4,23 +4,26 @@ Layers shared by images are unpacked once: a snapshot named by the chain ID
 that already exists is reused.  Two processes unpacking the same chain at
 once both extract, one commit wins, the other's snapshot is dropped.
 Every failure removes the half-extracted snapshot before it propagates.
+
+:func:`commit` and :func:`has_snapshot` are on the path of every ``run``
+(the container's init layer), so the unpacking machinery (archive,
+threads, pathlib) is imported by the functions that unpack.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import BinaryIO
+from pinnace.errors import AlreadyExists, NotFound
 
-from pinnace._util.background import BackgroundSink
-from pinnace.archive import ApplyResult, apply_layer
-from pinnace.content import BlobInfo, ContentStore
-from pinnace.errors import AlreadyExists, DigestMismatch, NotFound
-from pinnace.images.stores import unique_ref
-from pinnace.mount import writable_dir
-from pinnace.oci.config import chain_ids
-from pinnace.oci.digest import Digest
-from pinnace.snapshots import Snapshotter
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from pathlib import Path
+    from typing import BinaryIO
+
+    from pinnace.archive import ApplyResult
+    from pinnace.content import BlobInfo, ContentStore
+    from pinnace.oci.digest import Digest
+    from pinnace.snapshots import Snapshotter
 
 
 def extract(
@@ -31,6 +34,9 @@ def extract(
     Returns the active key (to commit) and what apply returned.  On any
     error the snapshot is removed, so nothing of the layer stays on disk.
     """
+    from pinnace.images.stores import unique_ref
+    from pinnace.mount import writable_dir
+
     key = unique_ref("extract")
     mounts = snapshots.prepare(key, parent)
     try:
@@ -55,6 +61,10 @@ def extract_and_store(
     what the unpacking found (diff ID) and the stored blob.  On any failure
     neither the snapshot nor the partial blob is left behind.
     """
+    from pinnace._util.background import BackgroundSink
+    from pinnace.archive import apply_layer
+    from pinnace.images.stores import unique_ref
+
     with (
         content.writer(unique_ref("layer"), expected=expected, total=size) as writer,
         BackgroundSink(writer.write) as sink,
@@ -88,9 +98,10 @@ def has_snapshot(snapshots: Snapshotter, name: str) -> bool:
     return True
 
 
-#: ``place(blob, diff_id, chain_id, parent) -> bool``: commit an already unpacked
-#: layer as ``chain_id``; False when there is none for that blob.
-Placer = Callable[[Digest, Digest, Digest, str], bool]
+if TYPE_CHECKING:
+    #: ``place(blob, diff_id, chain_id, parent) -> bool``: commit an already unpacked
+    #: layer as ``chain_id``; False when there is none for that blob.
+    Placer = Callable[[Digest, Digest, Digest, str], bool]
 
 
 def unpack(
@@ -105,6 +116,10 @@ def unpack(
     Each blob is verified against its config diff_id while it is applied.
     ``place`` offers layers unpacked earlier (while an archive streamed in).
     """
+    from pinnace.archive import apply_layer
+    from pinnace.errors import DigestMismatch
+    from pinnace.oci.config import chain_ids
+
     chains = chain_ids(diff_ids)
     parent = ""
     for blob, diff_id, chain in zip(blobs, diff_ids, chains, strict=True):

@@ -91,7 +91,9 @@ def inspect(stores: Stores, img: Image) -> dict[str, Any]:
         "RepoTags": [familiar(t) for t in img.tags],
         "RepoDigests": [familiar(d) for d in img.repo_digests],
         "Parent": str(cfg.raw.get("parent") or ""),
-        "Comment": str(cfg.raw.get("comment") or ""),
+        "Comment": str(
+            cfg.raw.get("comment") or (cfg.history[-1].get("comment") if cfg.history else "") or ""
+        ),
         "Created": cfg.created,
         "DockerVersion": str(cfg.raw.get("docker_version") or ""),
         "Author": str(cfg.raw.get("author") or ""),

@@ -8,13 +8,19 @@ waits on a busy database instead of failing.
 from __future__ import annotations
 
 import os
-import sqlite3
+
+# The C module under ``sqlite3``: the package's dbapi2 layer adds only the
+# default datetime adapters (pinnace stores times as text and floats) and
+# costs ~2 ms of start-up, most of it ``datetime`` and ``collections.abc``.
+# The classes are the same objects ``sqlite3`` re-exports.
+import _sqlite3
 
 from pinnace.errors import Unavailable
 from pinnace.meta.schema import MIGRATIONS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import sqlite3
     from types import TracebackType
 
 #: How long a writer waits for another process's transaction (ms).
@@ -27,16 +33,16 @@ class Database:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         try:
-            self._conn = sqlite3.connect(
+            self._conn: sqlite3.Connection = _sqlite3.connect(
                 self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
             )
-            self._conn.row_factory = sqlite3.Row
+            self._conn.row_factory = _sqlite3.Row
             self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self._conn.execute("PRAGMA foreign_keys = ON")
             self._conn.execute("PRAGMA synchronous = NORMAL")
             if self._conn.execute("PRAGMA user_version").fetchone()[0] < len(MIGRATIONS):
                 self._initialise()
-        except sqlite3.Error as exc:
+        except _sqlite3.Error as exc:
             raise Unavailable(f"open metadata database {self.path}: {exc}") from exc
 
     def _initialise(self) -> None:
@@ -82,7 +88,7 @@ class _Transaction:
     def __enter__(self) -> sqlite3.Connection:
         try:
             self.conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
+        except _sqlite3.OperationalError as exc:
             raise Unavailable(f"metadata database is busy: {exc}") from exc
         return self.conn
 

@@ -21,50 +21,73 @@ shared lock forever.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from pathlib import Path
+import os
 
 from pinnace._util.lock import FileLock
 from pinnace.errors import Unavailable
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import TracebackType
+
 LOCK_NAME = "gc.lock"
 
 
-def _acquire(root: Path, *, shared: bool, blocking: bool) -> FileLock | None:
-    lock = FileLock(root / LOCK_NAME, shared=shared)
+def _acquire(root: str | os.PathLike[str], *, shared: bool, blocking: bool) -> FileLock | None:
+    lock = FileLock(os.path.join(root, LOCK_NAME), shared=shared)
     try:
         try:
             acquired = lock.acquire(blocking=blocking)
         except FileNotFoundError:  # a fresh --root: make it, then lock
-            root.mkdir(mode=0o711, parents=True, exist_ok=True)
+            os.makedirs(root, mode=0o711, exist_ok=True)
             acquired = lock.acquire(blocking=blocking)
     except OSError as exc:
         raise Unavailable(f"lock {lock.path}: {exc.strerror}") from exc
     return lock if acquired else None
 
 
-@contextlib.contextmanager
-def operation(root: Path) -> Iterator[None]:
-    """Hold the shared operation lock of ``root`` for the block (waits while GC runs)."""
-    lock = _acquire(root, shared=True, blocking=True)
-    assert lock is not None
-    try:
-        yield
-    finally:
-        lock.release()
+class operation:  # noqa: N801  (used as a function: ``with operation(root):``)
+    """Hold the shared operation lock of ``root`` for the block (waits while GC runs).
+
+    A class rather than ``contextlib.contextmanager``: this is on the path of
+    every ``run``, and contextlib costs start-up.
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self._root = root
+        self._lock: FileLock | None = None
+
+    def __enter__(self) -> None:
+        self._lock = _acquire(self._root, shared=True, blocking=True)
+        assert self._lock is not None
+
+    def __exit__(
+        self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._lock is not None:
+            self._lock, lock = None, self._lock
+            lock.release()
 
 
-@contextlib.contextmanager
-def exclusive(root: Path, *, blocking: bool = True) -> Iterator[bool]:
+class exclusive:  # noqa: N801  (used as a function: ``with exclusive(root) as held:``)
     """Hold the operation lock of ``root`` exclusively: no operation runs meanwhile.
 
     Yields True once held.  With ``blocking=False`` it yields False at once
     if an operation is in flight, and the block runs without the lock.
     """
-    lock = _acquire(root, shared=False, blocking=blocking)
-    try:
-        yield lock is not None
-    finally:
-        if lock is not None:
+
+    def __init__(self, root: str | os.PathLike[str], *, blocking: bool = True) -> None:
+        self._root = root
+        self._blocking = blocking
+        self._lock: FileLock | None = None
+
+    def __enter__(self) -> bool:
+        self._lock = _acquire(self._root, shared=False, blocking=self._blocking)
+        return self._lock is not None
+
+    def __exit__(
+        self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._lock is not None:
+            self._lock, lock = None, self._lock
             lock.release()

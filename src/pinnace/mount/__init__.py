@@ -11,7 +11,15 @@ from pinnace._util.record import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from pinnace.mount.ops import mount_all, mounted, syncfs, unmount, unmount_all, writable_dir
+    from pinnace.mount.ops import (
+        mount_all,
+        mounted,
+        syncfs,
+        unmount,
+        unmount_all,
+        writable_dir,
+        writable_path,
+    )
 
 
 @record
@@ -24,7 +32,9 @@ class Mount:
     target: str = ""  # relative to the mount root; "" is the root itself
 
 
-_OPS = frozenset({"mount_all", "mounted", "syncfs", "unmount", "unmount_all", "writable_dir"})
+_OPS = frozenset(
+    {"mount_all", "mounted", "syncfs", "unmount", "unmount_all", "writable_dir", "writable_path"}
+)
 
 
 def __getattr__(name: str) -> object:
@@ -36,4 +46,13 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'pinnace.mount' has no attribute {name!r}")
 
 
-__all__ = ["Mount", "mount_all", "mounted", "syncfs", "unmount", "unmount_all", "writable_dir"]
+__all__ = [
+    "Mount",
+    "mount_all",
+    "mounted",
+    "syncfs",
+    "unmount",
+    "unmount_all",
+    "writable_dir",
+    "writable_path",
+]

@@ -9,16 +9,17 @@ Option strings follow mount(8)/containerd: the ones naming a VFS flag
 (``ro``, ``nosuid``, ``rbind``, ...) become mount flags, propagation ones
 (``rprivate``, ...) a second mount call, and everything else the
 filesystem's data string (``lowerdir=...``, ``size=64m``, ``mode=755``).
+
+Mounting a container's root is on the path of every ``run``: targets are
+``str`` or any path-like, and nothing but ``os`` and ``errno`` is imported
+here (pathlib only by :func:`writable_dir` and :func:`mounted`, which hand
+out a :class:`~pathlib.Path`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-from collections.abc import Iterator, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pinnace.errors import InvalidArgument, PinnaceError, Unavailable, map_errors
 from pinnace.mount.flags import (  # noqa: F401  (re-exported: the flags were born here)
@@ -45,8 +46,16 @@ from pinnace.mount.flags import (  # noqa: F401  (re-exported: the flags were bo
     parse_options,
 )
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+    from types import TracebackType
+
     from pinnace.mount import Mount
+
+    #: What the functions here take as a path.
+    StrPath = str | os.PathLike[str]
 
 #: errnos that mean the request itself is wrong (bad option, missing path), not a busy system.
 _INVALID_ERRNOS = frozenset(
@@ -104,30 +113,43 @@ def compact_lowerdir(data: list[str]) -> tuple[str, list[str]]:
     return common, [*data[:index], *data[index + 1 :], "lowerdir=" + ":".join(relative)]
 
 
-@contextlib.contextmanager
-def _cwd(path: str) -> Iterator[None]:
+class _cwd:  # noqa: N801  (used as a function: ``with _cwd(path):``)
     """Run the block with ``path`` as the process's cwd, restoring the old one after.
 
     The cwd is per process, so this is only safe while no other thread
     resolves relative paths: pinnace mounts from single-threaded code (the
     CLI, the per-container monitor), and the window is one syscall long.
-    The old cwd is kept as an fd so even a deleted cwd comes back.
+    The old cwd is kept as an fd so even a deleted cwd comes back.  ("" is
+    no change.)  A class, not contextlib: start-up.
     """
-    if not path:
-        yield
-        return
-    old = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.chdir(path)
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._old = -1
+
+    def __enter__(self) -> None:
+        if not self._path:
+            return
+        old = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            yield
-        finally:
-            os.fchdir(old)
-    finally:
-        os.close(old)
+            os.chdir(self._path)
+        except BaseException:
+            os.close(old)
+            raise
+        self._old = old
+
+    def __exit__(
+        self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._old >= 0:
+            old, self._old = self._old, -1
+            try:
+                os.fchdir(old)
+            finally:
+                os.close(old)
 
 
-def mount_one(m: Mount, target: Path) -> None:
+def mount_one(m: Mount, target: StrPath) -> None:
     """Perform one mount onto ``target`` (which must exist)."""
     flags, propagation, data = parse_options(m.options)
     if m.type == "bind":
@@ -149,19 +171,21 @@ def mount_one(m: Mount, target: Path) -> None:
         if propagation:
             _sys_mount("", target_s, "", propagation, "", m.type)
     except PinnaceError:
-        unmount(Path(target_s), detach=True)
+        unmount(target_s, detach=True)
         raise
 
 
-def mount_all(mounts: Sequence[Mount], target: Path) -> None:
+def mount_all(mounts: Sequence[Mount], target: StrPath) -> None:
     """Mount ``mounts`` in order: the first onto ``target``, later ones onto ``target/m.target``.
 
     All or nothing: when one fails, the ones already made are unmounted.
     """
-    done: list[Path] = []
+    done: list[str] = []
+    top = os.fspath(target)
     try:
         for m in mounts:
-            where = target / m.target.lstrip("/") if m.target else target
+            sub = m.target.strip("/")
+            where = os.path.join(top, sub) if sub else top
             mount_one(m, where)
             done.append(where)
     except BaseException:
@@ -170,7 +194,7 @@ def mount_all(mounts: Sequence[Mount], target: Path) -> None:
         raise
 
 
-def unmount(target: Path, *, detach: bool = False) -> None:
+def unmount(target: StrPath, *, detach: bool = False) -> None:
     """umount2 ``target`` (the topmost mount there); a path that is no mount point is fine.
 
     Symlinks are not followed (UMOUNT_NOFOLLOW): a container could plant
@@ -184,7 +208,7 @@ def unmount(target: Path, *, detach: bool = False) -> None:
         raise _error(f"unmount {target}", err)
 
 
-def unmount_all(target: Path) -> None:
+def unmount_all(target: StrPath) -> None:
     """Unmount everything mounted at or under ``target``, deepest first.
 
     Stacked mounts on one point come off one by one (the latest first, as
@@ -196,10 +220,10 @@ def unmount_all(target: Path) -> None:
     # stable sort: for equal depth the later mount (listed later) comes off first
     order = sorted(enumerate(found), key=lambda item: (item[1].count("/"), item[0]), reverse=True)
     for _, point in order:
-        unmount(Path(point))
+        unmount(point)
 
 
-def writable_dir(mounts: Sequence[Mount]) -> Path:
+def writable_path(mounts: Sequence[Mount]) -> str:
     """The directory that receives writes to an active snapshot, to fill it without mounting.
 
     That is the source of a single read-write bind, or the ``upperdir=`` of
@@ -210,35 +234,61 @@ def writable_dir(mounts: Sequence[Mount]) -> Path:
         flags, _, data = parse_options(m.options)
         if not flags & MS_RDONLY:
             if m.type == "bind" or flags & MS_BIND:
-                return Path(m.source)
+                return m.source
             if m.type == "overlay":
                 for option in data:
                     if option.startswith("upperdir="):
-                        return Path(option[len("upperdir=") :])
+                        return option[len("upperdir=") :]
     raise InvalidArgument("mounts have no writable directory: the snapshot is read-only")
 
 
-@contextlib.contextmanager
-def mounted(mounts: Sequence[Mount], scratch_parent: Path) -> Iterator[Path]:
-    """Mount ``mounts`` on a fresh directory under ``scratch_parent``; yield it; always clean up."""
-    import tempfile
+def writable_dir(mounts: Sequence[Mount]) -> Path:
+    """:func:`writable_path` as a :class:`~pathlib.Path`."""
+    from pathlib import Path
 
-    with map_errors({OSError: Unavailable}, f"create a mount point in {scratch_parent}"):
-        where = Path(tempfile.mkdtemp(prefix="mount-", dir=scratch_parent))
-    try:
-        mount_all(mounts, where)
-    except BaseException:
-        os.rmdir(where)
-        raise
-    try:
-        yield where
-    finally:
+    return Path(writable_path(mounts))
+
+
+def mounted(mounts: Sequence[Mount], scratch_parent: StrPath) -> _Mounted:
+    """``with mounted(mounts, scratch) as where:``: ``mounts`` on a fresh directory under
+    ``scratch_parent`` (a :class:`~pathlib.Path`) for the block; always cleaned up."""
+    return _Mounted(mounts, scratch_parent)
+
+
+class _Mounted:
+    """:func:`mounted`'s context manager (a class, not contextlib: start-up)."""
+
+    def __init__(self, mounts: Sequence[Mount], scratch_parent: StrPath) -> None:
+        self._mounts = mounts
+        self._parent = scratch_parent
+        self._where: Path | None = None
+
+    def __enter__(self) -> Path:
+        import tempfile
+        from pathlib import Path
+
+        with map_errors({OSError: Unavailable}, f"create a mount point in {os.fspath(self._parent)}"):
+            where = Path(tempfile.mkdtemp(prefix="mount-", dir=self._parent))
+        try:
+            mount_all(self._mounts, where)
+        except BaseException:
+            os.rmdir(where)
+            raise
+        self._where = where
+        return where
+
+    def __exit__(
+        self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        where, self._where = self._where, None
+        if where is None:
+            return
         unmount_all(where)
         with map_errors({OSError: Unavailable}, f"remove mount point {where}"):
             os.rmdir(where)
 
 
-def syncfs(path: Path) -> None:
+def syncfs(path: StrPath) -> None:
     """syncfs(2) on the filesystem holding ``path``: one flush instead of an fsync per file."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)

@@ -183,7 +183,7 @@ def is_monitor(pid: int) -> bool:
     return name == MONITOR_NAME.encode() and rest[:1] != b"Z"
 
 
-def _report(fd: int, message: dict[str, object], *, last: bool = True) -> None:
+def _report(fd: int, message: dict[str, Any], *, last: bool = True) -> None:
     if fd < 0:
         return
     try:
@@ -379,7 +379,7 @@ def serve(config: MonitorConfig, ready: int) -> NoReturn:
         try:
             pid, client = _launch(config, ready, listener, stdio)
         except BaseException as e:
-            report = e.report if isinstance(e, _LaunchFailed) else {"error": str(e), "kind": "Unavailable"}
+            report: dict[str, Any] = e.report if isinstance(e, _LaunchFailed) else {"error": str(e), "kind": "Unavailable"}
             _report(ready, report)
             listener.close()
             stdio.close()
@@ -583,7 +583,7 @@ class _Watch:
                     self._output(fd)
                 elif fd == listener:
                     try:
-                        conn, _ = self.listener._accept()  # type: ignore[attr-defined]
+                        conn, _ = self.listener._accept()
                     except OSError:
                         continue
                     import _socket

@@ -20,11 +20,19 @@ Running a container (later)::
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Protocol
+from types import MappingProxyType
 
+from pinnace._util.record import record
 from pinnace.mount import Mount
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from typing import Protocol
+else:
+    Protocol = object  # typing costs start-up; the protocol is for type checkers only
+
+_NO_LABELS: Mapping[str, str] = MappingProxyType({})
 
 
 class Kind(enum.Enum):
@@ -33,16 +41,16 @@ class Kind(enum.Enum):
     COMMITTED = "committed"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Info:
     key: str
     kind: Kind
     parent: str = ""
     created: float = 0.0
-    labels: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = _NO_LABELS
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Usage:
     size: int  # bytes on disk of this snapshot's own layer (not its parents)
     inodes: int

@@ -50,15 +50,17 @@ host-wide module defaults:
   ``docker diff``).  The cost: renaming a directory that comes from a lower
   layer fails with EXDEV, and tools fall back to copying (as on Docker
   hosts with the default kernel configuration).
+
+Every ``run`` creates and removes a snapshot, so this module imports no more
+than ``os`` at start-up: paths are strings (:attr:`OverlaySnapshotter.root`
+hands out a :class:`~pathlib.Path` for callers that want one), labels go
+through :mod:`pinnace._util.jsonc`, and trees are removed without shutil.
 """
 
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
-from collections.abc import Iterator, Mapping
-from pathlib import Path
 
 from pinnace._util.fs import fsync_dir
 from pinnace.errors import (
@@ -73,9 +75,15 @@ from pinnace.meta.db import Database
 from pinnace.mount import Mount, syncfs
 from pinnace.snapshots import Info, Kind, Usage
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Iterator, Mapping
+    from pathlib import Path
+
 #: Overlay module parameters whose mount option we pin to "off" when the kernel has them.
 _PINNED_OFF = ("index", "redirect_dir", "metacopy")
-_OVERLAY_PARAMS = Path("/sys/module/overlay/parameters")
+_OVERLAY_PARAMS = "/sys/module/overlay/parameters"
 
 _REMOVING = "_removing-"
 
@@ -83,24 +91,27 @@ _COLUMNS = "key, id, parent, kind, created, size, labels"
 
 
 def _dump_labels(labels: Mapping[str, str] | None) -> str:
-    import json
+    """Compact JSON, keys sorted (labels are flat: sorting the top level sorts it all)."""
+    if not labels:
+        return "{}"
+    from pinnace._util import jsonc
 
-    return json.dumps(dict(labels or {}), sort_keys=True, separators=(",", ":"))
+    return jsonc.dumps(dict(sorted(labels.items())), compact=True)
 
 
 def _info(row: sqlite3.Row) -> Info:
-    import json
+    from pinnace._util import jsonc
 
     return Info(
         key=row["key"],
         kind=Kind(row["kind"]),
         parent=row["parent"] or "",
         created=row["created"],
-        labels=json.loads(row["labels"]),
+        labels=jsonc.loads(row["labels"]),
     )
 
 
-def measure(path: Path) -> Usage:
+def measure(path: str | os.PathLike[str]) -> Usage:
     """Apparent bytes of the regular files under ``path`` (hardlinks once) and its inode count.
 
     This is what Docker reports as a layer's size; it does not depend on
@@ -145,45 +156,36 @@ def _check_parent(conn: sqlite3.Connection, parent: str) -> None:
         raise InvalidArgument(f"parent {parent} is not a committed snapshot")
 
 
-def remove_tree(path: Path) -> None:
+def remove_tree(path: str | os.PathLike[str]) -> None:
     """Delete a snapshot directory tree, whatever layers put in it.
 
     Layers hold read-only directories and whiteout devices; root deletes
     those anyway, and for anyone else a directory without write permission
-    is made writable and the deletion retried.  Entries that vanish
-    meanwhile (a concurrent cleanup) are fine.
+    is made writable and the deletion retried (:func:`pinnace._util.fs.remove_tree`).
+    Entries that vanish meanwhile (a concurrent cleanup) are fine.
     """
-    import shutil
+    from pinnace._util.fs import remove_tree as remove
 
-    def retry(func: object, failed: str, exc_info: tuple[type[BaseException], BaseException, object]) -> None:
-        exc = exc_info[1]
-        if isinstance(exc, FileNotFoundError):
-            return
-        if isinstance(exc, PermissionError) and callable(func):
-            parent = os.path.dirname(failed)
-            os.chmod(parent, 0o700)
-            if func is os.rmdir or func is os.unlink:
-                func(failed)
-                return
-            if os.path.isdir(failed) and not os.path.islink(failed):
-                os.chmod(failed, 0o700)
-                shutil.rmtree(failed, onerror=retry)
-                return
-        raise exc
-
-    with map_errors({OSError: Unavailable}, f"remove {path}"):
-        shutil.rmtree(path, onerror=retry)
+    with map_errors({OSError: Unavailable}, f"remove {os.fspath(path)}"):
+        remove(path)
 
 
 class OverlaySnapshotter:
     """containerd's overlay snapshotter: committed snapshots are lowerdirs, active ones upperdirs."""
 
-    def __init__(self, root: Path, db: Database) -> None:
-        self.root = Path(root)
+    def __init__(self, root: str | os.PathLike[str], db: Database) -> None:
+        self._root = os.fspath(root)
         self.db = db
         self._base_options: tuple[str, ...] | None = None
-        with map_errors({OSError: Unavailable}, f"create {self.root}"):
-            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with map_errors({OSError: Unavailable}, f"create {self._root}"):
+            os.makedirs(self._root, mode=0o700, exist_ok=True)
+
+    @property
+    def root(self) -> Path:
+        """The snapshots directory (``<--root>/snapshots``)."""
+        from pathlib import Path
+
+        return Path(self._root)
 
     # -- records ---------------------------------------------------------
 
@@ -213,23 +215,28 @@ class OverlaySnapshotter:
         ).fetchall()
         return [r[0] for r in rows]
 
-    def _fs(self, ident: int) -> Path:
-        return self.root / str(ident) / "fs"
+    def _dir(self, ident: int | str) -> str:
+        return os.path.join(self._root, str(ident))
 
-    def _work(self, ident: int) -> Path:
-        return self.root / str(ident) / "work"
+    def _fs(self, ident: int) -> str:
+        return os.path.join(self._root, str(ident), "fs")
+
+    def _work(self, ident: int) -> str:
+        return os.path.join(self._root, str(ident), "work")
 
     # -- mounts ----------------------------------------------------------
 
     def _overlay_options(self) -> tuple[str, ...]:
         if self._base_options is None:
-            self._base_options = tuple(f"{p}=off" for p in _PINNED_OFF if (_OVERLAY_PARAMS / p).exists())
+            self._base_options = tuple(
+                f"{p}=off" for p in _PINNED_OFF if os.path.exists(os.path.join(_OVERLAY_PARAMS, p))
+            )
         return self._base_options
 
     def _mounts(self, kind: Kind, ident: int, parents: list[int]) -> list[Mount]:
         if kind is Kind.ACTIVE:
             if not parents:
-                return [Mount("bind", str(self._fs(ident)), ("rw", "rbind"))]
+                return [Mount("bind", self._fs(ident), ("rw", "rbind"))]
             return [
                 Mount(
                     "overlay",
@@ -238,15 +245,15 @@ class OverlaySnapshotter:
                         *self._overlay_options(),
                         f"workdir={self._work(ident)}",
                         f"upperdir={self._fs(ident)}",
-                        "lowerdir=" + ":".join(str(self._fs(p)) for p in parents),
+                        "lowerdir=" + ":".join(self._fs(p) for p in parents),
                     ),
                 )
             ]
         if not parents:
-            return [Mount("bind", str(self._fs(ident)), ("ro", "rbind"))]
+            return [Mount("bind", self._fs(ident), ("ro", "rbind"))]
         if len(parents) == 1:
-            return [Mount("bind", str(self._fs(parents[0])), ("ro", "rbind"))]
-        lower = "lowerdir=" + ":".join(str(self._fs(p)) for p in parents)
+            return [Mount("bind", self._fs(parents[0]), ("ro", "rbind"))]
+        lower = "lowerdir=" + ":".join(self._fs(p) for p in parents)
         return [Mount("overlay", "overlay", (*self._overlay_options(), lower))]
 
     # -- Snapshotter -----------------------------------------------------
@@ -297,7 +304,7 @@ class OverlaySnapshotter:
                     (key, ident, parent or None, kind.value, time.time(), _dump_labels(labels)),
                 )
             except BaseException:
-                remove_tree(self.root / str(ident))
+                remove_tree(self._dir(ident))
                 raise
             parents = self._parent_ids(conn, parent)
         return self._mounts(kind, ident, parents)
@@ -305,10 +312,10 @@ class OverlaySnapshotter:
     def _make_dir(self, conn: sqlite3.Connection, kind: Kind) -> int:
         """Allocate an id and create its directory (called under the write lock)."""
         ident: int = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM snapshots").fetchone()[0]
-        with map_errors({OSError: Unavailable}, f"create snapshot directory in {self.root}"):
+        with map_errors({OSError: Unavailable}, f"create snapshot directory in {self._root}"):
             while True:
                 try:
-                    os.mkdir(self.root / str(ident), 0o700)
+                    os.mkdir(self._dir(ident), 0o700)
                     break
                 except FileExistsError:
                     ident += 1  # an orphan or a removal in flight: leave it alone
@@ -317,8 +324,8 @@ class OverlaySnapshotter:
             os.chmod(fs, 0o755)  # the container's "/": never subject to the umask
             if kind is Kind.ACTIVE:
                 os.mkdir(self._work(ident), 0o700)
-            fsync_dir(self.root / str(ident))
-            fsync_dir(self.root)
+            fsync_dir(self._dir(ident))
+            fsync_dir(self._root)
         return ident
 
     def commit(self, name: str, key: str, labels: Mapping[str, str] | None = None) -> None:
@@ -371,16 +378,20 @@ class OverlaySnapshotter:
 
     def _discard(self, ident: int) -> None:
         """Move ``root/<id>`` out of the id namespace, then delete it."""
-        gone = self._retire(self.root / str(ident))
+        gone = self._retire(self._dir(ident))
         if gone is not None:
             remove_tree(gone)
 
-    def _retire(self, path: Path) -> Path | None:
+    def _retire(self, path: str) -> str | None:
         """Rename ``path`` to a fresh ``_removing-*`` name; None if it is gone already."""
-        import tempfile
-
         with map_errors({OSError: Unavailable}, f"remove {path}"):
-            dest = Path(tempfile.mkdtemp(prefix=f"{_REMOVING}{path.name}-", dir=self.root))
+            while True:  # tempfile.mkdtemp's loop, without importing tempfile (random, shutil)
+                dest = os.path.join(self._root, f"{_REMOVING}{os.path.basename(path)}-{os.urandom(6).hex()}")
+                try:
+                    os.mkdir(dest, 0o700)
+                    break
+                except FileExistsError:
+                    continue
             try:
                 os.rename(path, dest)  # replaces the empty placeholder atomically
             except FileNotFoundError:
@@ -405,14 +416,14 @@ class OverlaySnapshotter:
         """
         with self.db.tx() as conn:
             owned = {str(r[0]) for r in conn.execute("SELECT id FROM snapshots")}
-            with map_errors({OSError: Unavailable}, f"list {self.root}"):
-                names = os.listdir(self.root)
+            with map_errors({OSError: Unavailable}, f"list {self._root}"):
+                names = os.listdir(self._root)
             for name in names:
                 if name.isdigit() and name not in owned:
-                    self._retire(self.root / name)
+                    self._retire(self._dir(name))
         freed = 0
-        with map_errors({OSError: Unavailable}, f"list {self.root}"):
-            doomed = [self.root / n for n in os.listdir(self.root) if n.startswith(_REMOVING)]
+        with map_errors({OSError: Unavailable}, f"list {self._root}"):
+            doomed = [self._dir(n) for n in os.listdir(self._root) if n.startswith(_REMOVING)]
         for path in doomed:
             freed += measure(path).size
             remove_tree(path)

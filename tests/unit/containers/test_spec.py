@@ -611,6 +611,76 @@ def test_verify_security_options() -> None:
     assert cspec.security_options(["no-new-privileges", "no-new-privileges=false"]).no_new_privileges is False
 
 
+def test_verify_fills_in_the_engine_defaults() -> None:
+    checked, warnings = verify()
+    assert warnings == []
+    assert (checked.shm_size, checked.log_driver, checked.runtime) == (64 * MiB, "json-file", "pinnace")
+    assert verify(shm_size=MiB)[0].shm_size == MiB
+    assert verify(log_driver="none", runtime="pinnace")[0].log_driver == "none"
+    for unlimited in (0, -1, -5):
+        assert verify(pids_limit=unlimited)[0].pids_limit is None
+    assert verify(pids_limit=20)[0].pids_limit == 20
+
+
+def test_verify_restart_log_runtime_and_health(tmp_path: Path) -> None:
+    from pinnace.containers.options import RestartPolicy
+
+    cases: list[tuple[dict[str, Any], str]] = [
+        (
+            {"auto_remove": True, "restart_policy": RestartPolicy("always")},
+            "can't create 'AutoRemove' container with restart policy",
+        ),
+        (
+            {"restart_policy": RestartPolicy("always", 2)},
+            "invalid restart policy: maximum retry count can only be used with 'on-failure'",
+        ),
+        ({"log_driver": "gelf"}, "logger: no log driver named 'gelf' is registered"),
+        ({"log_opts": {"max-file": "0"}}, "max-file cannot be less than 1"),
+        ({"runtime": "kata"}, "unknown or invalid runtime name: kata"),
+        ({"runtime": str(tmp_path / "missing")}, f"unknown or invalid runtime name: {tmp_path}/missing"),
+        ({"healthcheck": {"Interval": 999_999}}, "Interval in Healthcheck cannot be less than 1ms"),
+        ({"healthcheck": {"Timeout": -1}}, "Timeout in Healthcheck cannot be less than 1ms"),
+        ({"healthcheck": {"StartPeriod": 5}}, "StartPeriod in Healthcheck cannot be less than 1ms"),
+        ({"healthcheck": {"StartInterval": 5}}, "StartInterval in Healthcheck cannot be less than 1ms"),
+        ({"healthcheck": {"Retries": -1}}, "Retries in Healthcheck cannot be negative"),
+    ]
+    for flags, message in cases:
+        with pytest.raises(InvalidArgument) as exc:
+            verify(**flags)
+        assert error(exc) == message
+    ok = verify(
+        auto_remove=True,
+        restart_policy=RestartPolicy("no"),
+        healthcheck={"Test": ["NONE"], "Interval": 1_000_000},
+    )[0]
+    assert ok.auto_remove and ok.restart_policy == RestartPolicy("no")
+
+
+def test_verify_runtime_names_and_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runc = tmp_path / "runc"
+    runc.write_text("#!/bin/sh\n")
+    runc.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert verify(runtime="runc")[0].runtime == "runc"  # stored as named, as docker stores it
+    assert verify(runtime=str(runc))[0].runtime == str(runc)
+    for bad in ("crun", "kata", "./runc", str(tmp_path)):
+        with pytest.raises(InvalidArgument) as exc:
+            verify(runtime=bad)
+        assert error(exc) == f"unknown or invalid runtime name: {bad}"
+
+
+def test_user_healthcheck_merges_with_the_image_field_by_field() -> None:
+    image = {
+        "Cmd": ["sh"],
+        "Healthcheck": {"Test": ["CMD", "check"], "Interval": 30 * 10**9, "Retries": 3},
+    }
+    assert config(image)["Healthcheck"] == image["Healthcheck"]
+    merged = config(image, healthcheck={"Interval": 10**9})["Healthcheck"]
+    assert merged == {"Test": ["CMD", "check"], "Interval": 10**9, "Retries": 3}
+    assert config(image, healthcheck={"Test": ["NONE"]})["Healthcheck"]["Test"] == ["NONE"]
+    assert "Healthcheck" not in config({"Cmd": ["sh"]})
+
+
 # --------------------------------------------------------------------------- the runtime spec
 
 

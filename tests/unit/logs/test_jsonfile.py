@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pinnace.errors import InvalidArgument
-from pinnace.logs import jsonfile
+from pinnace.logs import jsonfile, reader
 from pinnace.logs.jsonfile import (
     DEFAULT_MAX_FILE,
     DEFAULT_MAX_SIZE,
@@ -55,14 +55,14 @@ class CountingReads:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.bytes = 0
-        real = jsonfile._read_at
+        real = reader._read_at
 
         def counted(fd: int, size: int, offset: int) -> bytes:
             data = real(fd, size, offset)
             self.bytes += len(data)
             return data
 
-        monkeypatch.setattr(jsonfile, "_read_at", counted)
+        monkeypatch.setattr(reader, "_read_at", counted)
 
 
 # ------------------------------------------------------------------ format
@@ -468,13 +468,16 @@ def test_a_vanished_file_is_followed_by_the_files_that_began_after_it(tmp_path: 
         files[name] = str(tmp_path / name)
         with JsonFileWriter(files[name], max_size=None) as w:
             w.write("stdout", b"%s\n" % name.encode(), T0 + first)
-    opened = {n: jsonfile._Plain(os.open(p, os.O_RDONLY), 0, os.path.getsize(p)) for n, p in files.items()}
+    opened = {
+        n: reader._LineFile(jsonfile.FORMAT, os.open(p, os.O_RDONLY), 0, os.path.getsize(p))
+        for n, p in files.items()
+    }
     try:
-        newer = jsonfile._newer_than(opened["old"], [opened["newer"], opened["older"]])
+        newer = reader._newer_than(opened["old"], [opened["newer"], opened["older"]])
         assert newer == [opened["newer"]]
         # found by inode: the files listed before it are the newer ones, oldest first
-        same = jsonfile._Plain(os.open(files["old"], os.O_RDONLY), 0, 0)
-        assert jsonfile._newer_than(same, [opened["newer"], opened["older"], opened["old"]]) == [
+        same = reader._LineFile(jsonfile.FORMAT, os.open(files["old"], os.O_RDONLY), 0, 0)
+        assert reader._newer_than(same, [opened["newer"], opened["older"], opened["old"]]) == [
             opened["older"],
             opened["newer"],
         ]

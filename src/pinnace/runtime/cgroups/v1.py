@@ -222,6 +222,12 @@ class V1Manager:
                 key, _, value = line.partition(" ")
                 if key in ("oom_kill", "under_oom"):  # oom_kill: Linux 4.13
                     out["memory"][key] = int(value)
+            for line in read_file(os.path.join(d, "memory.stat")).splitlines():
+                key, _, value = line.partition(" ")
+                if key == "total_inactive_file":  # what docker stats leaves out of the usage
+                    out["memory"]["inactive_file"] = int(value)
+        if "blkio" in self.mounts:
+            out["blkio"] = _blkio_bytes(read_file(os.path.join(self.dir("blkio"), _BLKIO_BYTES)))
         if "pids" in self.mounts:
             d = self.dir("pids")
             out["pids"] = {
@@ -247,3 +253,17 @@ class V1Manager:
                 refuse_if_busy(d, procs_under(d))
         for d in dirs:
             remove_tree(d)
+
+
+#: Bytes read and written by the cgroup and its descendants (the file runc and containerd read).
+_BLKIO_BYTES = "blkio.throttle.io_service_bytes_recursive"
+
+
+def _blkio_bytes(text: str) -> dict[str, int]:
+    """``{"read", "write"}`` summed over devices from ``MAJ:MIN Op bytes`` lines."""
+    out = {"read": 0, "write": 0}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1] in ("Read", "Write"):
+            out[parts[1].lower()] += int(parts[2])
+    return out

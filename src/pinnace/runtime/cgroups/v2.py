@@ -214,6 +214,17 @@ class V2Manager:
                 key, _, value = line.partition(" ")
                 if key in ("oom", "oom_kill"):  # counted in this cgroup and below it
                     memory[key] = int(value)
+            for line in read_file(self._file("memory.stat")).splitlines():
+                key, _, value = line.partition(" ")
+                if key == "inactive_file":  # what docker stats leaves out of the usage
+                    memory["inactive_file"] = int(value)
+        if os.path.exists(self._file("io.stat")):
+            io = out["blkio"] = {"read": 0, "write": 0}
+            for line in read_file(self._file("io.stat")).splitlines():  # MAJ:MIN rbytes=N wbytes=N ...
+                for item in line.split()[1:]:
+                    key, _, value = item.partition("=")
+                    if key in ("rbytes", "wbytes"):
+                        io["read" if key == "rbytes" else "write"] += int(value)
         if os.path.exists(self._file("pids.current")):
             out["pids"] = {
                 "current": read_int(self._file("pids.current")),
