@@ -28,7 +28,7 @@ def test_exit_codes_as_docker(engine: Pinnace) -> None:
     missing = engine.run("run", "--rm", "busybox", "nosuchcmd", check=False)
     assert missing.returncode == 127
     assert 'exec: "nosuchcmd": executable file not found in $PATH' in missing.stderr
-    assert engine.run("run", "--rm", "nosuchimage", check=False).returncode == 1
+    assert engine.run("run", "--rm", "nosuchimage", check=False).returncode == 125  # docker: a failed pull
 
 
 def test_stdout_and_stderr_stay_apart(engine: Pinnace) -> None:

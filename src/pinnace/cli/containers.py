@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from pinnace.cli.container_flags import create_flags, run_options
+from pinnace.cli.container_flags import create_flags, ensure_image, run_options, write_cidfile
 from pinnace.cli.flags import Flags
 from pinnace.errors import InvalidArgument, NotFound, PinnaceError
 
@@ -44,7 +44,14 @@ PS_HEADERS = {
 def create(ctx: Context, argv: list[str]) -> int:
     p = create_flags("create", "Create a new container")
     ns = p.parse(argv, min_args=1)
-    record, warnings = ctx.engine.containers.create(run_options(ns), name=ns.value("name") or "")
+    options = run_options(ns)
+    try:
+        ensure_image(ctx, ns)
+        record, warnings = ctx.engine.containers.create(options, name=ns.value("name") or "")
+    except PinnaceError as e:
+        ctx.stderr.write(f"Error response from daemon: {e}\n")
+        return 1
+    write_cidfile(options.cidfile, record.id)
     for line in warnings:
         ctx.stderr.write(f"WARNING: {line}\n")
     ctx.stdout.write(record.id + "\n")
@@ -59,7 +66,14 @@ def run(ctx: Context, argv: list[str]) -> int:
     options = run_options(ns)
     if options.tty and options.interactive and not ns.flag("detach") and not os.isatty(0):
         raise InvalidArgument("the input device is not a TTY")
-    record, warnings = service.create(options, name=ns.value("name") or "")
+    try:
+        ensure_image(ctx, ns)
+        record, warnings = service.create(options, name=ns.value("name") or "")
+    except PinnaceError as e:
+        # docker run: an engine refusal before the container exists is 125, with the help pointer.
+        ctx.stderr.write(f"pinnace: Error response from daemon: {str(e).rstrip('.')}.\nSee 'pinnace run --help'.\n")
+        return 125
+    write_cidfile(options.cidfile, record.id)
     for line in warnings:
         ctx.stderr.write(f"WARNING: {line}\n")
     detach = ns.flag("detach")

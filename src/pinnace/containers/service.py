@@ -124,7 +124,7 @@ class ContainerService:
                         created=_now(),
                         config=config,
                         host_config=host_config(options),
-                        runtime="pinnace",
+                        runtime=options.runtime or "pinnace",
                     )
                 )
             except BaseException:
@@ -144,9 +144,8 @@ class ContainerService:
         attaches before it starts, so no output is missed).
         """
         from pinnace.containers import spec
-        from pinnace.containers.options import from_host_config
+        from pinnace.containers.options import from_host_config, log_rotation
         from pinnace.events import append_event
-        from pinnace.logs.options import DEFAULT_MAX_FILE, DEFAULT_MAX_SIZE
         from pinnace.shim import monitor
 
         record = self.sync(self.records.resolve(ref))
@@ -170,6 +169,8 @@ class ContainerService:
             self._write_restart_policy(record)
             config = record.config
             runtime = self.runtime(record)
+            log_config = record.host_config.get("LogConfig") or {}
+            logging = log_rotation(str(log_config.get("Type") or ""), log_config.get("Config") or {})
             started = monitor.spawn(
                 monitor.MonitorConfig(
                     container_id=record.id,
@@ -179,8 +180,8 @@ class ContainerService:
                     run_dir=run_dir,
                     container_dir=container_dir,
                     log_path=self.log_path(record.id),
-                    max_size=DEFAULT_MAX_SIZE,
-                    max_file=DEFAULT_MAX_FILE,
+                    max_size=logging.max_size,
+                    max_file=logging.max_file,
                     rootfs_mount=rootfs,
                     tty=bool(config.get("Tty")),
                     open_stdin=bool(config.get("OpenStdin")),
