@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from pinnace.images.stores import Stores
     from pinnace.logs.jsonfile import LogRecord
     from pinnace.meta.db import Database
+    from pinnace.runtime.cgroups import Manager
     from pinnace.shim.runtimes import Runtime
 
 
@@ -81,6 +82,10 @@ class ContainerService:
         """The state root of pinnace's own runtime (the default one)."""
         return os.path.join(self.runroot, "runtime")
 
+    def _cgroup(self, record: ContainerRecord) -> Manager:
+        """The container's cgroups (where its runtime put them: the spec's ``cgroupsPath``)."""
+        return self.runtime(record).cgroup(os.path.join(self._run_dir(record.id), "bundle"), record.id)
+
     def runtime(self, record: ContainerRecord) -> Runtime:
         """The OCI runtime the container runs with (``--runtime``; pinnace's own by default)."""
         from pinnace.shim.runtimes import resolve, root_for, runtime_at
@@ -93,7 +98,6 @@ class ContainerService:
         """A new container from ``options.image``: its record and writable layer; docker's warnings."""
         from pinnace.containers import spec
         from pinnace.containers.options import host_config
-        from pinnace.events import append_event
         from pinnace.images.records import ImageRecords
         from pinnace.images.views import config_of
         from pinnace.meta.operations import operation
@@ -131,9 +135,7 @@ class ContainerService:
                 layer.remove(self.stores, key)
                 raise
         os.makedirs(self._dir(container_id), 0o711, exist_ok=True)
-        append_event(
-            self.db, "container", "create", container_id, {"name": record.name, "image": options.image}
-        )
+        self._event(record, "create")
         return record, warnings
 
     def start(self, ref: str, *, attach: Callable[[str], None] | None = None) -> ContainerRecord:
@@ -145,7 +147,6 @@ class ContainerService:
         """
         from pinnace.containers import spec
         from pinnace.containers.options import from_host_config, log_rotation
-        from pinnace.events import append_event
         from pinnace.shim import monitor
 
         record = self.sync(self.records.resolve(ref))
@@ -198,7 +199,7 @@ class ContainerService:
             if isinstance(e, PinnaceError):
                 self.records.update_state(record.id, error=str(e), exit_code=_exit_code_of(e))
             raise
-        append_event(self.db, "container", "start", record.id, {"name": record.name})
+        self._event(record, "start")
         return self.records.update_state(
             record.id,
             status="running",
@@ -279,9 +280,9 @@ class ContainerService:
             if end is None:
                 self._clean_after_monitor(record)
                 end = {"ExitCode": 255, "FinishedAt": _now(), "Error": "container monitor died"}
-        from pinnace.events import append_event
-
-        append_event(self.db, "container", "die", record.id, {"exitCode": str(end["ExitCode"])})
+        if end.get("OOMKilled"):
+            self._event(record, "oom")
+        self._event(record, "die", {"exitCode": str(end["ExitCode"])})
         changes: dict[str, Any] = {}
         if "RestartCount" in end:
             changes["restart_count"] = int(end["RestartCount"])
@@ -315,9 +316,7 @@ class ContainerService:
         elif state.get("StartedAt"):
             changes["started_at"] = str(state["StartedAt"])
             if count > record.restart_count:
-                from pinnace.events import append_event
-
-                append_event(self.db, "container", "restart", record.id, {"name": record.name})
+                self._event(record, "restart")
         return self.records.update_state(record.id, **changes)
 
     def _clean_after_monitor(self, record: ContainerRecord) -> None:
@@ -433,6 +432,7 @@ class ContainerService:
             return  # between two runs: the mark alone keeps it from starting again
         runtime = self.runtime(record)
         runtime.kill(record.id, signum)
+        self._event(record, "kill", {"signal": str(signum)})
         if record.status == "paused":  # a frozen process takes its signal once thawed, as docker does
             runtime.resume(record.id)
             self.records.update_state(record.id, status="running")
@@ -460,6 +460,7 @@ class ContainerService:
         while time.monotonic() < deadline:
             record = self.sync(self.records.get(record.id))
             if record.status not in ACTIVE:
+                self._event(record, "stop")
                 return record
             time.sleep(0.01)
         try:
@@ -467,11 +468,12 @@ class ContainerService:
         except Conflict:
             pass  # it exited on its own meanwhile
         self.wait(record.id)
-        return self.get(record.id)
+        record = self.get(record.id)
+        self._event(record, "stop")
+        return record
 
     def remove(self, ref: str, *, force: bool = False) -> None:
         """Remove the container: its layer, logs and record (docker rm)."""
-        from pinnace.events import append_event
 
         record = self.get(ref)
         if record.status in ACTIVE:
@@ -487,7 +489,7 @@ class ContainerService:
         self.records.delete(record.id)
         _remove_tree(self._dir(record.id))
         _remove_tree(self._run_dir(record.id))
-        append_event(self.db, "container", "destroy", record.id, {"name": record.name})
+        self._event(record, "destroy")
 
     # -- pause, restart, rename, update, top, stats, prune
     def _event(self, record: ContainerRecord, action: str, extra: Mapping[str, str] | None = None) -> None:
@@ -512,8 +514,6 @@ class ContainerService:
 
     def pause(self, ref: str) -> ContainerRecord:
         """Freeze every process of a running container (docker pause, the freezer cgroup)."""
-        from pinnace.runtime import container
-
         record = self.get(ref)
         if record.status not in ACTIVE:
             raise Conflict(f"Container {record.id} is not running")
@@ -522,7 +522,7 @@ class ContainerService:
         if record.status == "restarting":
             raise Conflict(f"Container {record.id} is restarting, wait until the container is running")
         try:
-            container.pause(self.runtime_root, record.id)
+            self.runtime(record).pause(record.id)
         except (FailedPrecondition, NotFound):
             raise Conflict(f"Container {record.id} is not running") from None  # it exited meanwhile
         record = self.records.update_state(record.id, status="paused")
@@ -531,15 +531,13 @@ class ContainerService:
 
     def unpause(self, ref: str) -> ContainerRecord:
         """Thaw a paused container (docker unpause)."""
-        from pinnace.runtime import container
-
         record = self.get(ref)
         if record.status not in ACTIVE:
             raise Conflict(f"Container {record.id} is not running")
         if record.status != "paused":
             raise Conflict(f"Container {record.id} is not paused")
         try:
-            container.resume(self.runtime_root, record.id)
+            self.runtime(record).resume(record.id)
         except NotFound:
             raise Conflict(f"Container {record.id} is not running") from None
         except FailedPrecondition:
@@ -579,7 +577,6 @@ class ContainerService:
         cgroup refuses them, the old HostConfig is put back.
         """
         from pinnace.containers import update as updates
-        from pinnace.runtime import container
 
         warnings = updates.verify(change)
         record = self.get(ref)
@@ -597,7 +594,7 @@ class ContainerService:
             if change.restart_policy.get("Name"):
                 self._write_restart_policy(record)  # the monitor reads it at the container's next exit
             if record.status in ("running", "paused") and resources:
-                container.update(self.runtime_root, record.id, resources)
+                self._cgroup(record).set(resources)
         except (FailedPrecondition, NotFound) as e:
             if self.get(record.id).status in ("running", "paused"):
                 self._undo_update(previous)
@@ -616,7 +613,6 @@ class ContainerService:
     def top(self, ref: str, ps_args: str = "") -> tuple[Sequence[str], Sequence[Sequence[str]]]:
         """docker top: (titles, processes) of the host's ``ps`` for the container's processes."""
         from pinnace.containers import top
-        from pinnace.runtime import container
 
         top.validate_ps_args(ps_args or top.DEFAULT_PS_ARGS)
         record = self.get(ref)
@@ -625,8 +621,8 @@ class ContainerService:
         if record.status == "restarting":
             raise Conflict(f"Container {record.id} is restarting, wait until the container is running")
         try:
-            pids = container.pids(self.runtime_root, record.id)
-        except NotFound:
+            pids = sorted(self._cgroup(record).pids())
+        except (NotFound, OSError):
             raise Conflict(f"Container {record.id} is not running") from None
         result = top.top(pids, ps_args)
         self._event(record, "top")
@@ -639,7 +635,7 @@ class ContainerService:
         record = self.get(ref)
         if record.status not in ("running", "paused"):
             return record, None
-        return record, stats.sample(self.runtime_root, record.id)
+        return record, stats.sample(self._cgroup(record))
 
     def prune(self, filters: Mapping[str, Sequence[str]] | None = None) -> tuple[Sequence[str], int]:
         """docker container prune: remove every container that does not run; (IDs removed, bytes freed).

@@ -25,6 +25,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from pinnace.runtime.cgroups import Manager
+
 #: The runtime used when none is named: ours, in-process.
 DEFAULT = "pinnace"
 
@@ -82,7 +84,7 @@ class Runtime:
         raise NotImplementedError
 
     # -- cgroups, the same for every runtime
-    def cgroup(self, bundle: str, container_id: str) -> Any:
+    def cgroup(self, bundle: str, container_id: str) -> Manager:
         """pinnace's cgroup manager for the container of ``bundle``."""
         from pinnace.runtime import container
         from pinnace.runtime.cgroups import manager_for
