@@ -29,8 +29,8 @@ from __future__ import annotations
 import codecs
 import os
 
-from pinnace.logs.common import MAX_LINE, Format, LogRecord, format_record, format_time, parse_time
 from pinnace.errors import InvalidArgument
+from pinnace.logs.common import MAX_LINE, Format, LogRecord, format_record, format_time, parse_time
 from pinnace.logs.filelog import PIECE, RotatingWriter
 from pinnace.logs.options import DEFAULT_MAX_FILE, DEFAULT_MAX_SIZE, parse_log_opts
 

@@ -34,7 +34,7 @@ from pinnace.errors import InvalidArgument
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
 #: Size at which pinnace rotates a json-file log when the user set no ``max-size``.
 DEFAULT_MAX_SIZE = 10 * 1024 * 1024
@@ -207,7 +207,7 @@ def log_attrs(
     return extra
 
 
-def _compile(pattern: str) -> object:
+def _compile(pattern: str) -> Callable[[str], object]:
     import re
 
     try:
@@ -228,7 +228,7 @@ def render_tag(template: str, info: Mapping[str, str]) -> str:
         j = template.find("}}", i + 2)
         if j < 0:
             line = template.count("\n", 0, i) + 1
-            raise InvalidArgument(f'template: log-tag:{line}: unclosed action')
+            raise InvalidArgument(f"template: log-tag:{line}: unclosed action")
         out.append(template[pos:i])
         action = template[i + 2 : j].strip(" -")
         dot = template.index(".", i) if action.startswith(".") else i + 2
