@@ -128,9 +128,6 @@ def test_streams_stay_apart_and_details_prefix_the_attributes(engine: Pinnace) -
     assert proc.stdout.split(" ", 1)[1] == " out\n" and proc.stderr.split(" ", 1)[1] == " err\n"
 
 
-@pytest.mark.xfail(
-    reason="needs the monitor to pass the log attributes to its writer (lead's wiring)", strict=False
-)
 def test_details_show_the_labels_and_env_picked_by_log_opts(engine: Pinnace) -> None:
     finished(
         engine,
@@ -182,9 +179,6 @@ def test_the_none_driver_keeps_nothing_to_read(engine: Pinnace) -> None:
     assert engine.run("inspect", "-f", "{{.HostConfig.LogConfig.Type}}", "quiet").stdout == "none\n"
 
 
-@pytest.mark.xfail(
-    reason="needs the monitor to open its writer through pinnace.logs.drivers (lead's wiring)", strict=False
-)
 def test_a_none_driver_container_runs_and_leaves_no_log(engine: Pinnace) -> None:
     cid = finished(engine, "silent", "--log-driver", "none", script="echo hi")
     assert not list((Path(engine.root) / "containers" / cid).glob("*-json.log*"))
@@ -202,9 +196,6 @@ def test_a_bad_log_driver_or_option_is_refused_at_create(engine: Pinnace) -> Non
     assert engine.run("ps", "-a", "-q").stdout == ""
 
 
-@pytest.mark.xfail(
-    reason="needs the monitor to open its writer through pinnace.logs.drivers (lead's wiring)", strict=False
-)
 def test_the_local_driver_end_to_end(engine: Pinnace) -> None:
     cid = finished(
         engine,

@@ -47,13 +47,17 @@ def config(tmp_path: Path, root: Path, args: list[str], **kw: object) -> Monitor
         runtime_root=str(root),
         run_dir=str(run_dir),
         container_dir=str(container_dir),
-        log_path=str(tmp_path / f"{container_id}-json.log"),
+        log_config={"Type": "json-file", "Config": kw.pop("log_opts", {})},
         **kw,  # type: ignore[arg-type]
     )
 
 
 def start(cfg: MonitorConfig, root: Path) -> Started:
     return spawn(cfg, runroot=str(root.parent))
+
+
+def log_file(cfg: MonitorConfig) -> Path:
+    return Path(cfg.container_dir) / f"{cfg.container_id}-json.log"
 
 
 def exit_file(cfg: MonitorConfig) -> str:
@@ -91,7 +95,7 @@ def test_output_is_logged_and_the_exit_recorded(tmp_path: Path, runtime_root: Pa
     assert end["ExitCode"] == 3
     assert end["OOMKilled"] is False
     assert str(end["FinishedAt"]).endswith("Z")
-    records = [json.loads(line) for line in Path(cfg.log_path).read_text().splitlines()]
+    records = [json.loads(line) for line in log_file(cfg).read_text().splitlines()]
     by_stream = {s: [r["log"] for r in records if r["stream"] == s] for s in ("stdout", "stderr")}
     assert by_stream == {"stdout": ["out1\n", "tail"], "stderr": ["err1\n"]}
     assert all(r["time"].endswith("Z") for r in records)
@@ -137,16 +141,17 @@ def test_logs_rotate(tmp_path: Path, runtime_root: Path) -> None:
     script = (
         "i=0; while [ $i -lt 400 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done"
     )
-    cfg = config(tmp_path, runtime_root, ["sh", "-c", script], max_size=4096, max_file=3)
+    cfg = config(tmp_path, runtime_root, ["sh", "-c", script], log_opts={"max-size": "4k", "max-file": "3"})
     started = start(cfg, runtime_root)
     wait_for_file(exit_file(cfg))
     assert_gone(started, cfg, runtime_root)
-    files = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(f"{cfg.container_id}-json.log"))
+    logs = Path(cfg.container_dir)
+    files = sorted(p.name for p in logs.iterdir() if p.name.startswith(f"{cfg.container_id}-json.log"))
     assert files == [
         f"{cfg.container_id}-json.log",
         f"{cfg.container_id}-json.log.1",
         f"{cfg.container_id}-json.log.2",
     ]
-    assert all(os.path.getsize(tmp_path / f) <= 4096 for f in files)
-    last = json.loads(Path(cfg.log_path).read_text().splitlines()[-1])
+    assert all(os.path.getsize(logs / f) <= 4096 for f in files)
+    last = json.loads(log_file(cfg).read_text().splitlines()[-1])
     assert last["log"].startswith("line-399-")

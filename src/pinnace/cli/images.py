@@ -175,7 +175,7 @@ def _inspect_container(ctx: Context, ref: str) -> dict[str, Any]:
 
     service = ctx.engine.containers
     record = service.get(ref)
-    return views.inspect(record, files={"LogPath": service.log_path(record.id)})
+    return views.inspect(record, files={"LogPath": service.log_path(record)})
 
 
 def history(ctx: Context, argv: list[str]) -> int:

@@ -522,40 +522,6 @@ def parse_log_opts(driver: str, entries: Iterable[str]) -> dict[str, str]:
     return kv_map(values)
 
 
-@record
-class LogRotation:
-    """How a container's log file is kept: rotate at ``max_size`` bytes (None: never), keep ``max_file`` files."""
-
-    driver: str
-    max_size: int | None
-    max_file: int
-    compress: bool
-
-
-def log_rotation(driver: str, opts: Mapping[str, str]) -> LogRotation:
-    """The log driver's options checked and read as dockerd does, in docker's words.
-
-    ``json-file`` rotates by default (3 files of 10 MiB) and ``local`` has
-    docker's own defaults (5 files of 20 MiB, compressed): the parsing is
-    :mod:`pinnace.logs.options`'.  ``none`` keeps nothing.  An unknown
-    driver gets dockerd's ``no log driver named`` error.  The engine calls
-    this at create, so a bad option is refused before anything exists, and
-    the monitor's settings come from here at start.
-    """
-    from pinnace.logs import options as log_options
-
-    driver = driver or DEFAULT_LOG_DRIVER
-    if driver not in LOG_DRIVERS:
-        raise InvalidArgument(f"logger: no log driver named '{driver}' is registered")
-    if driver == "none":
-        return LogRotation(driver, None, 0, False)
-    if driver == "json-file":
-        max_size, max_file, compress = log_options.parse_log_opts(opts, defaults=True)
-    else:
-        max_size, max_file, compress = log_options.parse_local_opts(opts)
-    return LogRotation(driver, max_size, max_file, compress)
-
-
 # --------------------------------------------------------------------------- security
 
 #: seccomp profile names that are not files (docker/cli seccompProfileDefault/Unconfined).

@@ -71,8 +71,11 @@ class ContainerService:
     def rootfs(self, container_id: str) -> str:
         return os.path.join(self._dir(container_id), "rootfs")
 
-    def log_path(self, container_id: str) -> str:
-        return os.path.join(self._dir(container_id), f"{container_id}-json.log")
+    def log_path(self, record: ContainerRecord) -> str:
+        """``LogPath`` as inspect shows it: the json-file log's path ("" for the other drivers, as docker)."""
+        from pinnace.logs.drivers import inspect_log_path
+
+        return inspect_log_path(record.host_config.get("LogConfig"), self._dir(record.id), record.id)
 
     def _exit_file(self, container_id: str) -> str:
         return os.path.join(self._run_dir(container_id), "exit.json")
@@ -146,7 +149,7 @@ class ContainerService:
         attaches before it starts, so no output is missed).
         """
         from pinnace.containers import spec
-        from pinnace.containers.options import from_host_config, log_rotation
+        from pinnace.containers.options import from_host_config
         from pinnace.shim import monitor
 
         record = self.sync(self.records.resolve(ref))
@@ -170,8 +173,7 @@ class ContainerService:
             self._write_restart_policy(record)
             config = record.config
             runtime = self.runtime(record)
-            log_config = record.host_config.get("LogConfig") or {}
-            logging = log_rotation(str(log_config.get("Type") or ""), log_config.get("Config") or {})
+            log_config = dict(record.host_config.get("LogConfig") or {"Type": "json-file", "Config": {}})
             started = monitor.spawn(
                 monitor.MonitorConfig(
                     container_id=record.id,
@@ -180,9 +182,8 @@ class ContainerService:
                     runtime_root=runtime.root,
                     run_dir=run_dir,
                     container_dir=container_dir,
-                    log_path=self.log_path(record.id),
-                    max_size=logging.max_size,
-                    max_file=logging.max_file,
+                    log_config=log_config,
+                    log_attrs=self._log_attrs(record, log_config),
                     rootfs_mount=rootfs,
                     tty=bool(config.get("Tty")),
                     open_stdin=bool(config.get("OpenStdin")),
@@ -210,6 +211,26 @@ class ContainerService:
             error="",
             restart_count=0,
             health=self._initial_health(record),
+        )
+
+    def _log_attrs(self, record: ContainerRecord, log_config: Mapping[str, Any]) -> dict[str, str]:
+        """What ``--log-opt labels=/env=/tag=`` attach to each log record (``logs --details``)."""
+        options = log_config.get("Config") or {}
+        if not any(key in options for key in ("labels", "labels-regex", "env", "env-regex", "tag")):
+            return {}
+        from pinnace.logs.options import log_attrs
+
+        config = record.config
+        return log_attrs(
+            options,
+            container_id=record.id,
+            name="/" + record.name,
+            image_id=record.image_id,
+            image_name=record.image_name,
+            labels=record.labels or config.get("Labels") or {},
+            env=config.get("Env") or (),
+            entrypoint=" ".join(config.get("Entrypoint") or ()),
+            args=config.get("Cmd") or (),
         )
 
     def run_dir(self, container_id: str) -> str:

@@ -315,15 +315,16 @@ def verify_options(
 
 def _verify_host_settings(o: RunOptions) -> dict[str, Any]:
     """The restart policy, log driver and runtime checked as dockerd does; the defaults it fills in."""
-    from pinnace.containers.options import check_restart_policy, log_rotation
+    from pinnace.containers.options import DEFAULT_LOG_DRIVER, check_restart_policy
+    from pinnace.logs import drivers
 
     changes: dict[str, Any] = {}
     if o.auto_remove and o.restart_policy.name not in ("", "no"):
         raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
     check_restart_policy(o.restart_policy)
-    rotation = log_rotation(o.log_driver, o.log_opts)
-    if rotation.driver != o.log_driver:
-        changes["log_driver"] = rotation.driver
+    drivers.validate({"Type": o.log_driver or DEFAULT_LOG_DRIVER, "Config": dict(o.log_opts)})
+    if not o.log_driver:
+        changes["log_driver"] = DEFAULT_LOG_DRIVER
     from pinnace.shim import runtimes
 
     runtimes.resolve(o.runtime)  # docker's "unknown or invalid runtime name"; stored as named, as docker does

@@ -41,6 +41,7 @@ each with 20 running, against 3.2 MiB for an exec'd lean interpreter).
 from __future__ import annotations
 
 import os
+from types import MappingProxyType
 
 from pinnace._util import jsonc
 from pinnace._util.record import record
@@ -48,10 +49,12 @@ from pinnace.errors import PinnaceError, Unavailable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from typing import Any, NoReturn
 
     from pinnace.shim.runtimes import Runtime
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
 
 #: How long output may still arrive after the container's init exited (a
 #: process it left behind may hold the pipes; docker waits for the copiers).
@@ -88,9 +91,10 @@ class MonitorConfig:
     run_dir: str
     #: ``<root>/containers/<id>``: the restart policy and the stopped mark, which outlive a reboot.
     container_dir: str
-    log_path: str
-    max_size: int | None = None
-    max_file: int = 1
+    #: HostConfig.LogConfig ({"Type", "Config"}): the log driver and its options (:mod:`pinnace.logs.drivers`).
+    log_config: Mapping[str, Any]
+    #: The attributes every log record carries (``--log-opt labels=/env=/tag=``).
+    log_attrs: Mapping[str, str] = _EMPTY
     #: The container's root filesystem mount, unmounted once it ended ("" for none).
     rootfs_mount: str = ""
     tty: bool = False
@@ -119,7 +123,8 @@ class Started:
 
 def config_json(config: MonitorConfig) -> str:
     """``config`` as the JSON that crosses to the zygote (:mod:`pinnace.shim.zygote`)."""
-    return jsonc.dumps({name: getattr(config, name) for name in MonitorConfig.__annotations__}, compact=True)
+    fields = {name: getattr(config, name) for name in MonitorConfig.__annotations__}
+    return jsonc.dumps({k: dict(v) if hasattr(v, "keys") else v for k, v in fields.items()}, compact=True)
 
 
 def load_config(text: str | bytes) -> MonitorConfig:
@@ -441,12 +446,14 @@ class _Watch:
         import select
         import time
 
-        from pinnace.logs.jsonfile import JsonFileWriter
+        from pinnace.logs.drivers import open_writer
 
         self.config = config
         self.pid = pid
         self.started = time.monotonic()
-        self.writer = JsonFileWriter(config.log_path, max_size=config.max_size, max_file=config.max_file)
+        self.writer = open_writer(
+            config.log_config, config.container_dir, config.container_id, attrs=config.log_attrs
+        )
         self.poller = select.poll()
         self.streams: dict[int, str] = {}
         for fd, name in ((stdio.out, "stdout"), (stdio.err, "stderr")):

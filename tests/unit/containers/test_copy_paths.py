@@ -234,3 +234,24 @@ def test_untar_into_a_directory(tmp_path: Path) -> None:
     assert (tmp_path / "sub" / "f").read_text() == "hello"
     assert stat.S_IMODE((tmp_path / "sub").stat().st_mode) == 0o750
     assert (tmp_path / "sub" / "f").stat().st_uid == os.getuid()
+
+
+def test_a_node_swapped_for_a_symlink_keeps_the_target_mode(tmp_path: Path) -> None:
+    """The unpacker sets a node's mode without following it: a container that swaps it for a link loses."""
+    from pinnace.archive.apply import _metadata_at
+
+    target = tmp_path / "host-file"
+    target.write_text("x")
+    target.chmod(0o600)
+    inside = tmp_path / "inside"
+    inside.mkdir()
+    (inside / "node").symlink_to(target)  # what the container put where the fifo was just made
+    info = tarfile.TarInfo("node")
+    info.type, info.mode, info.uid, info.gid = tarfile.FIFOTYPE, 0o777, os.getuid(), os.getgid()
+    fd = os.open(inside, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with pytest.raises(OSError):
+            _metadata_at(info, fd, "node", symlink=False)
+    finally:
+        os.close(fd)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600

@@ -8,7 +8,7 @@ import pytest
 
 from pinnace._util.golang import parse_duration, parse_int
 from pinnace.containers import options as opts
-from pinnace.containers.options import LogRotation, RestartPolicy, RunOptions
+from pinnace.containers.options import RestartPolicy, RunOptions
 from pinnace.errors import InvalidArgument
 
 MiB = 1024 * 1024
@@ -217,43 +217,6 @@ def test_parse_log_opts() -> None:
     }
     assert opts.parse_log_opts("none", []) == {}
     assert message(opts.parse_log_opts, "none", ["max-size=1m"]) == "invalid logging opts for driver none"
-
-
-def test_log_rotation_json_file_rotates_by_default() -> None:
-    assert opts.log_rotation("", {}) == LogRotation("json-file", 10 * MiB, 3, False)
-    assert opts.log_rotation("json-file", {"max-size": "1m"}) == LogRotation("json-file", 1_000_000, 3, False)
-    assert opts.log_rotation("json-file", {"max-file": "5", "compress": "true"}) == LogRotation(
-        "json-file", 10 * MiB, 5, True
-    )
-    assert opts.log_rotation("none", {}) == LogRotation("none", None, 0, False)
-
-
-def test_log_rotation_local_has_dockers_defaults() -> None:
-    assert opts.log_rotation("local", {}) == LogRotation("local", 20 * MiB, 5, True)
-    assert opts.log_rotation("local", {"max-size": "1k", "max-file": "1", "compress": "false"}) == (
-        LogRotation("local", 1000, 1, False)
-    )
-
-
-@pytest.mark.parametrize(
-    ("driver", "log_opts", "error"),
-    [
-        ("syslog", {}, "logger: no log driver named 'syslog' is registered"),
-        ("json-file", {"foo": "1"}, "unknown log opt 'foo' for json-file log driver"),
-        ("json-file", {"max-file": "0"}, "max-file cannot be less than 1"),
-        ("json-file", {"max-size": "0"}, "max-size must be a positive number"),
-        ("json-file", {"max-size": "1x"}, "invalid suffix: 'x'"),
-        (
-            "json-file",
-            {"max-file": "1", "compress": "true"},
-            "compress cannot be true when max-file is less than 2 or max-size is not set",
-        ),
-        ("local", {"color": "x"}, "unknown log opt 'color' for log driver local"),
-        ("local", {"max-file": "1"}, "compression cannot be enabled when max file count is 1"),
-    ],
-)
-def test_log_rotation_errors(driver: str, log_opts: dict[str, str], error: str) -> None:
-    assert message(opts.log_rotation, driver, log_opts) == error
 
 
 # --------------------------------------------------------------------------- HostConfig
