@@ -65,9 +65,11 @@ def read_events(
     ``after_seq`` skips what a follower has already seen: poll with the last
     ``seq`` returned.
     """
+    # SQLite integers are 64-bit: a bound past year 2262 (``--until 9999999999``) means "no bound".
+    top = (1 << 63) - 1
     query = "SELECT * FROM events WHERE seq > ? AND time_ns >= ?"
-    args: list[int] = [after_seq, since_ns]
-    if until_ns is not None:
+    args: list[int] = [after_seq, min(max(since_ns, 0), top)]
+    if until_ns is not None and until_ns < top:
         query += " AND time_ns <= ?"
         args.append(until_ns)
     return [
