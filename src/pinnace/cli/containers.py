@@ -94,7 +94,8 @@ def run(ctx: Context, argv: list[str]) -> int:
             service.remove(record.id, force=True)
         if "executable file not found" in str(e) or "no such file or directory" in str(e):
             return 127
-        return 126 if "permission denied" in str(e) or "exec format error" in str(e) else 125
+        cannot_run = ("permission denied", "exec format error", "is a directory")
+        return 126 if any(reason in str(e) for reason in cannot_run) else 125
     if detach:
         ctx.stdout.write(record.id + "\n")
         return 0

@@ -13,6 +13,7 @@ from pinnace.cli.images import run_prune
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pinnace.cli.main import Context
+    from pinnace.containers.records import ContainerUsage
 
 DF_TABLE = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
 DF_HEADERS = {
@@ -29,7 +30,8 @@ def df(ctx: Context, argv: list[str]) -> int:
     p.add_string("format", help="Format output using a custom template")
     p.add_bool("verbose", "v", help="Show detailed information on space usage")
     ns = p.parse(argv, max_args=0)
-    usage = ctx.engine.images.disk_usage()
+    containers = ctx.engine.containers.disk_usage()
+    usage = ctx.engine.images.disk_usage(containers.images)
     pct = f" ({usage.reclaimable * 100 // usage.size}%)" if usage.size else ""
     rows = [
         {
@@ -39,12 +41,22 @@ def df(ctx: Context, argv: list[str]) -> int:
             "Size": human_size(usage.size, precision=4),
             "Reclaimable": human_size(usage.reclaimable, precision=4) + pct,
         },
-        {"Type": "Containers", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"},
+        {
+            "Type": "Containers",
+            "TotalCount": str(containers.total),
+            "Active": str(containers.active),
+            "Size": human_size(containers.size, precision=4),
+            "Reclaimable": human_size(containers.reclaimable, precision=4) + _percent(containers),
+        },
         {"Type": "Local Volumes", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"},
         {"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"},
     ]
     ctx.stdout.write(render(rows, ns.value("format"), default_table=DF_TABLE, headers=DF_HEADERS))
     return 0
+
+
+def _percent(usage: ContainerUsage) -> str:
+    return f" ({usage.reclaimable * 100 // usage.size}%)" if usage.size else ""
 
 
 def prune(ctx: Context, argv: list[str]) -> int:

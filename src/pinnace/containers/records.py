@@ -63,6 +63,18 @@ class ContainerRecord:
     labels: Mapping[str, str] = _EMPTY  # Config.Labels (create() takes them from config when empty)
 
 
+@record
+class ContainerUsage:
+    """``system df``'s container row: how many, how many run, their writable layers' size, and what prune frees."""
+
+    total: int
+    active: int
+    size: int
+    reclaimable: int
+    #: The image IDs containers use (``system df`` counts those images active).
+    images: frozenset[str]
+
+
 #: The table's columns are the record's fields, in order.
 _COLUMNS: tuple[str, ...] = ContainerRecord.__record_fields__  # type: ignore[attr-defined]
 

@@ -24,7 +24,7 @@ import time
 
 from pinnace._util import jsonc
 from pinnace.containers import layer, names
-from pinnace.containers.records import ContainerRecord, ContainerRecords
+from pinnace.containers.records import ContainerRecord, ContainerRecords, ContainerUsage
 from pinnace.errors import Conflict, FailedPrecondition, NotFound, PinnaceError
 
 TYPE_CHECKING = False
@@ -138,8 +138,28 @@ class ContainerService:
                 layer.remove(self.stores, key)
                 raise
         os.makedirs(self._dir(container_id), 0o711, exist_ok=True)
+        workdir = str(config.get("WorkingDir") or "")
+        if workdir not in ("", "/"):
+            self._make_working_dir(record, workdir)
         self._event(record, "create")
         return record, warnings
+
+    def _make_working_dir(self, record: ContainerRecord, workdir: str) -> None:
+        """Create the working directory in the new layer, as docker does at create; its error undoes the create."""
+        from pinnace.containers import spec
+
+        rootfs = self.rootfs(record.id)
+        try:
+            layer.mount_rootfs(self.stores, record.snapshot_key, rootfs)
+            try:
+                spec.make_working_dir(rootfs, workdir)
+            finally:
+                layer.unmount_rootfs(rootfs)
+        except BaseException:
+            layer.remove(self.stores, record.snapshot_key)
+            self.records.delete(record.id)
+            _remove_tree(self._dir(record.id))
+            raise
 
     def start(self, ref: str, *, attach: Callable[[str], None] | None = None) -> ContainerRecord:
         """Mount the layer, write the spec and start the container under a detached monitor.
@@ -298,8 +318,9 @@ class ContainerService:
                 state = _read_json(os.path.join(run_dir, STATE_FILE))
                 return self._running(record, state) if state else record
             end = _read_json(os.path.join(run_dir, EXIT_FILE))  # written between the two checks
-            if end is None:
-                self._clean_after_monitor(record)
+            if end is None and self._clean_after_monitor(record):
+                end = {"ExitCode": 137, "FinishedAt": _now()}  # killed here, as containerd kills a dead shim's task
+            elif end is None:  # nothing of it left (a reboot)
                 end = {"ExitCode": 255, "FinishedAt": _now(), "Error": "container monitor died"}
         if end.get("OOMKilled"):
             self._event(record, "oom")
@@ -340,13 +361,39 @@ class ContainerService:
                 self._event(record, "restart")
         return self.records.update_state(record.id, **changes)
 
-    def _clean_after_monitor(self, record: ContainerRecord) -> None:
-        """What a dead monitor could not do: kill what still runs of the container, unmount its root."""
+    def _clean_after_monitor(self, record: ContainerRecord) -> bool:
+        """What a dead monitor could not do: kill what still runs of the container, unmount its root.
+
+        True when the runtime still had the container (it was killed here).
+        """
+        killed = True
         try:
             self.runtime(record).delete(record.id, force=True)
+        except NotFound:
+            killed = False
         except PinnaceError:
             pass
         layer.unmount_rootfs(self.rootfs(record.id))
+        return killed
+
+    def disk_usage(self) -> ContainerUsage:
+        """Counts and writable-layer sizes of every container (``system df``)."""
+        records = self.list()
+        sizes = {}
+        for r in records:
+            try:
+                sizes[r.id] = self.stores.snapshots.usage(r.snapshot_key).size
+            except PinnaceError:
+                sizes[r.id] = 0
+        running = [r for r in records if r.status in ACTIVE]
+        size = sum(sizes.values())
+        return ContainerUsage(
+            total=len(records),
+            active=len(running),
+            size=size,
+            reclaimable=size - sum(sizes[r.id] for r in running),
+            images=frozenset(r.image_id for r in records),
+        )
 
     def restore(self) -> list[ContainerRecord]:
         """After a reboot (or a crash of every monitor): start what docker's daemon starts when it comes up.
@@ -494,22 +541,40 @@ class ContainerService:
         return record
 
     def remove(self, ref: str, *, force: bool = False) -> None:
-        """Remove the container: its layer, logs and record (docker rm)."""
+        """Remove the container: its layer, logs and record (docker rm).
+
+        One remover at a time per container (an flock in its directory): a
+        second one meanwhile gets docker's "removal ... already in progress",
+        and one that comes after finds it gone (NotFound).
+        """
+        from pinnace._util.lock import FileLock
 
         record = self.get(ref)
-        if record.status in ACTIVE:
-            if not force:
-                raise Conflict(
-                    f"You cannot remove a running container {record.id}. "
-                    "Stop the container before attempting removal or force remove"
-                )
-            self.kill(record.id, 9)
-            self.wait(record.id)
-        layer.unmount_rootfs(self.rootfs(record.id))
-        layer.remove(self.stores, record.snapshot_key)
-        self.records.delete(record.id)
-        _remove_tree(self._dir(record.id))
-        _remove_tree(self._run_dir(record.id))
+        directory = self._dir(record.id)
+        os.makedirs(directory, 0o711, exist_ok=True)
+        lock = FileLock(os.path.join(directory, ".removing"))
+        if not lock.acquire(blocking=False):
+            raise Conflict(f"removal of container {ref} is already in progress")
+        try:
+            record = self.get(record.id)  # NotFound if a remover that held the lock finished
+            if record.status in ACTIVE:
+                if not force:
+                    raise Conflict(
+                        f"You cannot remove a running container {record.id}. "
+                        "Stop the container before attempting removal or force remove"
+                    )
+                try:
+                    self.kill(record.id, 9)
+                except (Conflict, FailedPrecondition, NotFound):
+                    pass  # it stopped meanwhile
+                self.wait(record.id)
+            layer.unmount_rootfs(self.rootfs(record.id))
+            layer.remove(self.stores, record.snapshot_key)
+            self.records.delete(record.id)
+            _remove_tree(directory)
+            _remove_tree(self._run_dir(record.id))
+        finally:
+            lock.release()
         self._event(record, "destroy")
 
     # -- pause, restart, rename, update, top, stats, prune

@@ -133,11 +133,18 @@ class ImageService:
         report = self.stores.collect_garbage()
         return PruneReport(removals, int(getattr(report, "reclaimed", 0)))
 
-    def disk_usage(self) -> DiskUsage:
+    def disk_usage(self, in_use: Iterable[str] = ()) -> DiskUsage:
+        """Images, those ``in_use`` by containers (image IDs), their layers' size and what removing the rest frees."""
         images = self.stores.records.all()
-        chains = {x.chain_id for img in images for x in self.stores.records.layers(img.id)}
-        size = sum(self.stores.snapshots.usage(c).size for c in chains)
-        return DiskUsage(images=len(images), active=0, size=size, reclaimable=size)
+        used = set(in_use)
+        chains = {img.id: {x.chain_id for x in self.stores.records.layers(img.id)} for img in images}
+        sizes = {c: self.stores.snapshots.usage(c).size for layers in chains.values() for c in layers}
+        kept = {c for image_id, layers in chains.items() if image_id in used for c in layers}
+        size = sum(sizes.values())
+        active = sum(1 for img in images if img.id in used)
+        return DiskUsage(
+            images=len(images), active=active, size=size, reclaimable=size - sum(sizes[c] for c in kept)
+        )
 
 
 def _match_image(svc: ImageService, img: Image, filters: Mapping[str, Sequence[str]]) -> bool:
