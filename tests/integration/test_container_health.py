@@ -160,3 +160,25 @@ def test_errors_are_podmans(engine: Pinnace) -> None:
     ).stdout.strip()
     refused = engine.run("healthcheck", "run", "stopped", check=False)
     assert (refused.returncode, refused.stderr) == (125, f"Error: container {stopped} is not running\n")
+
+
+def test_the_monitor_probes_on_its_interval(engine: Pinnace) -> None:
+    """No probe of ours: the container's monitor runs the healthcheck every interval."""
+    import time
+
+    engine.run(
+        "run", "-d", "--name", "probed", "--health-cmd", "test ! -e /tmp/bad", "--health-interval", "1s",
+        "--health-retries", "1", "busybox", *SLEEP,
+    )  # fmt: skip
+
+    def wait_for(status: str) -> None:
+        deadline = time.monotonic() + 15
+        while health(engine, "probed")["Status"] != status:
+            assert time.monotonic() < deadline, health(engine, "probed")
+            time.sleep(0.2)
+
+    wait_for("healthy")
+    assert "(healthy)" in engine.run("ps", "--format", "{{.Status}}").stdout
+    engine.run("exec", "probed", "sh", "-c", "echo > /tmp/bad")
+    wait_for("unhealthy")
+    assert health(engine, "probed")["FailingStreak"] >= 1

@@ -104,38 +104,30 @@ def initial_health(
     return {"Status": STARTING, "FailingStreak": 0, "Log": log}
 
 
-def schedule(config: Mapping[str, Any]) -> tuple[float, float] | None:
-    """(interval, start interval) in seconds between probes, or None without a healthcheck.
+def schedule(config: Mapping[str, Any]) -> tuple[float, float, float] | None:
+    """(interval, start interval, start period) in seconds, or None without a healthcheck.
 
     dockerd probes every ``Interval`` (default 30 s, also the wait before the
     first probe) and, while the container is ``starting`` within its
-    ``StartPeriod``, every ``StartInterval`` (default 5 s) instead; see
-    :func:`next_interval` for its exact rule.
+    ``StartPeriod``, every ``StartInterval`` (default 5 s) instead; the
+    monitor, which runs the probes, applies the rule
+    (:func:`pinnace.shim.monitor.probe_interval`).
     """
     if probe_command(config) is None:
         return None
     interval = _duration(config, "Interval", DEFAULT_INTERVAL)
     start_interval = _duration(config, "StartInterval", DEFAULT_START_INTERVAL)
-    return interval / _SECOND, start_interval / _SECOND
+    start_period = _duration(config, "StartPeriod", DEFAULT_START_PERIOD)
+    return interval / _SECOND, start_interval / _SECOND, start_period / _SECOND
 
 
 def next_interval(config: Mapping[str, Any], *, elapsed: float, status: str) -> float:
-    """Seconds until the next probe, ``elapsed`` seconds after the container started (moby's getInterval).
+    """Seconds until the next probe, ``elapsed`` seconds after the container started (moby's getInterval)."""
+    from pinnace.shim.monitor import probe_interval
 
-    After the start period: ``Interval``.  Within it: the rest of the start
-    period if that is shorter than ``Interval`` (so a probe runs as it ends),
-    else ``StartInterval`` while ``starting`` and ``Interval`` once decided.
-    """
-    interval = _duration(config, "Interval", DEFAULT_INTERVAL) / _SECOND
-    start_period = _duration(config, "StartPeriod", DEFAULT_START_PERIOD) / _SECOND
-    if elapsed >= start_period:
-        return interval
-    remaining = start_period - elapsed
-    if remaining < interval:
-        return remaining
-    if status == STARTING:
-        return _duration(config, "StartInterval", DEFAULT_START_INTERVAL) / _SECOND
-    return interval
+    when = schedule(config)
+    assert when is not None
+    return probe_interval(*when, elapsed=elapsed, starting=status == STARTING)
 
 
 # --------------------------------------------------------------------------- the state machine

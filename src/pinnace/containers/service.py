@@ -169,6 +169,7 @@ class ContainerService:
         attaches before it starts, so no output is missed).
         """
         from pinnace.containers import spec
+        from pinnace.containers.health import initial_health
         from pinnace.containers.options import from_host_config
         from pinnace.shim import monitor
 
@@ -230,7 +231,7 @@ class ContainerService:
             exit_code=0,
             error="",
             restart_count=0,
-            health=self._initial_health(record),
+            health=initial_health(record.config, record.health),
         )
 
     def _log_attrs(self, record: ContainerRecord, log_config: Mapping[str, Any]) -> dict[str, str]:
@@ -282,22 +283,18 @@ class ContainerService:
         return ()
 
     def _health_schedule(self, record: ContainerRecord) -> dict[str, Any]:
-        """The monitor's healthcheck fields: the command that probes once, and its interval."""
-        try:
-            from pinnace.containers.health import schedule
-        except ImportError:  # the healthcheck module lands separately
-            return {}
+        """The monitor's healthcheck fields: the command that probes once, and when it runs."""
+        from pinnace.containers.health import schedule
+
         when = schedule(record.config)
         if when is None:
             return {}
-        return {"health_command": self._cli("healthcheck", "run", record.id), "health_interval": when[0]}
-
-    def _initial_health(self, record: ContainerRecord) -> Mapping[str, Any] | None:
-        try:
-            from pinnace.containers.health import initial_health
-        except ImportError:
-            return None
-        return initial_health(record.config)
+        return {
+            "health_command": self._cli("healthcheck", "run", record.id),
+            "health_interval": when[0],
+            "health_start_interval": when[1],
+            "health_start_period": when[2],
+        }
 
     # -- state
     def sync(self, record: ContainerRecord) -> ContainerRecord:
@@ -319,7 +316,10 @@ class ContainerService:
                 return self._running(record, state) if state else record
             end = _read_json(os.path.join(run_dir, EXIT_FILE))  # written between the two checks
             if end is None and self._clean_after_monitor(record):
-                end = {"ExitCode": 137, "FinishedAt": _now()}  # killed here, as containerd kills a dead shim's task
+                end = {
+                    "ExitCode": 137,
+                    "FinishedAt": _now(),
+                }  # killed here, as containerd kills a dead shim's task
             elif end is None:  # nothing of it left (a reboot)
                 end = {"ExitCode": 255, "FinishedAt": _now(), "Error": "container monitor died"}
         if end.get("OOMKilled"):

@@ -105,7 +105,10 @@ class MonitorConfig:
     wait_attach: bool = False
     #: Run periodically while the container runs (``pinnace healthcheck run ID``).
     health_command: tuple[str, ...] = ()
+    #: The healthcheck's Interval, StartInterval and StartPeriod, in seconds (:func:`probe_interval`).
     health_interval: float = 0.0
+    health_start_interval: float = 0.0
+    health_start_period: float = 0.0
     #: Exec'd once the container ended for good (``--rm`` of a detached container).
     exit_command: tuple[str, ...] = ()
     #: Restarts so far, and the delay before the next one (docker's back-off).
@@ -161,6 +164,24 @@ def spawn(config: MonitorConfig, on_created: Callable[[], None] | None = None, *
             report["error"]
         )
     return Started(monitor_pid=int(report["monitor_pid"]), pid=int(report["pid"]))
+
+
+def probe_interval(
+    interval: float, start_interval: float, start_period: float, *, elapsed: float, starting: bool
+) -> float:
+    """Seconds until the next healthcheck probe, ``elapsed`` seconds after the start (moby's getInterval).
+
+    After the start period: ``interval``.  Within it: the rest of the start
+    period if that is shorter than ``interval`` (so a probe runs as it ends),
+    else ``start_interval`` while still ``starting`` and ``interval`` once a
+    probe has passed.
+    """
+    if elapsed >= start_period:
+        return interval
+    remaining = start_period - elapsed
+    if remaining < interval:
+        return remaining
+    return start_interval if starting else interval
 
 
 def set_name(name: str) -> None:
@@ -384,7 +405,9 @@ def serve(config: MonitorConfig, ready: int) -> NoReturn:
         try:
             pid, client = _launch(config, ready, listener, stdio)
         except BaseException as e:
-            report: dict[str, Any] = e.report if isinstance(e, _LaunchFailed) else {"error": str(e), "kind": "Unavailable"}
+            report: dict[str, Any] = (
+                e.report if isinstance(e, _LaunchFailed) else {"error": str(e), "kind": "Unavailable"}
+            )
             _report(ready, report)
             listener.close()
             stdio.close()
@@ -471,7 +494,9 @@ class _Watch:
         if client is not None:
             self._add_client(client)
         self.health_pid = 0
-        self.next_health = time.monotonic() + config.health_interval if config.health_command else None
+        #: Until a probe passes, the healthcheck is "starting" (the start interval applies).
+        self.health_starting = True
+        self.next_health = self._after_probe(self.started) if config.health_command else None
 
     # -- clients
     def _add_client(self, sock: Any) -> None:
@@ -539,15 +564,26 @@ class _Watch:
             os.close(fd)
 
     # -- health
+    def _after_probe(self, now: float) -> float:
+        c = self.config
+        elapsed = now - self.started
+        wait = probe_interval(
+            c.health_interval, c.health_start_interval, c.health_start_period,
+            elapsed=elapsed, starting=self.health_starting,
+        )  # fmt: skip
+        return now + max(wait, 0.001)
+
     def _health_tick(self, now: float) -> None:
         if self.health_pid:
             try:
-                done, _ = os.waitpid(self.health_pid, os.WNOHANG)
+                done, status = os.waitpid(self.health_pid, os.WNOHANG)
             except ChildProcessError:
-                done = self.health_pid
+                done, status = self.health_pid, 1 << 8
             if not done:
                 return  # the previous check still runs: checks never overlap
             self.health_pid = 0
+            if status == 0:
+                self.health_starting = False
         self.health_pid = os.posix_spawn(
             self.config.health_command[0],
             list(self.config.health_command),
@@ -555,7 +591,7 @@ class _Watch:
             file_actions=[(os.POSIX_SPAWN_OPEN, fd, "/dev/null", os.O_RDWR, 0) for fd in (0, 1, 2)],
             setsid=True,
         )
-        self.next_health = now + self.config.health_interval
+        self.next_health = self._after_probe(now)
 
     def _next_timeout(self, status: int | None, deadline: float) -> float | None:
         import time

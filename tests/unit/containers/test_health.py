@@ -55,8 +55,8 @@ def test_initial_health_is_starting_and_keeps_a_previous_log() -> None:
 
 
 def test_schedule_defaults_and_settings() -> None:
-    assert health.schedule(config()) == (30.0, 5.0)
-    assert health.schedule(config(Interval=2 * S, StartInterval=S // 2)) == (2.0, 0.5)
+    assert health.schedule(config()) == (30.0, 5.0, 0.0)
+    assert health.schedule(config(Interval=2 * S, StartInterval=S // 2)) == (2.0, 0.5, 0.0)
 
 
 def test_next_interval_follows_dockers_get_interval() -> None:
