@@ -64,10 +64,12 @@ LAUNCHER
     mv -f ".venv/bin/$1.new" ".venv/bin/$1"
     ln -sf "$here/.venv/bin/$1" "/usr/local/bin/$1"
 }
-launcher pinnace pinnace.cli.main
 # The runtime runs from a read-only bind of the interpreter, so no process it
 # puts in a container can reach a writable host binary through /proc/PID/exe
-# (CVE-2019-5736; src/pinnace/runtime/linux/sealed.py).
+# (CVE-2019-5736; src/pinnace/runtime/linux/sealed.py).  pinnace itself runs
+# from it too: `exec` then forks into the container without a second
+# interpreter start.
 sealed=$(.venv/bin/python -I -c "import sys; sys.path.insert(0, 'src'); from pinnace.runtime.linux.sealed import main; main()" "$here/.venv/sealed")
+launcher pinnace pinnace.cli.main "$sealed"
 launcher pinnace-runtime pinnace.runtime.cli "$sealed"
 .venv/bin/python -I -m compileall -q src >/dev/null
