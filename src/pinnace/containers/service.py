@@ -366,11 +366,10 @@ class ContainerService:
 
         True when the runtime still had the container (it was killed here).
         """
-        killed = True
+        runtime = self.runtime(record)
+        killed = runtime.exists(record.id)
         try:
-            self.runtime(record).delete(record.id, force=True)
-        except NotFound:
-            killed = False
+            runtime.delete(record.id, force=True)
         except PinnaceError:
             pass
         layer.unmount_rootfs(self.rootfs(record.id))

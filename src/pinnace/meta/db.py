@@ -7,13 +7,12 @@ waits on a busy database instead of failing.
 
 from __future__ import annotations
 
-import os
-
-# The C module under ``sqlite3``: the package's dbapi2 layer adds only the
-# default datetime adapters (pinnace stores times as text and floats) and
-# costs ~2 ms of start-up, most of it ``datetime`` and ``collections.abc``.
-# The classes are the same objects ``sqlite3`` re-exports.
+# ``_sqlite3``, the C module under ``sqlite3``: the package's dbapi2 layer
+# adds only the default datetime adapters (pinnace stores times as text and
+# floats) and costs ~2 ms of start-up, most of it ``datetime`` and
+# ``collections.abc``.  Its classes are the objects ``sqlite3`` re-exports.
 import _sqlite3
+import os
 
 from pinnace.errors import Unavailable
 from pinnace.meta.schema import MIGRATIONS

@@ -64,8 +64,8 @@ class operation:  # noqa: N801  (used as a function: ``with operation(root):``)
     def __exit__(
         self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._lock is not None:
-            self._lock, lock = None, self._lock
+        lock, self._lock = self._lock, None
+        if lock is not None:
             lock.release()
 
 
@@ -88,6 +88,6 @@ class exclusive:  # noqa: N801  (used as a function: ``with exclusive(root) as h
     def __exit__(
         self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._lock is not None:
-            self._lock, lock = None, self._lock
+        lock, self._lock = self._lock, None
+        if lock is not None:
             lock.release()

@@ -250,8 +250,11 @@ def writable_dir(mounts: Sequence[Mount]) -> Path:
 
 
 def mounted(mounts: Sequence[Mount], scratch_parent: StrPath) -> _Mounted:
-    """``with mounted(mounts, scratch) as where:``: ``mounts`` on a fresh directory under
-    ``scratch_parent`` (a :class:`~pathlib.Path`) for the block; always cleaned up."""
+    """Mount ``mounts`` on a fresh directory under ``scratch_parent`` for a ``with`` block.
+
+    ``with mounted(mounts, scratch) as where:`` (``where`` a :class:`~pathlib.Path`);
+    unmounted and removed when the block ends, however it ends.
+    """
     return _Mounted(mounts, scratch_parent)
 
 

@@ -65,6 +65,10 @@ class Runtime:
     def start(self, container_id: str) -> None:
         raise NotImplementedError
 
+    def exists(self, container_id: str) -> bool:
+        """Whether the runtime has the container (a reboot, or a delete, leaves it none)."""
+        raise NotImplementedError
+
     def kill(self, container_id: str, signum: int, *, all_processes: bool = False) -> None:
         raise NotImplementedError
 
@@ -107,6 +111,11 @@ class Library(Runtime):
         from pinnace.runtime import container
 
         container.start(self.root, container_id)
+
+    def exists(self, container_id: str) -> bool:
+        from pinnace.runtime import state
+
+        return os.path.isdir(state.container_dir(self.root, container_id))
 
     def kill(self, container_id: str, signum: int, *, all_processes: bool = False) -> None:
         from pinnace.runtime import container
@@ -200,6 +209,12 @@ class Command(Runtime):
 
     def start(self, container_id: str) -> None:
         self._run("start", container_id)
+
+    def exists(self, container_id: str) -> bool:
+        import subprocess
+
+        argv = self._argv("state", container_id)
+        return subprocess.run(argv, capture_output=True, check=False).returncode == 0
 
     def kill(self, container_id: str, signum: int, *, all_processes: bool = False) -> None:
         self._run("kill", *(["--all"] if all_processes else []), container_id, str(signum))

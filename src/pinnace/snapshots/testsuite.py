@@ -28,11 +28,16 @@ from pinnace.errors import AlreadyExists, FailedPrecondition, InvalidArgument, N
 from pinnace.mount import mounted, unmount_all, writable_dir
 from pinnace.snapshots import Info, Kind, Snapshotter
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
 
-class SuiteSnapshotter(Snapshotter, Protocol):
-    """A snapshotter as the suite drives it: the Protocol plus crash-garbage cleanup."""
+    class SuiteSnapshotter(Snapshotter, Protocol):
+        """A snapshotter as the suite drives it: the Protocol plus crash-garbage cleanup."""
 
-    def cleanup(self) -> int: ...
+        def cleanup(self) -> int: ...
+
+else:
+    SuiteSnapshotter = Snapshotter  # Snapshotter is a Protocol for type checkers only (start-up)
 
 
 #: Builds a snapshotter storing under the given root; returns it and a function releasing it.

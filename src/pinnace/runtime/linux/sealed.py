@@ -38,6 +38,8 @@ def is_sealed() -> bool:
 def interpreter(root: str) -> str:
     """A sealed interpreter: the installation's (``<venv>/sealed``, made by setup.sh) when it
     is mounted, else one under runtime root ``root``, bind-mounted read-only on first use."""
+    if _sealed(sys.executable):
+        return sys.executable  # we run from one already (the launchers' interpreter)
     venv = os.path.dirname(os.path.dirname(sys.executable))  # sys.prefix is the base's under -S
     installed = os.path.join(venv, "sealed", "bin", os.path.basename(os.path.realpath(sys.executable)))
     if _sealed(installed):
