@@ -77,6 +77,5 @@ def test_run_imports_stay_light(engine: Pinnace) -> None:
     assert engine.run("ps", "-a", "-q").stdout == ""  # --rm removed them, as ever
 
 
-@pytest.mark.xfail(strict=True, reason="containers/ and oci/reference still import them on the run path")
 def test_run_imports_no_pathlib_shutil_re(engine: Pinnace) -> None:
     assert loaded_by_run(engine, PENDING) == ("0", "[]")

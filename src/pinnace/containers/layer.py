@@ -80,7 +80,7 @@ def prepare(stores: Stores, container_id: str, image_top_chain_id: str) -> str:
     from pinnace.meta.operations import operation
 
     key = snapshot_key(container_id)
-    with operation(stores.root):
+    with operation(stores.root_dir):
         parent = _init_layer(stores.snapshots, image_top_chain_id)
         stores.snapshots.prepare(key, parent, {"pinnace.container": container_id})
     return key
@@ -93,8 +93,6 @@ def mounts(stores: Stores, key: str) -> list[Mount]:
 
 def mount_rootfs(stores: Stores, key: str, target: str) -> None:
     """Mount the container's root filesystem at ``target`` (created); already mounted there is fine."""
-    from pathlib import Path
-
     from pinnace.errors import Unavailable, map_errors
     from pinnace.mount import mount_all
 
@@ -103,7 +101,7 @@ def mount_rootfs(stores: Stores, key: str, target: str) -> None:
         os.makedirs(target, 0o700, exist_ok=True)
     if os.path.realpath(target) in _points_of(_layout(found)[0]):
         return
-    mount_all(found, Path(target))
+    mount_all(found, target)
 
 
 def unmount_rootfs(target: str) -> None:
@@ -112,8 +110,6 @@ def unmount_rootfs(target: str) -> None:
     A mount that is busy (a process has its cwd there) is detached lazily:
     it goes away when the last user does.
     """
-    from pathlib import Path
-
     from pinnace.errors import Unavailable
     from pinnace.mount import unmount, unmount_all
     from pinnace.mount.flags import mount_points
@@ -125,13 +121,13 @@ def unmount_rootfs(target: str) -> None:
         return [p for p in mount_points() if p == real or p.startswith(prefix)]
 
     try:
-        unmount_all(Path(target))
+        unmount_all(target)
     except Unavailable:
         for _ in range(len(below())):
             left = below()
             if not left:
                 break
-            unmount(Path(min(left, key=len)), detach=True)  # a lazy detach takes the mounts below along
+            unmount(min(left, key=len), detach=True)  # a lazy detach takes the mounts below along
 
 
 def remove(stores: Stores, key: str) -> None:
@@ -234,9 +230,9 @@ def diff_tar(stores: Stores, key: str, out: BinaryIO) -> DiffResult:
 
 def _layout(found: Sequence[Mount]) -> tuple[str, list[str]]:
     """The upper dir and the lower dirs (topmost first) of an active snapshot's mounts."""
-    from pinnace.mount import writable_dir
+    from pinnace.mount import writable_path
 
-    upper = str(writable_dir(found))
+    upper = writable_path(found)
     for option in found[0].options:
         if option.startswith("lowerdir="):
             return upper, option[len("lowerdir=") :].split(":")

@@ -118,7 +118,7 @@ class ContainerService:
         layers = images.layers(image.id)
         if not layers:
             raise FailedPrecondition(f"image {options.image} has no layers")
-        with operation(self.stores.root):
+        with operation(self.stores.root_dir):
             key = layer.prepare(self.stores, container_id, layers[-1].chain_id)
             try:
                 record = self.records.create(
@@ -791,6 +791,9 @@ def _unlink(path: str) -> None:
 
 
 def _remove_tree(path: str) -> None:
-    import shutil
+    from pinnace._util.fs import remove_tree
 
-    shutil.rmtree(path, ignore_errors=True)
+    try:
+        remove_tree(path)
+    except OSError:
+        pass
