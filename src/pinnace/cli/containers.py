@@ -330,10 +330,18 @@ def rm(ctx: Context, argv: list[str]) -> int:
     p.add_bool("force", "f", help="Force the removal of a running container (uses SIGKILL)")
     p.add_bool("volumes", "v", help="Remove anonymous volumes associated with the container")
     ns = p.parse(argv, min_args=1)
+    service = ctx.engine.containers
+    if ns.flag("force") and len(ns.args) > 1:
+        # Kill them all first, then remove each: their exits overlap instead of adding up.
+        for ref in ns.args:
+            try:
+                service.kill(ref, 9)
+            except PinnaceError:
+                pass  # not running, or no such container: the removal below says so
     failed = []
     for ref in ns.args:
         try:
-            ctx.engine.containers.remove(ref, force=ns.flag("force"))
+            service.remove(ref, force=ns.flag("force"))
             ctx.stdout.write(ref + "\n")
         except NotFound as e:
             if not ns.flag("force"):
