@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from pinnace.cli.main import Context
     from pinnace.containers.service import ContainerService
     from pinnace.logs.common import LogRecord
+    from pinnace.runtime.cgroups import KeepWarm
 
 PS_TABLE = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedAt}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
 PS_HEADERS = {
@@ -62,6 +63,21 @@ def run(ctx: Context, argv: list[str]) -> int:
     p = create_flags("run", "Create and run a new container from an image")
     p.add_bool("sig-proxy", help="Proxy received signals to the process", default=True)
     ns = p.parse(argv, min_args=1)
+    if ns.flag("detach"):
+        return _run(ctx, ns, None)
+    from pinnace.runtime.cgroups import KeepWarm
+
+    # Attached, someone waits for it: keep the cgroup lock warm until the container's cgroups
+    # are made (~30 ms from now, in the monitor's child), so they cost no RCU grace period.
+    # Not for -d: fifty of those at once would only contend for the lock.
+    warm = KeepWarm()
+    try:
+        return _run(ctx, ns, warm)
+    finally:
+        warm.stop()
+
+
+def _run(ctx: Context, ns: Values, warm: KeepWarm | None) -> int:
     service = ctx.engine.containers
     options = run_options(ns)
     if options.tty and options.interactive and not ns.flag("detach") and not os.isatty(0):
@@ -96,6 +112,8 @@ def run(ctx: Context, argv: list[str]) -> int:
             return 127
         cannot_run = ("permission denied", "exec format error", "is a directory")
         return 126 if any(reason in str(e) for reason in cannot_run) else 125
+    if warm is not None:
+        warm.stop()
     if detach:
         ctx.stdout.write(record.id + "\n")
         return 0

@@ -55,11 +55,21 @@ PRELOAD = (
     "pinnace.runtime.spec",
     "pinnace.runtime.hooks",
     "pinnace.runtime.state",
+    "pinnace.runtime.defaults",
     "pinnace.runtime.cgroups",
-    "pinnace.runtime.linux.init",
-    "pinnace.runtime.linux.sync",
+    "pinnace.runtime.cgroups.devices",
+    "pinnace.runtime.cgroups.resources",
+    "pinnace.runtime.cgroups.v1",
+    "pinnace.runtime.cgroups.v2",
+    "pinnace.runtime.linux.capabilities",
     "pinnace.runtime.linux.console",
+    "pinnace.runtime.linux.init",
+    "pinnace.runtime.linux.namespaces",
+    "pinnace.runtime.linux.process",
+    "pinnace.runtime.linux.rootfs",
     "pinnace.runtime.linux.sealed",
+    "pinnace.runtime.linux.seccomp",
+    "pinnace.runtime.linux.sync",
     "pinnace.runtime.linux.syscalls",
     "pinnace.mount.ops",
     "pinnace._util.fs",
@@ -73,6 +83,14 @@ PRELOAD = (
     "fcntl",
     "termios",
     "importlib",
+    "pathlib",
+    "re",
+    "enum",
+    "fnmatch",
+    "urllib.parse",
+    "ipaddress",
+    "resource",
+    "seccomp",  # libseccomp's binding (python3-seccomp), which the init loads to build its filter
 )
 
 
@@ -229,7 +247,10 @@ def _prepare(runroot: str) -> tuple[Any, tuple[int, int]]:
 
     set_name("pinnace-zygote")
     for name in PRELOAD:
-        importlib.import_module(name)
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass  # an optional one (seccomp): whoever needs it reports its absence
     from pinnace.mount.flags import libc
 
     libc().prctl  # noqa: B018  libc's handle and prctl's function pointer, made once (~1.4 MiB per monitor else)

@@ -292,6 +292,50 @@ class WarmUp:
         self._done.release()
 
 
+class KeepWarm:
+    """Keep the migration lock warm until :meth:`stop`: a no-op migration every few milliseconds.
+
+    For a caller that knows a container's cgroups are coming but not when
+    (``pinnace run`` hands the creation to another process): one warm-up
+    ahead of time would go cold again before the container's migration, so
+    the thread repeats it (each repeat is cheap once warm) until told to stop.
+    """
+
+    def __init__(self, interval: float = 0.003) -> None:
+        import _thread
+
+        self._interval = interval
+        self._stopped = False
+        self._done = _thread.allocate_lock()
+        self._done.acquire()
+        _thread.start_new_thread(self._run, ())
+
+    def _run(self) -> None:
+        import time
+
+        try:
+            path = _own_procs_file()
+            if not path:
+                return
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                pid = str(os.getpid()).encode()
+                while not self._stopped:
+                    os.write(fd, pid)
+                    time.sleep(self._interval)
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+        finally:
+            self._done.release()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._done.acquire()
+        self._done.release()
+
+
 _warming: WarmUp | None = None
 
 
