@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from pinnace.cli.main import Context
     from pinnace.containers.service import ContainerService
     from pinnace.logs.common import LogRecord
-    from pinnace.runtime.cgroups import KeepWarm
+    from pinnace.runtime.cgroups import WarmUp
 
 PS_TABLE = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedAt}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
 PS_HEADERS = {
@@ -65,19 +65,19 @@ def run(ctx: Context, argv: list[str]) -> int:
     ns = p.parse(argv, min_args=1)
     if ns.flag("detach"):
         return _run(ctx, ns, None)
-    from pinnace.runtime.cgroups import KeepWarm
+    from pinnace.runtime.cgroups import WarmUp
 
     # Attached, someone waits for it: keep the cgroup lock warm until the container's cgroups
     # are made (~30 ms from now, in the monitor's child), so they cost no RCU grace period.
     # Not for -d: fifty of those at once would only contend for the lock.
-    warm = KeepWarm()
+    warm = WarmUp()
     try:
         return _run(ctx, ns, warm)
     finally:
         warm.stop()
 
 
-def _run(ctx: Context, ns: Values, warm: KeepWarm | None) -> int:
+def _run(ctx: Context, ns: Values, warm: WarmUp | None) -> int:
     service = ctx.engine.containers
     options = run_options(ns)
     if options.tty and options.interactive and not ns.flag("detach") and not os.isatty(0):

@@ -66,6 +66,12 @@ def _manager(path: str) -> Manager:
     return manager_for(path)
 
 
+def _cool_down() -> None:
+    from pinnace.runtime.cgroups import cool_down
+
+    cool_down()
+
+
 def _lock(root: str, container_id: str) -> FileLock:
     """The container's lock; NotFound (in runc's words) when the container does not exist."""
     directory = st.container_dir(root, container_id)
@@ -220,6 +226,7 @@ def _create(
     init_pid = 0
     try:
         manager.apply(stage)
+        _cool_down()  # the lock is warm for what follows: the warming thread may end
         if linux.get("resources"):
             manager.set(_with_runc_devices(linux["resources"]))
         parent.send(sync.Go())
@@ -722,6 +729,7 @@ def exec_process(
     pid = 0
     try:
         _manager(s.cgroup).apply(stage)
+        _cool_down()  # the lock is warm for what follows: the warming thread may end
         parent.send(sync.Go())
         pid = parent.expect(sync.InitPid, "joining the container's namespaces").pid
         if pid != stage:

@@ -253,58 +253,27 @@ def _page_bytes(size: str) -> int:
 
 
 class WarmUp:
-    """Pay the kernel's first-migration cost on a thread, while the caller does other work.
+    """Keep the kernel's cgroup migration lock warm on a thread until the container's cgroups exist.
 
     Moving a process between cgroups takes a global per-cpu rwsem for
     writing, and the first writer after a quiet spell waits for an RCU grace
     period (about 10 ms here) before it gets it; writers that follow within
     the next grace period do not wait.  A container start moves a process
-    into a dozen hierarchies, so :func:`warm_up` moves *this* process into
-    the cgroup it is already in (a no-op migration that still takes the
-    lock) on a thread, and the real migrations a few milliseconds later
-    find the lock warm.  It is only an optimisation: errors are ignored.
+    into a dozen hierarchies, so this moves *this* process into the cgroup it
+    is already in (a no-op migration that still takes the lock) on a thread,
+    and repeats it every few milliseconds (cheap once warm) until
+    :meth:`stop` -- called once the real migrations are done, or at the
+    latest after ``limit`` seconds -- so the real ones find the lock warm
+    however long the caller's other work takes.  It is only an
+    optimisation: errors are ignored.  Not for many processes at once (fifty
+    parallel ``run -d``): they would only contend for the lock.
     """
 
-    def __init__(self) -> None:
-        import _thread
-
-        self._done = _thread.allocate_lock()
-        self._done.acquire()
-        _thread.start_new_thread(self._run, ())
-
-    def _run(self) -> None:
-        try:
-            path = _own_procs_file()
-            if path:
-                fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-                try:
-                    os.write(fd, str(os.getpid()).encode())
-                finally:
-                    os.close(fd)
-        except OSError:
-            pass
-        finally:
-            self._done.release()
-
-    def wait(self) -> None:
-        """Return once the thread is done (call before forking)."""
-        self._done.acquire()
-        self._done.release()
-
-
-class KeepWarm:
-    """Keep the migration lock warm until :meth:`stop`: a no-op migration every few milliseconds.
-
-    For a caller that knows a container's cgroups are coming but not when
-    (``pinnace run`` hands the creation to another process): one warm-up
-    ahead of time would go cold again before the container's migration, so
-    the thread repeats it (each repeat is cheap once warm) until told to stop.
-    """
-
-    def __init__(self, interval: float = 0.003) -> None:
+    def __init__(self, interval: float = 0.003, limit: float = 0.5) -> None:
         import _thread
 
         self._interval = interval
+        self._limit = limit
         self._stopped = False
         self._done = _thread.allocate_lock()
         self._done.acquire()
@@ -317,10 +286,11 @@ class KeepWarm:
             path = _own_procs_file()
             if not path:
                 return
+            deadline = time.monotonic() + self._limit
             fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
             try:
                 pid = str(os.getpid()).encode()
-                while not self._stopped:
+                while not self._stopped and time.monotonic() < deadline:
                     os.write(fd, pid)
                     time.sleep(self._interval)
             finally:
@@ -331,6 +301,7 @@ class KeepWarm:
             self._done.release()
 
     def stop(self) -> None:
+        """End the warming (the lock stays warm for a grace period after the last write)."""
         self._stopped = True
         self._done.acquire()
         self._done.release()
@@ -345,6 +316,14 @@ def warm_up() -> WarmUp:
     if _warming is None:
         _warming = WarmUp()
     return _warming
+
+
+def cool_down() -> None:
+    """Stop this process's warming (its container's cgroups exist now); the next :func:`warm_up` starts again."""
+    global _warming
+    if _warming is not None:
+        _warming.stop()
+        _warming = None
 
 
 def _own_procs_file() -> str:
