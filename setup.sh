@@ -70,6 +70,6 @@ LAUNCHER
 # from it too: `exec` then forks into the container without a second
 # interpreter start.
 sealed=$(.venv/bin/python -I -c "import sys; sys.path.insert(0, 'src'); from pinnace.runtime.linux.sealed import main; main()" "$here/.venv/sealed")
-launcher pinnace pinnace.cli.main "$sealed"
+launcher pinnace pinnace.cli.client "$sealed"
 launcher pinnace-runtime pinnace.runtime.cli "$sealed"
 .venv/bin/python -I -m compileall -q src >/dev/null

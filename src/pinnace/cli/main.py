@@ -344,6 +344,10 @@ def run(argv: Sequence[str]) -> int:
         return 125
     path, args = found
     cmd = COMMANDS[path]
+    from pinnace.shim.zygote import HANDLERS
+
+    # A zygote this process starts (for a container's monitor) can also run our `run`s (cli.client).
+    HANDLERS["cli"] = "pinnace.cli.client:serve_request"
     import importlib
 
     func: Callable[[Context, list[str]], int] = getattr(importlib.import_module(cmd.module), cmd.func)

@@ -23,6 +23,14 @@ Protocol: the requester sends one line, the monitor's config as JSON, and
 reads JSON lines back (:class:`Reports`): ``{"created": true}`` when the
 monitor waits for an attach client, then ``{"monitor_pid", "pid"}`` or
 ``{"error", "kind"}``.  The monitor writes them on the same connection.
+
+Layers above this one may register more kinds of request in
+:data:`HANDLERS` before the zygote starts (the CLI registers ``cli``, to run
+``pinnace run`` in a warm process: :mod:`pinnace.cli.client`): a request
+line that is a JSON object with that key, sent with file descriptors
+(SCM_RIGHTS), is served by the handler in a forked process, and its exit
+code goes back as ``{"exit": N}``.  A zygote started without the handler
+answers ``{"stale": true}``, and the requester does the work itself.
 """
 
 from __future__ import annotations
@@ -41,6 +49,14 @@ LOCK_FILE = "zygote.lock"
 
 #: How often an idle zygote checks that its socket is still its own.
 IDLE_CHECK = 10.0
+
+#: More kinds of request: key -> "module:function(request, fds, conn) -> exit code", registered by
+#: higher layers before the zygote starts (passed to it on its command line).  The module's
+#: ``PRELOAD`` names, if any, are loaded with it.
+HANDLERS: dict[str, str] = {}
+
+#: The most descriptors a request may carry (a CLI's stdin, stdout and stderr).
+MAX_FDS = 3
 
 #: What a monitor and the container creation it forks need, loaded before the first fork.
 PRELOAD = (
@@ -188,6 +204,7 @@ def _start(runroot: str) -> None:
     """Start a detached zygote (from the sealed interpreter) and wait until it listens."""
     import sys
 
+    from pinnace._util import jsonc
     from pinnace.runtime.linux import sealed
 
     python = sealed.interpreter(os.path.join(runroot, "runtime"))
@@ -201,7 +218,8 @@ def _start(runroot: str) -> None:
             if os.fork() != 0:
                 os._exit(0)
             os.set_inheritable(ready_w, True)
-            os.execve(python, [python, "-IS", "-c", code, runroot, str(ready_w)], os.environ)
+            handlers = jsonc.dumps(HANDLERS, compact=True)
+            os.execve(python, [python, "-IS", "-c", code, runroot, str(ready_w), handlers], os.environ)
         finally:
             os._exit(127)
     os.close(ready_w)
@@ -219,20 +237,23 @@ def main() -> NoReturn:
     """The zygote's life: ``-c ... RUNROOT READY_FD``."""
     import sys
 
+    from pinnace._util import jsonc
+
     runroot, ready = sys.argv[1], int(sys.argv[2])
+    handlers: dict[str, str] = jsonc.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
     os.set_inheritable(ready, False)
     try:
-        listener, identity = _prepare(runroot)
+        listener, identity = _prepare(runroot, handlers)
     except BaseException as e:
         os.write(ready, f"{type(e).__name__}: {e}".encode())
         os._exit(1)
     os.write(ready, b"ready")
     os.close(ready)
-    _serve(runroot, listener, identity)
+    _serve(runroot, listener, identity, handlers)
 
 
-def _prepare(runroot: str) -> tuple[Any, tuple[int, int]]:
-    """Detach from the starter's stdio, load what monitors need, listen; the socket's identity."""
+def _prepare(runroot: str, handlers: dict[str, str]) -> tuple[Any, tuple[int, int]]:
+    """Detach from the starter's stdio, load what monitors and handlers need, listen; the socket's identity."""
     import gc
     import importlib
 
@@ -251,6 +272,10 @@ def _prepare(runroot: str) -> tuple[Any, tuple[int, int]]:
             importlib.import_module(name)
         except ImportError:
             pass  # an optional one (seccomp): whoever needs it reports its absence
+    for target in handlers.values():
+        module = importlib.import_module(target.partition(":")[0])
+        for name in getattr(module, "PRELOAD", ()):
+            importlib.import_module(name)
     from pinnace.mount.flags import libc
 
     libc().prctl  # noqa: B018  libc's handle and prctl's function pointer, made once (~1.4 MiB per monitor else)
@@ -307,7 +332,7 @@ def _leave(runroot: str, identity: tuple[int, int]) -> NoReturn:
     os._exit(0)
 
 
-def _serve(runroot: str, listener: Any, identity: tuple[int, int]) -> NoReturn:
+def _serve(runroot: str, listener: Any, identity: tuple[int, int], handlers: dict[str, str]) -> NoReturn:
     import _socket
     import select
 
@@ -324,38 +349,100 @@ def _serve(runroot: str, listener: Any, identity: tuple[int, int]) -> NoReturn:
         except OSError:
             continue
         conn = _socket.socket(fileno=fd)
-        line = _read_line(conn)
-        if line is None:
+        received = _read_request(conn)
+        if received is None:
             conn.close()
             continue
-        if _stale(sources):
+        line, fds = received
+        stale = _stale(sources)
+        handler = _handler_for(line, handlers) if fds else None
+        if stale or (fds and handler is None):  # upgraded, or started by someone without that handler
             try:
                 conn.sendall(b'{"stale": true}\n')
             finally:
                 conn.close()
+                for passed in fds:
+                    os.close(passed)
             listener.close()
             _leave(runroot, identity)
         child = os.fork()
         if child == 0:
+            if handler is not None:
+                _become_handler(listener, conn, line, fds, handler)
             _become_monitor(listener, conn, line)
         conn.close()
+        for passed in fds:
+            os.close(passed)
         os.waitpid(child, 0)
 
 
-def _read_line(conn: Any) -> bytes | None:
-    """The request line (a requester that sends nothing within 5 s is dropped)."""
+def _read_request(conn: Any) -> tuple[bytes, list[int]] | None:
+    """The request line and the descriptors sent with it (a requester silent for 5 s is dropped)."""
+    import _socket
+    import array
+
     conn.settimeout(5.0)
     data = b""
+    fds: list[int] = []
+    space = _socket.CMSG_SPACE(MAX_FDS * array.array("i").itemsize)
     try:
         while not data.endswith(b"\n"):
-            chunk = conn.recv(65536)
+            chunk, ancillary, _, _ = conn.recvmsg(65536, space)
+            for level, kind, payload in ancillary:
+                if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+                    got = array.array("i")
+                    got.frombytes(payload[: len(payload) - len(payload) % got.itemsize])
+                    fds.extend(got)
             if not chunk:
+                for fd in fds:
+                    os.close(fd)
                 return None
             data += chunk
     except OSError:
+        for fd in fds:
+            os.close(fd)
         return None
     conn.settimeout(None)
-    return data
+    return data, fds
+
+
+def _handler_for(line: bytes, handlers: dict[str, str]) -> str | None:
+    """The registered handler a request line asks for (a JSON object with the handler's key)."""
+    from pinnace._util import jsonc
+
+    try:
+        request = jsonc.loads(line)
+    except ValueError:
+        return None
+    if isinstance(request, dict):
+        for key, target in handlers.items():
+            if key in request:
+                return target
+    return None
+
+
+def _become_handler(listener: Any, conn: Any, line: bytes, fds: list[int], target: str) -> NoReturn:
+    """In the forked child: serve a registered kind of request, then report its exit code."""
+    code = 1
+    try:
+        listener.close()
+        if os.fork() != 0:  # re-parented away from us, as a monitor is
+            os._exit(0)
+        import importlib
+
+        from pinnace._util import jsonc
+
+        module, _, function = target.partition(":")
+        handler = getattr(importlib.import_module(module), function)
+        code = handler(jsonc.loads(line), fds, conn)
+    except BaseException:
+        _log_crash("/dev/stderr")
+    finally:
+        try:
+            conn.sendall(f'{{"exit": {int(code)}}}\n'.encode())
+        except OSError:
+            pass
+        os._exit(0)
 
 
 def _become_monitor(listener: Any, conn: Any, line: bytes) -> NoReturn:

@@ -275,6 +275,7 @@ class WarmUp:
         self._interval = interval
         self._limit = limit
         self._stopped = False
+        self._owner = os.getpid()  # a forked child has the object but not the thread
         self._done = _thread.allocate_lock()
         self._done.acquire()
         _thread.start_new_thread(self._run, ())
@@ -303,6 +304,8 @@ class WarmUp:
     def stop(self) -> None:
         """End the warming (the lock stays warm for a grace period after the last write)."""
         self._stopped = True
+        if os.getpid() != self._owner:
+            return  # in a forked child: the thread runs on (until its limit) in the parent only
         self._done.acquire()
         self._done.release()
 
