@@ -428,3 +428,12 @@ def test_values_the_engine_refuses(engine: Pinnace, flags: list[str], error: str
     created = engine.run("create", *flags, "busybox", "true", check=False)
     assert created.returncode != 0 and error in created.stderr
     assert nothing_created(engine)
+
+
+def test_pids_limit_of_one_runs_the_init_and_refuses_a_fork(engine: Pinnace) -> None:
+    """docker (runc) runs a container with --pids-limit 1; only a fork inside it fails."""
+    proc = engine.run(
+        "run", "--rm", "--pids-limit", "1", "busybox", "sh", "-c", "echo a; (echo b); echo c", check=False
+    )
+    assert proc.stdout == "a\nc\n"
+    assert "can't fork" in proc.stderr

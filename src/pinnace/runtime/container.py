@@ -227,8 +227,12 @@ def _create(
     try:
         manager.apply(stage)
         _cool_down()  # the lock is warm for what follows: the warming thread may end
-        if linux.get("resources"):
-            manager.set(_with_runc_devices(linux["resources"]))
+        # The pids limit waits until stage 1 is gone: it forks the init inside the cgroup, and a
+        # limit of 1 (docker's --pids-limit 1, which runc honours) would refuse that fork.
+        resources = dict(linux.get("resources") or {})
+        pids_limit = resources.pop("pids", None)
+        if resources:
+            manager.set(_with_runc_devices(resources))
         parent.send(sync.Go())
         oci = {
             "ociVersion": spec["ociVersion"],
@@ -248,6 +252,8 @@ def _create(
                 oci["pid"] = init_pid
                 if init_pid != stage:
                     _reap(stage)
+                if pids_limit is not None:
+                    manager.set({"pids": pids_limit})
             elif isinstance(message, sync.RootfsReady):
                 hooks.run_hooks(spec, "prestart", oci)
                 hooks.run_hooks(spec, "createRuntime", oci)
