@@ -434,7 +434,7 @@ def test_pids_limit_of_one_runs_the_init_and_refuses_a_fork(engine: Pinnace) -> 
     """docker (runc) runs a container with --pids-limit 1; only a fork inside it fails."""
     assert engine.run("run", "--rm", "--pids-limit", "1", "busybox", "echo", "alone").stdout == "alone\n"
     proc = engine.run(
-        "run", "--rm", "--pids-limit", "1", "busybox", "sh", "-c", "echo a; (echo b)", check=False
+        "run", "--rm", "--pids-limit", "1", "busybox", "sh", "-c", "echo a; (echo b); echo c", check=False
     )
     assert proc.stdout == "a\n"
     assert "can't fork" in proc.stderr
