@@ -147,3 +147,17 @@ def test_tty_output_is_logged(engine: Pinnace) -> None:
     assert (
         engine.run_bytes("logs", "tt").stdout == b"in a tty\r\n"
     )  # the terminal's line endings, as docker logs them
+
+
+def test_exec_tty_follows_our_window_size(engine: Pinnace) -> None:
+    engine.run("run", "-d", "--name", "sized", "busybox", "sh", "-c", "sleep 600")
+    term = Terminal(engine, "exec", "-it", "sized", "sh", rows=20, cols=70)
+    time.sleep(0.5)
+    term.type(b"stty size\r")
+    term.read_until(b"20 70")
+    fcntl.ioctl(term.master, termios.TIOCSWINSZ, struct.pack("HHHH", 44, 132, 0, 0))
+    os.kill(term.proc.pid, signal.SIGWINCH)  # what the terminal does for its foreground process
+    time.sleep(0.3)
+    term.type(b"stty size; exit 6\r")
+    term.read_until(b"44 132")
+    assert term.wait() == 6

@@ -99,17 +99,15 @@ def pump(master: int, pid: int) -> None:
     import tty
 
     saved = None
+    previous = None
     if os.isatty(0):
+        import signal
+
         saved = termios.tcgetattr(0)
         tty.setraw(0)
-        try:
-            import fcntl
-            import struct
-
-            size = fcntl.ioctl(0, termios.TIOCGWINSZ, struct.pack("HHHH", 0, 0, 0, 0))
-            fcntl.ioctl(master, termios.TIOCSWINSZ, size)
-        except OSError:
-            pass
+        _copy_size(master)
+        # Our terminal resized: the container's follows (docker's exec -t and run -t do the same).
+        previous = signal.signal(signal.SIGWINCH, lambda _n, _f: _copy_size(master))
     pidfd = os.pidfd_open(pid)
     poller = select.poll()
     poller.register(master, select.POLLIN)
@@ -145,6 +143,23 @@ def pump(master: int, pid: int) -> None:
         os.close(pidfd)
         if saved is not None:
             termios.tcsetattr(0, termios.TCSADRAIN, saved)
+        if previous is not None:
+            import signal
+
+            signal.signal(signal.SIGWINCH, previous)
+
+
+def _copy_size(master: int) -> None:
+    """Our terminal's window size onto the container's pty."""
+    import fcntl
+    import struct
+    import termios
+
+    try:
+        size = fcntl.ioctl(0, termios.TIOCGWINSZ, struct.pack("HHHH", 0, 0, 0, 0))
+        fcntl.ioctl(master, termios.TIOCSWINSZ, size)
+    except OSError:
+        pass
 
 
 def _drain(master: int) -> None:
