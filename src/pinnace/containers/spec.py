@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from pinnace.containers.options import DeviceMapping, RunOptions
+    from pinnace.containers.update import UpdateConfig
 
 #: Where ``--init`` puts the init binary in the container (moby inContainerInitPath).
 INIT_PATH = "/sbin/docker-init"
@@ -572,9 +573,20 @@ def _add_resources(resources: dict[str, Any], o: RunOptions) -> None:
     if memory:
         resources["memory"] = memory
 
-    cpu: dict[str, Any] = {}
     if o.cpu_shares < 0:
         raise InvalidArgument("shares: invalid argument")
+    resources.update(cpu_and_pids(o))
+
+
+def cpu_and_pids(o: RunOptions | UpdateConfig) -> dict[str, Any]:
+    """The ``cpu`` and ``pids`` parts of ``linux.resources`` for the limits ``o`` sets (zero: not set).
+
+    ``run``'s and ``update``'s alike (moby getCPUResources and getPidsLimit):
+    ``--cpus`` is a quota over docker's 100 ms period; an explicit quota or
+    period wins; a pids limit of zero or less is unlimited.
+    """
+    resources: dict[str, Any] = {}
+    cpu: dict[str, Any] = {}
     if o.cpu_shares > 0:
         cpu["shares"] = o.cpu_shares
     if o.nano_cpus > 0:
@@ -592,6 +604,7 @@ def _add_resources(resources: dict[str, Any], o: RunOptions) -> None:
         resources["cpu"] = cpu
     if o.pids_limit is not None:
         resources["pids"] = {"limit": o.pids_limit if o.pids_limit > 0 else -1}
+    return resources
 
 
 # --------------------------------------------------------------------------- seccomp profiles

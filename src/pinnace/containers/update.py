@@ -18,7 +18,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from pinnace._util.record import record
-from pinnace.errors import Conflict, InvalidArgument
+from pinnace.errors import Conflict
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -63,43 +63,22 @@ _FIELDS = (
 
 
 def parse_restart_policy(text: str) -> dict[str, Any]:
-    """``--restart no|always|unless-stopped|on-failure[:N]`` as docker's CLI splits it (opts.ParseRestartPolicy).
+    """``--restart`` as HostConfig.RestartPolicy, parsed as ``run``'s flag is (:func:`options.parse_restart_policy`)."""
+    from pinnace.containers.options import parse_restart_policy as parse
 
-    Only the form is checked here; the name and count are the daemon's
-    check (:func:`validate_restart_policy`), as in docker.
-    """
-    name, colon, count = text.partition(":")
-    if colon and not name:
-        raise InvalidArgument("invalid restart policy format: no policy provided before colon")
-    retries = 0
-    if count:
-        from pinnace._util.golang import atoi
-
-        try:
-            retries = atoi(count)
-        except InvalidArgument:
-            raise InvalidArgument(
-                "invalid restart policy format: maximum retry count must be an integer"
-            ) from None
-    return {"Name": name, "MaximumRetryCount": retries}
+    policy = parse(text)
+    return {"Name": policy.name, "MaximumRetryCount": policy.maximum_retry_count}
 
 
 def validate_restart_policy(policy: Mapping[str, Any]) -> None:
-    """The daemon's check of a restart policy (moby ValidateRestartPolicy), in its words."""
-    name = str(policy.get("Name") or "")
-    retries = int(policy.get("MaximumRetryCount") or 0)
-    if name in ("always", "unless-stopped", "no"):
-        if retries != 0:
-            message = "invalid restart policy: maximum retry count can only be used with 'on-failure'"
-            raise InvalidArgument(message + (" and cannot be negative" if retries < 0 else ""))
-    elif name == "on-failure":
-        if retries < 0:
-            raise InvalidArgument("invalid restart policy: maximum retry count cannot be negative")
-    elif name:
-        raise InvalidArgument(
-            f"invalid restart policy: unknown policy '{name}'; "
-            "use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
+    """The daemon's check of a restart policy (:func:`options.check_restart_policy`, moby's ValidateRestartPolicy)."""
+    from pinnace.containers.options import RestartPolicy, check_restart_policy
+
+    check_restart_policy(
+        RestartPolicy(
+            name=str(policy.get("Name") or ""), maximum_retry_count=int(policy.get("MaximumRetryCount") or 0)
         )
+    )
 
 
 def verify(update: UpdateConfig, *, ncpu: int | None = None) -> list[str]:
@@ -165,7 +144,7 @@ def merge(host_config: Mapping[str, Any], update: UpdateConfig) -> dict[str, Any
 
 def resources(update: UpdateConfig) -> dict[str, Any]:
     """The OCI ``linux.resources`` the request sets, for a running container's cgroup (moby toContainerdResources)."""
-    from pinnace.containers.spec import CPU_PERIOD
+    from pinnace.containers.spec import cpu_and_pids
 
     out: dict[str, Any] = {}
     memory: dict[str, Any] = {}
@@ -177,22 +156,5 @@ def resources(update: UpdateConfig) -> dict[str, Any]:
         memory["reservation"] = update.memory_reservation
     if memory:
         out["memory"] = memory
-    cpu: dict[str, Any] = {}
-    if update.cpu_shares:
-        cpu["shares"] = update.cpu_shares
-    if update.nano_cpus:
-        cpu["period"] = CPU_PERIOD
-        cpu["quota"] = update.nano_cpus * CPU_PERIOD // 1_000_000_000
-    if update.cpu_period:
-        cpu["period"] = update.cpu_period
-    if update.cpu_quota:
-        cpu["quota"] = update.cpu_quota
-    if update.cpuset_cpus:
-        cpu["cpus"] = update.cpuset_cpus
-    if update.cpuset_mems:
-        cpu["mems"] = update.cpuset_mems
-    if cpu:
-        out["cpu"] = cpu
-    if update.pids_limit is not None:
-        out["pids"] = {"limit": update.pids_limit if update.pids_limit > 0 else -1}
+    out.update(cpu_and_pids(update))
     return out
