@@ -247,11 +247,9 @@ def start(
     Not detached, this waits for it (forwarding our signals to it).  Errors
     in docker's words (:func:`translate`).
     """
-    from pinnace.runtime import container
-
     log_start(service, rec, exec_id, cmd)
     try:
-        return container.exec_process(service.runtime_root, rec.id, process, detach=detach)
+        return service.runtime(rec).exec_process(rec.id, process, detach=detach)
     except PinnaceError as e:
         raise translate(e, rec, ref or rec.id) from None
 

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
     from pinnace.containers.records import ContainerRecord
     from pinnace.containers.service import ContainerService
+    from pinnace.shim.runtimes import Runtime
 
 _SECOND = 1_000_000_000
 
@@ -281,7 +282,7 @@ def _run_captured(
     try:
         helper = os.fork()
         if helper == 0:  # pragma: no cover - the child never returns
-            _helper(service.runtime_root, rec.id, process, out_w, status_w, (out_r, status_r))
+            _helper(service.runtime(rec), rec.id, process, out_w, status_w, (out_r, status_r))
     finally:
         os.close(out_w)
         os.close(status_w)
@@ -304,7 +305,7 @@ def _run_captured(
 
 
 def _helper(
-    root: str, container_id: str, process: dict[str, Any], out: int, status: int, close: Sequence[int]
+    runtime: Runtime, container_id: str, process: dict[str, Any], out: int, status: int, close: Sequence[int]
 ) -> None:
     """In the forked helper: stdio onto the pipe, start the exec, report, wait, exit with its code."""
     code = 255
@@ -322,7 +323,7 @@ def _helper(
         os.close(out)
         container.set_subreaper()
         try:
-            pid, _ = container.exec_process(root, container_id, process, detach=True)
+            pid, _ = runtime.exec_process(container_id, process, detach=True)
         except PinnaceError as e:
             os.write(
                 status, jsonc.dumps({"kind": type(e).__name__, "message": str(e)}, compact=True).encode()

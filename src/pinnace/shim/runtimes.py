@@ -236,12 +236,19 @@ class Command(Runtime):
 
         from pinnace._util import jsonc
 
-        with tempfile.NamedTemporaryFile("w", prefix="pinnace-exec-", suffix=".json") as f:
-            f.write(jsonc.dumps(process))
-            f.flush()
-            flags = ["--detach"] if detach else []
-            proc = subprocess.run(self._argv("exec", *flags, "--process", f.name, container_id), check=False)
-        return 0, proc.returncode
+        with tempfile.TemporaryDirectory(prefix="pinnace-exec-") as scratch:
+            spec = os.path.join(scratch, "process.json")
+            pid_file = os.path.join(scratch, "pid")
+            with open(spec, "w", encoding="utf-8") as f:
+                f.write(jsonc.dumps(process))
+            flags = ["--detach", "--pid-file", pid_file] if detach else []
+            proc = subprocess.run(self._argv("exec", *flags, "--process", spec, container_id), check=False)
+            if not detach:
+                return 0, proc.returncode  # the pid is runc's to know: it waited for the process
+            if proc.returncode != 0:
+                raise _error(f"{os.path.basename(self.path)} exec exited {proc.returncode}")
+            with open(pid_file, encoding="ascii") as f:
+                return int(f.read().strip()), 0
 
 
 def _relay_console(listener: Any, console: Any, proc: Any) -> None:
