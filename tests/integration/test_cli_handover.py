@@ -78,3 +78,15 @@ def test_signals_reach_the_container_through_the_handover(engine: Pinnace) -> No
     out, _ = proc.communicate(timeout=10)
     assert (out, proc.returncode) == (b"got TERM\n", 9)
     assert engine.run("ps", "-a", "-q").stdout == ""
+
+
+def test_a_terminal_run_through_the_handover(engine: Pinnace) -> None:
+    from tests.integration.test_container_attach import Terminal
+
+    engine.run("run", "--rm", "busybox", "true")  # starts the zygote: the next run is handed over
+    term = Terminal(engine, "run", "--rm", "-it", "busybox", "sh", rows=25, cols=90)
+    term.read_until(b"# ")
+    term.type(b"tty; stty size; exit 7\r")
+    out = term.read_until(b"25 90")
+    assert b"/dev/pts/0" in out
+    assert term.wait() == 7
