@@ -121,3 +121,18 @@ def test_inspect_shows_dockers_shape(engine: Pinnace) -> None:
     assert (
         "Error: No such container: nosuch" in engine.run("container", "inspect", "nosuch", check=False).stderr
     )
+
+
+def test_ps_size_counts_the_writable_layer(engine: Pinnace) -> None:
+    engine.run(
+        "run",
+        "--name",
+        "writer",
+        "busybox",
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/big bs=1k count=100 2>/dev/null",
+    )
+    table = engine.run("ps", "-a", "-s").stdout.splitlines()
+    assert table[0].split()[-1] == "SIZE"
+    assert re.search(r"10[0-9]kB \(virtual [0-9.]+[kM]B\)$", table[1]), table[1]

@@ -264,6 +264,7 @@ def ps(ctx: Context, argv: list[str]) -> int:
     p.add_bool("latest", "l", help="Show the latest created container (includes all states)")
     p.add_bool("no-trunc", help="Don't truncate output")
     p.add_bool("quiet", "q", help="Only display container IDs")
+    p.add_bool("size", "s", help="Display total file sizes")
     ns = p.parse(argv, max_args=0)
     from pinnace.cli.format import render
     from pinnace.containers import views
@@ -279,8 +280,15 @@ def ps(ctx: Context, argv: list[str]) -> int:
     if ns.flag("quiet"):
         ctx.stdout.write("".join((r.id if no_trunc else r.id[:12]) + "\n" for r in records))
         return 0
-    rows = [views.ps_row(r, no_trunc=no_trunc) for r in records]
+    service = ctx.engine.containers
+    sized = ns.flag("size") or "{{.Size}}" in (ns.value("format") or "")
+    rows = []
+    for r in records:
+        size_rw, size_root_fs = service.sizes(r) if sized else (0, 0)
+        rows.append(views.ps_row(r, no_trunc=no_trunc, size_rw=size_rw, size_root_fs=size_root_fs))
     table = PS_TABLE.replace("{{.CreatedAt}}", "{{.RunningFor}}")
+    if ns.flag("size"):
+        table += "\t{{.Size}}"
     ctx.stdout.write(render(rows, ns.value("format"), default_table=table, headers=PS_HEADERS))
     return 0
 

@@ -375,6 +375,21 @@ class ContainerService:
         layer.unmount_rootfs(self.rootfs(record.id))
         return killed
 
+    def sizes(self, record: ContainerRecord) -> tuple[int, int]:
+        """(SizeRw, SizeRootFs): the writable layer's bytes, and those plus the image's (``ps -s``)."""
+        from pinnace.images.records import ImageRecords
+
+        snapshots = self.stores.snapshots
+        try:
+            rw = snapshots.usage(record.snapshot_key).size
+        except PinnaceError:
+            return 0, 0
+        try:
+            image = sum(snapshots.usage(x.chain_id).size for x in ImageRecords(self.db).layers(record.image_id))
+        except PinnaceError:
+            image = 0
+        return rw, rw + image
+
     def disk_usage(self) -> ContainerUsage:
         """Counts and writable-layer sizes of every container (``system df``)."""
         records = self.list()
