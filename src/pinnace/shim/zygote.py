@@ -10,9 +10,10 @@ zygote and every other monitor: ~0.9 MiB PSS each.  Android's zygote and
 CPython's forkserver are the same idea.
 
 The zygote is not a daemon in docker's sense: it owns no container and
-holds no state.  A monitor is double-forked off it and detached (its own
-session), so killing the zygote leaves every running container and its
-monitor as they are; the next ``run`` starts a new zygote.  It is started on
+holds no state.  A monitor is forked off it and detached (its own
+session; the zygote only reaps it when it ends), so killing the zygote
+leaves every running container and its monitor as they are (they are
+re-parented to init); the next ``run`` starts a new zygote.  It is started on
 demand by :func:`request` (under a lock, so two CLIs start one), listens on
 ``<runroot>/zygote.sock`` (root only), and exits when that socket is
 removed or replaced (checked every :data:`IDLE_CHECK` seconds), or when a
@@ -47,8 +48,8 @@ SOCKET_NAME = "zygote.sock"
 PID_FILE = "zygote.pid"
 LOCK_FILE = "zygote.lock"
 
-#: How often an idle zygote checks that its socket is still its own.
-IDLE_CHECK = 10.0
+#: How often an idle zygote reaps its ended children and checks that its socket is still its own.
+IDLE_CHECK = 1.0
 
 #: More kinds of request: key -> "module:function(request, fds, conn) -> exit code", registered by
 #: higher layers before the zygote starts (passed to it on its command line).  The module's
@@ -340,6 +341,7 @@ def _serve(runroot: str, listener: Any, identity: tuple[int, int], handlers: dic
     poller = select.poll()
     poller.register(listener.fileno(), select.POLLIN)
     while True:
+        _reap_children()
         if not poller.poll(IDLE_CHECK * 1000):
             if not _ours(runroot, identity):
                 os._exit(0)
@@ -373,7 +375,17 @@ def _serve(runroot: str, listener: Any, identity: tuple[int, int], handlers: dic
         conn.close()
         for passed in fds:
             os.close(passed)
-        os.waitpid(child, 0)
+
+
+def _reap_children() -> None:
+    """Collect the monitors and workers that ended (ours until then: one fork each, no intermediate)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 def _read_request(conn: Any) -> tuple[bytes, list[int]] | None:
@@ -426,8 +438,6 @@ def _become_handler(listener: Any, conn: Any, line: bytes, fds: list[int], targe
     code = 1
     try:
         listener.close()
-        if os.fork() != 0:  # re-parented away from us, as a monitor is
-            os._exit(0)
         import importlib
 
         from pinnace._util import jsonc
@@ -446,11 +456,9 @@ def _become_handler(listener: Any, conn: Any, line: bytes, fds: list[int], targe
 
 
 def _become_monitor(listener: Any, conn: Any, line: bytes) -> NoReturn:
-    """In the forked child: detach (a new session, re-parented away from us) and serve the container."""
+    """In the forked child: detach (a session of its own) and serve the container."""
     try:
         listener.close()
-        if os.fork() != 0:
-            os._exit(0)
         os.setsid()
         from pinnace.shim import monitor
 

@@ -275,9 +275,6 @@ class WarmUp:
         self._interval = interval
         self._limit = limit
         self._stopped = False
-        self._owner = os.getpid()  # a forked child has the object but not the thread
-        self._done = _thread.allocate_lock()
-        self._done.acquire()
         _thread.start_new_thread(self._run, ())
 
     def _run(self) -> None:
@@ -298,16 +295,14 @@ class WarmUp:
                 os.close(fd)
         except OSError:
             pass
-        finally:
-            self._done.release()
 
     def stop(self) -> None:
-        """End the warming (the lock stays warm for a grace period after the last write)."""
+        """End the warming (the lock stays warm for a grace period after the last write).
+
+        It does not wait for the thread, which sees the flag after its
+        current sleep (a few milliseconds that are nobody's critical path).
+        """
         self._stopped = True
-        if os.getpid() != self._owner:
-            return  # in a forked child: the thread runs on (until its limit) in the parent only
-        self._done.acquire()
-        self._done.release()
 
 
 _warming: WarmUp | None = None
