@@ -265,7 +265,8 @@ class ContainerService:
 
         policy = record.host_config.get("RestartPolicy") or {"Name": "no", "MaximumRetryCount": 0}
         path = os.path.join(self._dir(record.id), RESTART_FILE)
-        atomic_write(path, jsonc.dumps(policy, compact=True).encode())
+        # No fsync: the record is the truth, and this is written again at every start.
+        atomic_write(path, jsonc.dumps(policy, compact=True).encode(), durable=False)
 
     def _cli(self, *args: str) -> tuple[str, ...]:
         """A command line of this pinnace on this store, for the monitor to run later."""
@@ -385,7 +386,9 @@ class ContainerService:
         except PinnaceError:
             return 0, 0
         try:
-            image = sum(snapshots.usage(x.chain_id).size for x in ImageRecords(self.db).layers(record.image_id))
+            image = sum(
+                snapshots.usage(x.chain_id).size for x in ImageRecords(self.db).layers(record.image_id)
+            )
         except PinnaceError:
             image = 0
         return rw, rw + image

@@ -755,7 +755,10 @@ def _finish(config: MonitorConfig, exit_code: int, *, error: str = "") -> None:
         except PinnaceError:
             pass
     # Last: whoever reads the exit file may remove the container's directories at once.
-    atomic_write(os.path.join(config.run_dir, EXIT_FILE), jsonc.dumps(end, compact=True).encode())
+    # The run directory is volatile state (a tmpfs, emptied by a reboot): atomic, no fsync.
+    atomic_write(
+        os.path.join(config.run_dir, EXIT_FILE), jsonc.dumps(end, compact=True).encode(), durable=False
+    )
 
 
 def _runtime(config: MonitorConfig) -> Runtime:
