@@ -155,16 +155,15 @@ class Command(Runtime):
     def _argv(self, *args: str) -> list[str]:
         return [self.path, "--root", self.root, *args]
 
-    def _run(self, *args: str, log: str = "") -> None:
-        """Run one runtime command with our stdio; its error (from ``--log`` or stderr) as a pinnace error."""
+    def _run(self, *args: str) -> None:
+        """Run one runtime command; what it wrote to stderr, when it failed, as a pinnace error."""
         import subprocess
 
-        argv = self._argv(*args)
-        if log:
-            argv[3:3] = ["--log", log, "--log-format", "json"]
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+        proc = subprocess.run(
+            self._argv(*args), stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False
+        )
         if proc.returncode != 0:
-            message = _last_error(log) or proc.stderr.decode(errors="replace").strip()
+            message = proc.stderr.decode(errors="replace").strip()
             raise _error(message or f"{os.path.basename(self.path)} {args[0]} exited {proc.returncode}")
 
     def create(self, container_id: str, bundle: str, *, console: Any = None, pid_file: str = "") -> int:
@@ -278,8 +277,6 @@ def _relay_console(listener: Any, console: Any, proc: Any) -> None:
 
 def _last_error(log: str) -> str:
     """The last error a runtime wrote to its JSON ``--log`` (runc: {"level":"error","msg":...})."""
-    if not log:
-        return ""
     from pinnace._util import jsonc
 
     message = ""
