@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from pinnace.mount.flags import mount_points
 from tests.conftest import Pinnace
+from tests.helpers.lifecycle import simulate_reboot, until
 
 pytestmark = pytest.mark.root
 
@@ -21,13 +17,6 @@ def _state(engine: Pinnace, name: str) -> str:
     return engine.run(
         "inspect", "-f", "{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}}", name
     ).stdout.strip()
-
-
-def _until(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def test_on_failure_restarts_at_most_n_times(engine: Pinnace) -> None:
@@ -49,7 +38,7 @@ def test_always_restarts_until_stopped(engine: Pinnace) -> None:
     engine.run(
         "run", "-d", "--name", "loop", "--restart", "always", "busybox", "sh", "-c", "sleep 0.2; exit 1"
     )
-    _until(lambda: int(_state(engine, "loop").split()[1]) >= 2)
+    until(lambda: int(_state(engine, "loop").split()[1]) >= 2)
     started = time.monotonic()
     engine.run("stop", "-t", "2", "loop")
     assert time.monotonic() - started < 5
@@ -60,34 +49,10 @@ def test_always_restarts_until_stopped(engine: Pinnace) -> None:
 
 
 def test_detached_rm_removes_the_container_when_it_exits(engine: Pinnace) -> None:
+    engine.run("run", "--rm", "busybox", "true")  # the zygote is up: the next run is handed to it
     container_id = engine.run("run", "-d", "--rm", "busybox", "sh", "-c", "sleep 0.2").stdout.strip()
-    _until(lambda: engine.run("ps", "-a", "-q", "--no-trunc").stdout == "")
+    until(lambda: engine.run("ps", "-a", "-q", "--no-trunc").stdout == "")
     assert not (engine.root / "containers" / container_id).exists()
-
-
-def _simulate_reboot(engine: Pinnace, tmp_path: Path) -> None:
-    """What a reboot does to pinnace's state: every process gone, mounts gone, cgroups gone, runroot empty."""
-    ids = engine.run("ps", "-q", "--no-trunc").stdout.split()
-    for container_id in ids:
-        pid = int(engine.run("inspect", "-f", "{{.State.Pid}}", container_id).stdout)
-        with open(f"/proc/{pid}/stat") as f:
-            monitor = int(f.read().rpartition(")")[2].split()[1])
-        os.kill(monitor, signal.SIGKILL)
-        os.kill(pid, signal.SIGKILL)
-        _until(
-            lambda pid=pid: (
-                not Path(f"/proc/{pid}/cmdline").exists() or Path(f"/proc/{pid}/cmdline").read_bytes() == b""
-            )
-        )
-    for point in sorted((m for m in mount_points() if m.startswith(str(tmp_path))), reverse=True):
-        os.system(f"umount -l '{point}'")
-    for container_id in ids:
-        for cgroup in Path("/sys/fs/cgroup").glob(f"*/pinnace/{container_id}"):
-            for child in sorted(cgroup.rglob("*"), reverse=True):
-                if child.is_dir():
-                    child.rmdir()
-            cgroup.rmdir()
-    shutil.rmtree(engine.runroot)
 
 
 def test_after_a_reboot_containers_are_exited_and_restore_brings_back_always(
@@ -99,7 +64,7 @@ def test_after_a_reboot_containers_are_exited_and_restore_brings_back_always(
         "run", "-d", "--name", "held", "--restart", "unless-stopped", "busybox", "sh", "-c", "sleep 600"
     )
     engine.run("stop", "-t", "0", "held")
-    _simulate_reboot(engine, tmp_path)
+    simulate_reboot(engine, tmp_path)
     assert _state(engine, "svc").split()[0] == "exited"
     assert _state(engine, "plain") == "exited 0 255"
     assert engine.run("ps", "-q").stdout == ""

@@ -98,6 +98,7 @@ def _hand_over(argv: list[str], runroot: str) -> int | None:
     """Run the command in a process the zygote forks; its exit code, or None when there is no zygote."""
     import _socket
     import array
+    import sys
 
     from pinnace._util import jsonc
     from pinnace.shim import protocol
@@ -109,7 +110,13 @@ def _hand_over(argv: list[str], runroot: str) -> int | None:
         return None
     umask = os.umask(0)
     os.umask(umask)
-    request = {"cli": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask}
+    request = {
+        "cli": argv,
+        "program": os.path.abspath(sys.argv[0]),  # what later commands (a monitor's rm of --rm) run
+        "cwd": os.getcwd(),
+        "env": dict(os.environ),
+        "umask": umask,
+    }
     fds = array.array("i", [0, 1, 2])
     try:
         sock.sendmsg(
@@ -186,7 +193,7 @@ def serve_request(request: dict[str, Any], fds: list[int], conn: Any) -> int:
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), line_buffering=os.isatty(1))
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True)
     argv = [str(a) for a in request["cli"]]
-    sys.argv = ["pinnace", *argv]
+    sys.argv = [str(request.get("program") or "pinnace"), *argv]
     _thread.start_new_thread(_signals_from, (conn,))
     from pinnace.cli.main import run
 
