@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from pinnace.meta.db import Database
     from pinnace.meta.gc import GCReport
     from pinnace.snapshots.overlay import OverlaySnapshotter
+    from pinnace.volumes.service import VolumeService
 
     _T = TypeVar("_T")
 
@@ -107,6 +108,13 @@ class Engine:
         return ImageService(self.stores)
 
     @_once
+    def volumes(self) -> VolumeService:
+        """Named and anonymous volumes under ``<root>/volumes``."""
+        from pinnace.volumes.service import VolumeService
+
+        return VolumeService(self.db, self.config.root)
+
+    @_once
     def containers(self) -> ContainerService:
         """Containers over the image stores (the same Stores the image service uses).
 
@@ -114,7 +122,9 @@ class Engine:
         """
         from pinnace.containers.service import ContainerService
 
-        return ContainerService(self.stores, self.db, self.config.root, self.config.runroot)
+        return ContainerService(
+            self.stores, self.db, self.config.root, self.config.runroot, volumes=lambda: self.volumes
+        )
 
     def collect_garbage(self) -> GCReport:
         """Remove every blob, snapshot and ingest no root reaches (waits for in-flight operations)."""

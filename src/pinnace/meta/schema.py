@@ -97,4 +97,23 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX events_time ON events(time_ns);
     """,
+    # 3: volumes, which containers use them, and each container's resolved mount points.
+    """
+    CREATE TABLE volumes (
+        name     TEXT PRIMARY KEY,                 -- [a-zA-Z0-9][a-zA-Z0-9_.-]+, or 64 hex digits (anonymous)
+        driver   TEXT NOT NULL DEFAULT 'local',
+        created  TEXT NOT NULL,                    -- CreatedAt, RFC 3339 in seconds
+        labels   TEXT NOT NULL DEFAULT '{}',       -- JSON, anonymous ones carry com.docker.volume.anonymous
+        options  TEXT NOT NULL DEFAULT '{}'        -- the driver's options (-o), JSON
+    );
+    -- a container refers to a volume from its create to its removal, running or not: rm refuses meanwhile.
+    -- No foreign key to containers: the row is written in the container's own create transaction.
+    CREATE TABLE volume_users (
+        volume    TEXT NOT NULL REFERENCES volumes(name),
+        container TEXT NOT NULL,
+        PRIMARY KEY (volume, container)
+    );
+    CREATE INDEX volume_users_container ON volume_users(container);
+    ALTER TABLE containers ADD COLUMN mounts TEXT NOT NULL DEFAULT '[]';  -- resolved mount points, JSON
+    """,
 )

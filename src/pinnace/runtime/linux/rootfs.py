@@ -38,6 +38,7 @@ import os
 import posixpath
 import stat
 
+from pinnace._util.fs import copy_tree
 from pinnace.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -650,7 +651,7 @@ class _Setup:
         finally:
             os.close(fd)
         try:
-            _copy_tree(under, top)
+            copy_tree(under, top)
         except OSError as exc:
             raise _os_error(f"{field} (tmpcopyup)", exc.filename or where, exc) from None
         finally:
@@ -813,44 +814,6 @@ class _Setup:
 
 
 _STDIO = ((0, "stdin"), (1, "stdout"), (2, "stderr"))
-
-
-def _copy_tree(src: int, dst: int) -> None:
-    """Copy directory ``src``'s entries into ``dst`` (fds), with owners, modes and times, as runc's copy-up."""
-    opened = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
-    for entry in os.scandir(src):
-        name = entry.name
-        st = entry.stat(follow_symlinks=False)
-        if stat.S_ISDIR(st.st_mode):
-            os.mkdir(name, 0o700, dir_fd=dst)
-            sub_src = os.open(name, opened | os.O_DIRECTORY, dir_fd=src)
-            try:
-                sub_dst = os.open(name, opened | os.O_DIRECTORY, dir_fd=dst)
-                try:
-                    _copy_tree(sub_src, sub_dst)
-                finally:
-                    os.close(sub_dst)
-            finally:
-                os.close(sub_src)
-        elif stat.S_ISREG(st.st_mode):
-            source = os.open(name, opened, dir_fd=src)
-            try:
-                target = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | opened, 0o600, dir_fd=dst)
-                try:
-                    while os.sendfile(target, source, None, 1 << 30):
-                        pass
-                finally:
-                    os.close(target)
-            finally:
-                os.close(source)
-        elif stat.S_ISLNK(st.st_mode):
-            os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
-        else:  # devices, fifos, sockets
-            os.mknod(name, st.st_mode, st.st_rdev, dir_fd=dst)
-        os.chown(name, st.st_uid, st.st_gid, dir_fd=dst, follow_symlinks=False)
-        if not stat.S_ISLNK(st.st_mode):
-            os.chmod(name, stat.S_IMODE(st.st_mode), dir_fd=dst)  # after chown, which clears setuid
-        os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst, follow_symlinks=False)
 
 
 def _symlink(target: str, name: str, dir_fd: int) -> None:
