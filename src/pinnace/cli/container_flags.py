@@ -31,7 +31,7 @@ from pinnace.errors import InvalidArgument
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
-    from typing import TypeVar
+    from typing import Any, TypeVar
 
     from pinnace.cli.flags import Values
     from pinnace.cli.main import Context
@@ -130,6 +130,12 @@ def create_flags(command: str, summary: str) -> Flags:
     )
     p.add_bool("no-healthcheck", help="Disable any container-specified HEALTHCHECK")
     p.add_string("network", help='Connect a container to a network (only "none" for now)', metavar="network")
+    # -- storage
+    p.add_list("volume", "v", help="Bind mount a volume", metavar="list")
+    p.add_list("mount", help="Attach a filesystem mount to the container", metavar="mount")
+    p.add_list("tmpfs", help="Mount a tmpfs directory", metavar="list")
+    p.add_list("volumes-from", help="Mount volumes from the specified container(s)", metavar="list")
+    p.add_string("volume-driver", help="Optional volume driver for the container")
     return p
 
 
@@ -218,6 +224,7 @@ def run_options(ns: Values) -> RunOptions:
         cidfile=ns.value("cidfile") or "",
     )
     env = [_flag(ns, "env", "e", o.parse_env, e) for e in ns.values("env")]
+    storage = _storage(ns)
     labels = [_flag(ns, "label", "l", _label, label) for label in ns.values("label")]
     durations = {flag: _flag_value(ns, flag, "", parse_duration, 0) for flag, _ in o.HEALTH_DURATIONS}
     retries = _flag_value(ns, "health-retries", "", parse_int, 0)
@@ -265,7 +272,37 @@ def run_options(ns: Values) -> RunOptions:
         healthcheck=health,
         detach_keys=detach_keys,
         network_mode=network or "",
+        **storage,
     )
+
+
+def _storage(ns: Values) -> dict[str, Any]:
+    """``-v``, ``--mount``, ``--tmpfs``, ``--volumes-from``: RunOptions fields, as docker's CLI sends them.
+
+    ``-v`` with a source is a Bind (``./x`` made absolute), without one an
+    anonymous volume in Config.Volumes; ``--mount`` is parsed here (pflag's
+    error for a bad value); the rest the engine checks at create.
+    """
+    if not any(ns.values(name) for name in ("volume", "mount", "tmpfs", "volumes_from")) and not ns.value(
+        "volume_driver"
+    ):
+        return {}
+    from pinnace.volumes import specs
+
+    binds: list[str] = []
+    anonymous: list[str] = []
+    cwd = os.getcwd()
+    for text in ns.values("volume"):
+        kind, value = _flag(ns, "volume", "v", lambda t: specs.cli_volume(t, cwd), text)
+        (binds if kind == "binds" else anonymous).append(value)
+    return {
+        "binds": tuple(binds),
+        "volumes": tuple(anonymous),
+        "mounts": tuple(_flag(ns, "mount", "", specs.parse_mount_flag, m) for m in ns.values("mount")),
+        "tmpfs": dict(_flag(ns, "tmpfs", "", specs.parse_tmpfs_flag, t) for t in ns.values("tmpfs")),
+        "volumes_from": tuple(ns.values("volumes_from")),
+        "volume_driver": ns.value("volume_driver") or "",
+    }
 
 
 def _label(text: str) -> str:

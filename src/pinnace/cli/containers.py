@@ -87,7 +87,9 @@ def _run(ctx: Context, ns: Values, warm: WarmUp | None) -> int:
         record, warnings = service.create(options, name=ns.value("name") or "")
     except PinnaceError as e:
         # docker run: an engine refusal before the container exists is 125, with the help pointer.
-        ctx.stderr.write(f"pinnace: Error response from daemon: {str(e).rstrip('.')}.\nSee 'pinnace run --help'.\n")
+        ctx.stderr.write(
+            f"pinnace: Error response from daemon: {str(e).rstrip('.')}.\nSee 'pinnace run --help'.\n"
+        )
         return 125
     write_cidfile(options.cidfile, record.id)
     for line in warnings:
@@ -107,7 +109,7 @@ def _run(ctx: Context, ns: Values, warm: WarmUp | None) -> int:
         # docker run: 127 when the command is not found, 126 when it cannot run, 125 otherwise.
         ctx.stderr.write(f"pinnace: Error response from daemon: {e}\n")
         if ns.flag("rm"):
-            service.remove(record.id, force=True)
+            service.remove(record.id, force=True, volumes=True)
         if "executable file not found" in str(e) or "no such file or directory" in str(e):
             return 127
         cannot_run = ("permission denied", "exec format error", "is a directory")
@@ -124,7 +126,7 @@ def _run(ctx: Context, ns: Values, warm: WarmUp | None) -> int:
         return 0  # detached: the container runs on
     if ns.flag("rm"):
         try:
-            service.remove(record.id, force=True)
+            service.remove(record.id, force=True, volumes=True)
         except NotFound:
             pass
     return int(code)
@@ -367,7 +369,7 @@ def rm(ctx: Context, argv: list[str]) -> int:
     failed = []
     for ref in ns.args:
         try:
-            service.remove(ref, force=ns.flag("force"))
+            service.remove(ref, force=ns.flag("force"), volumes=ns.flag("volumes"))
             ctx.stdout.write(ref + "\n")
         except NotFound as e:
             if not ns.flag("force"):

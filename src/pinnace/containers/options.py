@@ -89,7 +89,15 @@ class RunOptions:
     interactive: bool = False
     attach: tuple[str, ...] = ()  # -a: "stdin", "stdout", "stderr"
     detach: bool = False
+    volumes: tuple[str, ...] = ()  # -v /path: anonymous volumes, Config.Volumes with the image's
     # -- the HostConfig side
+    binds: tuple[str, ...] = ()  # -v with a source: HostConfig.Binds as given (the CLI made ./x absolute)
+    mounts: tuple[
+        Mapping[str, Any], ...
+    ] = ()  # --mount: HostConfig.Mounts entries (docker's mount.Mount JSON)
+    tmpfs: Mapping[str, str] = _EMPTY  # --tmpfs: destination -> mount options
+    volumes_from: tuple[str, ...] = ()  # --volumes-from CONTAINER[:ro|rw]
+    volume_driver: str = ""  # --volume-driver: the driver of volumes created for this container
     group_add: tuple[str, ...] = ()
     init: bool | None = None  # None: --init not given (docker's HostConfig.Init is a pointer)
     read_only: bool = False
@@ -640,6 +648,13 @@ def host_config(options: RunOptions) -> dict[str, Any]:
     for attr, key in _HOST_FIELDS:
         hc[key] = getattr(options, attr)
     hc["ContainerIDFile"] = options.cidfile
+    hc["Binds"] = list(options.binds) or None
+    hc["VolumeDriver"] = options.volume_driver
+    hc["VolumesFrom"] = list(options.volumes_from) or None
+    if options.mounts:
+        hc["Mounts"] = [dict(m) for m in options.mounts]
+    if options.tmpfs:
+        hc["Tmpfs"] = dict(options.tmpfs)
     if options.log_driver or options.log_opts:
         hc["LogConfig"] = {"Type": options.log_driver, "Config": dict(options.log_opts)}
     if options.network_mode:
@@ -692,4 +707,9 @@ def from_host_config(hc: Mapping[str, Any]) -> RunOptions:
         runtime=str(hc.get("Runtime") or ""),
         cidfile=str(hc.get("ContainerIDFile") or ""),
         network_mode=str(hc.get("NetworkMode") or ""),
+        binds=tuple(hc.get("Binds") or ()),
+        mounts=tuple(hc.get("Mounts") or ()),
+        tmpfs=MappingProxyType(dict(hc.get("Tmpfs") or {})),
+        volumes_from=tuple(hc.get("VolumesFrom") or ()),
+        volume_driver=str(hc.get("VolumeDriver") or ""),
     )

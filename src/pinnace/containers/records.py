@@ -24,7 +24,7 @@ from pinnace.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import sqlite3
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
     from typing import Any
 
     from pinnace.meta.db import Database
@@ -61,6 +61,7 @@ class ContainerRecord:
     health: Mapping[str, Any] | None = None  # State.Health; None without a healthcheck
     monitor_pid: int = 0
     labels: Mapping[str, str] = _EMPTY  # Config.Labels (create() takes them from config when empty)
+    mounts: tuple[Mapping[str, Any], ...] = ()  # resolved mount points (containers.mounts.MountPoint JSON)
 
 
 @record
@@ -133,11 +134,14 @@ class ContainerRecords:
         return self.get(found[0][0])
 
     # -- writes ------------------------------------------------------------
-    def create(self, rec: ContainerRecord) -> ContainerRecord:
+    def create(
+        self, rec: ContainerRecord, *, also: Callable[[sqlite3.Connection], object] | None = None
+    ) -> ContainerRecord:
         """Record a new container; an empty name gets a generated one, chosen inside the transaction.
 
         Raises InvalidArgument for a name docker would refuse and Conflict, in
-        docker's words, for a name another container has.
+        docker's words, for a name another container has.  ``also`` runs in
+        the same transaction (the container's volume references).
         """
         if len(rec.id) != 64 or not _is_hex(rec.id):
             raise InvalidArgument(f"invalid container ID {rec.id!r}: need 64 hex digits")
@@ -157,6 +161,8 @@ class ContainerRecords:
                 f"INSERT INTO containers ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
                 [values[c] for c in _COLUMNS],
             )
+            if also is not None:
+                also(conn)
         return self.get(rec.id)
 
     def update_state(
@@ -207,10 +213,15 @@ class ContainerRecords:
             conn.execute("UPDATE containers SET name = ? WHERE id = ?", (bare, container_id))
         return self.get(container_id)
 
-    def delete(self, container_id: str) -> None:
+    def delete(
+        self, container_id: str, *, also: Callable[[sqlite3.Connection], object] | None = None
+    ) -> None:
+        """Forget the container; ``also`` runs in the same transaction (dropping its volume references)."""
         with self.db.tx() as conn:
             if conn.execute("DELETE FROM containers WHERE id = ?", (container_id,)).rowcount == 0:
                 raise NotFound(f"No such container: {container_id}")
+            if also is not None:
+                also(conn)
 
 
 # -- helpers ------------------------------------------------------------------
@@ -266,6 +277,8 @@ def _to_values(fields: Mapping[str, Any]) -> dict[str, Any]:
         out["health"] = None if out["health"] is None else jsonc.dumps(_plain(out["health"]), compact=True)
     if "oom_killed" in out:
         out["oom_killed"] = int(bool(out["oom_killed"]))
+    if "mounts" in out:
+        out["mounts"] = jsonc.dumps(_plain(out["mounts"]), compact=True) if out["mounts"] else "[]"
     return out
 
 
@@ -293,4 +306,12 @@ def _from_row(row: sqlite3.Row) -> ContainerRecord:
         health=None if health is None else MappingProxyType(jsonc.loads(health)),
         monitor_pid=row["monitor_pid"],
         labels=_mapping(row["labels"]),
+        mounts=_mounts(row["mounts"]),
     )
+
+
+def _mounts(text: str | None) -> tuple[Mapping[str, Any], ...]:
+    """Decode the stored mount points; the common empty list costs no parsing."""
+    if not text or text == "[]":
+        return ()
+    return tuple(MappingProxyType(m) for m in jsonc.loads(text))

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from pinnace.meta.db import Database
     from pinnace.runtime.cgroups import Manager
     from pinnace.shim.runtimes import Runtime
+    from pinnace.volumes.service import VolumeService
 
 
 #: The statuses in which a container has a monitor (docker's State.Running).
@@ -54,12 +55,30 @@ def _now() -> str:
 class ContainerService:
     """The lifecycle over the records, the layer, the runtime and the monitor."""
 
-    def __init__(self, stores: Stores, db: Database, root: str, runroot: str) -> None:
+    def __init__(
+        self,
+        stores: Stores,
+        db: Database,
+        root: str,
+        runroot: str,
+        volumes: Callable[[], VolumeService] | None = None,
+    ) -> None:
         self.stores = stores
         self.db = db
         self.root = root
         self.runroot = runroot
         self.records = ContainerRecords(db)
+        self._volumes = volumes
+
+    @property
+    def volumes(self) -> VolumeService:
+        """The volume service (built on first use: most containers have no volume)."""
+        if self._volumes is None:
+            from pinnace.volumes.service import VolumeService
+
+            service = VolumeService(self.db, self.root)
+            self._volumes = lambda: service
+        return self._volumes()
 
     # -- paths
     def _dir(self, container_id: str) -> str:
@@ -118,6 +137,12 @@ class ContainerService:
         layers = images.layers(image.id)
         if not layers:
             raise FailedPrecondition(f"image {options.image} has no layers")
+        points, volumes = self._resolve_mounts(options, config)
+        new_volumes: list[Any] = []
+
+        def refer(conn: Any) -> None:
+            new_volumes.extend(self.volumes.records.add_users(conn, container_id, volumes))
+
         with operation(self.stores.root_dir):
             key = layer.prepare(self.stores, container_id, layers[-1].chain_id)
             try:
@@ -132,17 +157,32 @@ class ContainerService:
                         config=config,
                         host_config=host_config(options),
                         runtime=options.runtime or "pinnace",
-                    )
+                        mounts=tuple(p.to_json() for p in points),
+                    ),
+                    also=refer if volumes else None,
                 )
             except BaseException:
                 layer.remove(self.stores, key)
                 raise
+        for volume in new_volumes:
+            self.volumes.driver.create(volume)
+            self.volumes.event(volume, "create")
         os.makedirs(self._dir(container_id), 0o711, exist_ok=True)
         workdir = str(config.get("WorkingDir") or "")
         if workdir not in ("", "/"):
             self._make_working_dir(record, workdir)
         self._event(record, "create")
         return record, warnings
+
+    def _resolve_mounts(self, options: RunOptions, config: Mapping[str, Any]) -> tuple[list[Any], list[Any]]:
+        """The container's mount points and the volumes they name (nothing to do for most containers)."""
+        if not (
+            options.binds or options.mounts or options.tmpfs or options.volumes_from or config.get("Volumes")
+        ):
+            return [], []
+        from pinnace.containers import mounts
+
+        return mounts.resolve(options, config, self.volumes, self.records.resolve)
 
     def _make_working_dir(self, record: ContainerRecord, workdir: str) -> None:
         """Create the working directory in the new layer, as docker does at create; its error undoes the create."""
@@ -157,7 +197,7 @@ class ContainerService:
                 layer.unmount_rootfs(rootfs)
         except BaseException:
             layer.remove(self.stores, record.snapshot_key)
-            self.records.delete(record.id)
+            self._forget(record)
             _remove_tree(self._dir(record.id))
             raise
 
@@ -183,7 +223,15 @@ class ContainerService:
         try:
             options = from_host_config(record.host_config)
             spec.make_working_dir(rootfs, str(record.config.get("WorkingDir") or ""))
-            document = spec.build_spec(record.config, options, container_id=record.id, rootfs=rootfs)
+            extra, propagation = self._spec_mounts(record, rootfs)
+            document = spec.build_spec(
+                record.config,
+                options,
+                container_id=record.id,
+                rootfs=rootfs,
+                mounts=extra,
+                root_propagation=propagation,
+            )
             bundle = os.path.join(run_dir, "bundle")
             os.makedirs(bundle, 0o700, exist_ok=True)
             with open(os.path.join(bundle, "config.json"), "w", encoding="utf-8") as f:
@@ -234,6 +282,45 @@ class ContainerService:
             health=initial_health(record.config, record.health),
         )
 
+    def _spec_mounts(self, record: ContainerRecord, rootfs: str) -> tuple[list[dict[str, Any]], str]:
+        """The runtime-spec mounts of the container's volumes, binds and tmpfs, and the root propagation."""
+        if not record.mounts:
+            return [], ""
+        from pinnace.containers import mounts
+
+        points = mounts.load(record)
+        out = mounts.spec_mounts(points, rootfs, self.volumes)
+        for p in points:
+            if p.type == "volume":
+                self.volumes.event(
+                    self.volumes.records.get(p.name),
+                    "mount",
+                    {
+                        "container": record.id,
+                        "destination": p.destination,
+                        "propagation": "",
+                        "read/write": str(p.rw).lower(),
+                    },
+                )
+        return out
+
+    def mounts_view(self, record: ContainerRecord) -> list[dict[str, Any]]:
+        """inspect's ``Mounts`` of the container."""
+        if not record.mounts:
+            return []
+        from pinnace.containers import mounts
+
+        return mounts.inspect(mounts.load(record), self.volumes)
+
+    def _forget(self, record: ContainerRecord) -> None:
+        """Delete the record and, in the same transaction, its references to volumes."""
+        if record.mounts:
+            from pinnace.volumes.records import VolumeRecords
+
+            self.records.delete(record.id, also=lambda conn: VolumeRecords.drop_users(conn, record.id))
+        else:
+            self.records.delete(record.id)
+
     def _log_attrs(self, record: ContainerRecord, log_config: Mapping[str, Any]) -> dict[str, str]:
         """What ``--log-opt labels=/env=/tag=`` attach to each log record (``logs --details``)."""
         options = log_config.get("Config") or {}
@@ -280,7 +367,7 @@ class ContainerService:
     def _exit_command(self, record: ContainerRecord, *, attached: bool) -> tuple[str, ...]:
         """``--rm`` of a container nobody waits for: its monitor removes it (a foreground run removes it itself)."""
         if record.host_config.get("AutoRemove") and not attached:
-            return self._cli("rm", "-f", record.id)
+            return self._cli("rm", "-f", "-v", record.id)
         return ()
 
     def _health_schedule(self, record: ContainerRecord) -> dict[str, Any]:
@@ -557,8 +644,8 @@ class ContainerService:
         self._event(record, "stop")
         return record
 
-    def remove(self, ref: str, *, force: bool = False) -> None:
-        """Remove the container: its layer, logs and record (docker rm).
+    def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
+        """Remove the container: its layer, logs and record (docker rm); ``volumes``: its anonymous volumes too.
 
         One remover at a time per container (an flock in its directory): a
         second one meanwhile gets docker's "removal ... already in progress",
@@ -587,12 +674,16 @@ class ContainerService:
                 self.wait(record.id)
             layer.unmount_rootfs(self.rootfs(record.id))
             layer.remove(self.stores, record.snapshot_key)
-            self.records.delete(record.id)
+            self._forget(record)
             _remove_tree(directory)
             _remove_tree(self._run_dir(record.id))
         finally:
             lock.release()
         self._event(record, "destroy")
+        if volumes and record.mounts:
+            from pinnace.containers import mounts
+
+            self.volumes.remove_anonymous(mounts.volume_names(mounts.load(record)))
 
     # -- pause, restart, rename, update, top, stats, prune
     def _event(self, record: ContainerRecord, action: str, extra: Mapping[str, str] | None = None) -> None:

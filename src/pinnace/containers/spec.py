@@ -147,7 +147,8 @@ def container_config(
     if healthcheck is not None:
         config["Healthcheck"] = healthcheck
     config["Image"] = options.image
-    config["Volumes"] = dict(image["Volumes"]) if image.get("Volumes") else None
+    volumes = {**(image.get("Volumes") or {}), **{path: {} for path in options.volumes}}
+    config["Volumes"] = volumes or None
     config["WorkingDir"] = _clean(options.workdir) if options.workdir else image.get("WorkingDir") or ""
     config["Entrypoint"] = entrypoint
     config["OnBuild"] = None
@@ -468,6 +469,8 @@ def build_spec(
     container_id: str,
     rootfs: str,
     cgroup_parent: str = "/pinnace",
+    mounts: Sequence[Mapping[str, Any]] = (),
+    root_propagation: str = "",
 ) -> dict[str, Any]:
     """The runtime-spec config.json dockerd would write to start this container.
 
@@ -476,7 +479,11 @@ def build_spec(
     ``rootfs`` the mounted root filesystem, where the user is resolved.  The
     cgroup is ``<cgroup_parent>/<container_id>`` (dockerd's is
     ``/docker/<id>``).  Host devices named by ``--device`` and the init binary
-    of ``--init`` are looked up on the host now.
+    of ``--init`` are looked up on the host now.  ``mounts`` are the
+    container's volumes, binds and tmpfs as runtime-spec mounts (parents
+    first): one on the destination of a default mount (``/dev/shm`` ...)
+    replaces it, as dockerd's user mounts do.  ``root_propagation`` is
+    ``linux.rootfsPropagation`` when a shared or slave bind needs one.
     """
     from pinnace.runtime.spec import validate_spec
 
@@ -525,6 +532,13 @@ def build_spec(
         spec["mounts"].append(
             {"destination": INIT_PATH, "type": "bind", "source": init_binary(), "options": ["bind", "ro"]}
         )
+    if mounts:
+        taken = {m["destination"] for m in mounts}
+        spec["mounts"] = [m for m in spec["mounts"] if m["destination"] not in taken] + [
+            dict(m) for m in mounts
+        ]
+    if root_propagation:
+        linux["rootfsPropagation"] = root_propagation
 
     sysctl = dict(linux.get("sysctl") or {})
     if config.get("Domainname"):

@@ -167,6 +167,7 @@ def inspect(
     files: Mapping[str, str] | None = None,
     size_rw: int | None = None,
     size_root_fs: int | None = None,
+    mounts: Sequence[Mapping[str, Any]] = (),
     now: float | None = None,
 ) -> dict[str, Any]:
     """``docker container inspect``'s object for one container.
@@ -177,7 +178,8 @@ def inspect(
     ``files`` maps ResolvConfPath, HostnamePath, HostsPath and LogPath to
     their paths; docker leaves them empty until the container first starts.
     ``size_rw``/``size_root_fs`` are ``inspect --size``'s SizeRw and
-    SizeRootFs, shown only when given.  ``now`` is accepted for symmetry with
+    SizeRootFs, shown only when given.  ``mounts`` is ``Mounts``
+    (:func:`pinnace.containers.mounts.inspect`).  ``now`` is accepted for symmetry with
     :func:`ps_row`: inspect shows absolute times only.
     """
     del now
@@ -207,7 +209,7 @@ def inspect(
         out["SizeRw"] = size_rw
     if size_root_fs is not None:
         out["SizeRootFs"] = size_root_fs
-    out["Mounts"] = []
+    out["Mounts"] = [dict(m) for m in mounts]
     out["Config"] = container_config(record)
     out["NetworkSettings"] = network_settings()
     return out
@@ -469,10 +471,21 @@ def ps_row(
         "Size": size,
         "Names": record.name,
         "Labels": ",".join(sorted(f"{k}={v}" for k, v in labels.items())),
-        "Mounts": "",
+        "Mounts": ",".join(_mount_names(record, no_trunc)),
         "Networks": "",
-        "LocalVolumes": "0",
+        "LocalVolumes": str(sum(1 for m in record.mounts if m.get("type") == "volume")),
     }
+
+
+def _mounts_match(rec: ContainerRecord, value: str) -> bool:
+    """``--filter volume=X``: the container mounts volume X, or something at destination X (moby's rule)."""
+    return any(m.get("destination") == value or (m.get("name") or None) == value for m in rec.mounts)
+
+
+def _mount_names(rec: ContainerRecord, no_trunc: bool) -> list[str]:
+    """ps's ``.Mounts``: each mount's volume name, or its host path, shortened as docker's formatter does."""
+    names = [str(m.get("name") or m.get("source") or "") for m in rec.mounts if m.get("shown", True)]
+    return names if no_trunc else [_ellipsis(name, 15) for name in names]
 
 
 def _truncate_id(text: str) -> str:
@@ -707,7 +720,7 @@ class _Matcher:
             return False
         if "health" in f and _health_status(rec) not in f["health"]:
             return False
-        if "volume" in f:  # matched against the container's mounts: it has none yet
+        if "volume" in f and not any(_mounts_match(rec, value) for value in f["volume"]):
             return False
         if "ancestor" in f and not self._ancestor(rec):
             return False
