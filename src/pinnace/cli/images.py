@@ -18,6 +18,7 @@ from pinnace.oci.digest import short_id
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any, BinaryIO
 
     from pinnace.cli.flags import Values
@@ -115,11 +116,11 @@ def inspect(ctx: Context, argv: list[str]) -> int:
 
 
 def inspect_any(ctx: Context, argv: list[str]) -> int:
-    """``pinnace inspect``: containers first, then images, as docker looks them up."""
+    """``pinnace inspect``: containers first, then images, then volumes, as docker looks them up."""
     return inspect_objects(
         ctx,
         argv,
-        ("container", "image"),
+        ("container", "image", "volume"),
         "inspect",
         "Return low-level information on Docker objects",
         "NAME|ID",
@@ -143,7 +144,11 @@ def inspect_objects(
         if kind not in kinds:
             raise InvalidArgument(f'"{kind}" is not a valid value for --type')
         kinds = (kind,)
-    lookups = {"image": ctx.engine.images.inspect, "container": lambda ref: _inspect_container(ctx, ref)}
+    lookups = {
+        "image": ctx.engine.images.inspect,
+        "container": lambda ref: _inspect_container(ctx, ref),
+        "volume": lambda ref: _inspect_volume(ctx, ref),
+    }
     found: list[dict[str, Any]] = []
     missing: list[str] = []
     for ref in ns.args:
@@ -163,11 +168,21 @@ def inspect_objects(
 
         ctx.stdout.write(jsonc.dumps(found, indent="    ") + "\n")
     noun = (
-        {"image": "image", "container": "container"}.get(kinds[0], "object") if len(kinds) == 1 else "object"
+        {"image": "image", "container": "container", "volume": "volume"}.get(kinds[0], "object")
+        if len(kinds) == 1
+        else "object"
     )
     for ref in missing:
         ctx.stderr.write(f"Error: No such {noun}: {ref}\n")
     return 1 if missing else 0
+
+
+def _inspect_volume(ctx: Context, ref: str) -> dict[str, Any]:
+    if not ref:
+        raise NotFound(f"get {ref}: no such volume")
+    from pinnace.cli.volumes import inspect_document
+
+    return inspect_document(ctx.engine.volumes, ref)
 
 
 def _inspect_container(ctx: Context, ref: str) -> dict[str, Any]:
@@ -175,7 +190,9 @@ def _inspect_container(ctx: Context, ref: str) -> dict[str, Any]:
 
     service = ctx.engine.containers
     record = service.get(ref)
-    return views.inspect(record, files={"LogPath": service.log_path(record)})
+    return views.inspect(
+        record, files={"LogPath": service.log_path(record)}, mounts=service.mounts_view(record)
+    )
 
 
 def history(ctx: Context, argv: list[str]) -> int:
@@ -360,15 +377,21 @@ def prune(ctx: Context, argv: list[str]) -> int:
     return run_prune(ctx, ns, warning)
 
 
-def run_prune(ctx: Context, ns: Values, warning: str) -> int:
-    """The part ``image prune`` and ``system prune`` share: ask, prune, report as docker."""
+def run_prune(ctx: Context, ns: Values, warning: str, before: Callable[[], int] | None = None) -> int:
+    """The part ``image prune`` and ``system prune`` share: ask, prune, report as docker.
+
+    ``before`` runs once confirmed, ahead of the images (``system prune
+    --volumes``: docker prunes volumes first); it prints its own section
+    and returns the bytes it freed, counted in the total.
+    """
     if not ns.flag("force") and not confirm(ctx, warning):
         return 0
+    freed = before() if before is not None else 0
     report = ctx.engine.images.prune(all_images=ns.flag("all"), filters=filters(ns.values("filter")))
     if report.removals:
         ctx.stdout.write("Deleted Images:\n")
         for r in report.removals:
             ctx.stdout.write(f"{r.action.lower()}: {r.name}\n")
         ctx.stdout.write("\n")
-    ctx.stdout.write(f"Total reclaimed space: {human_size(report.reclaimed, precision=4)}\n")
+    ctx.stdout.write(f"Total reclaimed space: {human_size(report.reclaimed + freed, precision=4)}\n")
     return 0

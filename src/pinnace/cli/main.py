@@ -129,6 +129,13 @@ COMMANDS: dict[str, Command] = {
     "system df": Command("pinnace.cli.system", "df", "Show docker disk usage"),
     "system prune": Command("pinnace.cli.system", "prune", "Remove unused data"),
     "version": Command("pinnace.cli.system", "version", "Show the pinnace version information"),
+    "volume create": Command("pinnace.cli.volumes", "create", "Create a volume"),
+    "volume inspect": Command(
+        "pinnace.cli.volumes", "inspect", "Display detailed information on one or more volumes"
+    ),
+    "volume ls": Command("pinnace.cli.volumes", "ls", "List volumes"),
+    "volume prune": Command("pinnace.cli.volumes", "prune", "Remove unused local volumes"),
+    "volume rm": Command("pinnace.cli.volumes", "rm", "Remove one or more volumes"),
 }
 ALIASES: dict[str, str] = {
     "images": "image ls",
@@ -167,12 +174,15 @@ ALIASES: dict[str, str] = {
     "export": "container export",
     "commit": "container commit",
     "events": "system events",
+    "volume list": "volume ls",
+    "volume remove": "volume rm",
 }
 GROUPS = {
     "container": "Manage containers",
     "image": "Manage images",
     "system": "Manage pinnace",
     "healthcheck": "Manage health checks of containers",
+    "volume": "Manage volumes",
 }
 
 USAGE = """\
@@ -193,6 +203,7 @@ Management Commands:
   healthcheck Manage health checks of containers
   image       Manage images
   system      Manage pinnace
+  volume      Manage volumes
 
 Commands:
   attach      Attach local standard input, output, and error streams to a running container

@@ -12,6 +12,8 @@ from pinnace.cli.images import run_prune
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from pinnace.cli.main import Context
     from pinnace.containers.records import ContainerUsage
 
@@ -30,6 +32,13 @@ def df(ctx: Context, argv: list[str]) -> int:
     p.add_string("format", help="Format output using a custom template")
     p.add_bool("verbose", "v", help="Show detailed information on space usage")
     ns = p.parse(argv, max_args=0)
+    from pinnace.cli import volumes as vol
+
+    fmt = ns.value("format")
+    volume_service = ctx.engine.volumes
+    volume_usage = volume_service.usage()
+    if ns.flag("verbose"):
+        return _df_verbose(ctx, fmt, vol.df_rows(volume_service, volume_usage, fmt))
     containers = ctx.engine.containers.disk_usage()
     usage = ctx.engine.images.disk_usage(containers.images)
     pct = f" ({usage.reclaimable * 100 // usage.size}%)" if usage.size else ""
@@ -48,10 +57,27 @@ def df(ctx: Context, argv: list[str]) -> int:
             "Size": human_size(containers.size, precision=4),
             "Reclaimable": human_size(containers.reclaimable, precision=4) + _percent(containers),
         },
-        {"Type": "Local Volumes", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"},
+        vol.df_row(volume_usage),
         {"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"},
     ]
-    ctx.stdout.write(render(rows, ns.value("format"), default_table=DF_TABLE, headers=DF_HEADERS))
+    ctx.stdout.write(render(rows, fmt, default_table=DF_TABLE, headers=DF_HEADERS))
+    return 0
+
+
+def _df_verbose(ctx: Context, fmt: str | None, volumes: list[Any]) -> int:
+    """``system df -v``: docker's per-volume section (the per-image and per-container ones are not done yet).
+
+    A format other than ``table`` runs once over docker's verbose object
+    (``{{range .Volumes}}{{.Name}} {{.Size}}{{end}}``).
+    """
+    from pinnace.cli import volumes as vol
+
+    if fmt and fmt != "table":
+        data = {"Images": [], "Containers": [], "Volumes": volumes, "BuildCache": []}
+        ctx.stdout.write(render([data], fmt, default_table="", headers={}))
+        return 0
+    table = render(volumes, None, default_table=vol.DF_VOLUMES_TABLE, headers=vol.LS_HEADERS)
+    ctx.stdout.write("Local Volumes space usage:\n\n" + table)
     return 0
 
 
@@ -72,10 +98,24 @@ def prune(ctx: Context, argv: list[str]) -> int:
         if everything
         else "all dangling images"
     )
-    warning = (
-        f"WARNING! This will remove:\n  - {images}\n  - unused content, snapshots and unfinished imports"
-    )
-    return run_prune(ctx, ns, warning)
+    volumes = "  - all anonymous volumes not used by at least one container\n" if ns.flag("volumes") else ""
+    warning = f"WARNING! This will remove:\n{volumes}  - {images}\n  - unused content, snapshots and unfinished imports"
+    if not ns.flag("volumes"):
+        return run_prune(ctx, ns, warning)
+    from pinnace.cli import volumes as vol
+
+    filters = vol.parse_filters(ns.values("filter"), "--filter", "system prune")
+    if "until" in filters:
+        ctx.stderr.write('ERROR: The "until" filter is not supported with "--volumes"\n')
+        return 1
+
+    def prune_volumes() -> int:
+        """docker's volume pruner in ``system prune``: anonymous unused volumes, with the same filters."""
+        deleted, reclaimed = ctx.engine.volumes.prune(filters)
+        ctx.stdout.write(vol.prune_output(deleted))
+        return int(reclaimed)
+
+    return run_prune(ctx, ns, warning, prune_volumes)
 
 
 def version(ctx: Context, argv: list[str]) -> int:
