@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import tarfile
@@ -333,3 +334,20 @@ def test_volume_with_tmpfs_options(vol: Pinnace) -> None:
     vol.run("volume", "rm", "ram")
     assert str(path) not in mount_points()
     assert not path.exists()
+
+
+def test_what_a_crash_in_a_removal_leaves_is_swept_or_remade(vol: Pinnace) -> None:
+    # A removal killed after moving the data to the trash, before forgetting the record:
+    # the record stays, and the next use makes an empty volume again.
+    vol.run("volume", "create", "half")
+    volumes = vol.root / "volumes"
+    (volumes / "half").rename(volumes / "gone")
+    assert vol.run("run", "--rm", "-v", "half:/h", BB, "ls", "-A", "/h").stdout == ""
+    # A removal killed before emptying the trash: the next removal empties it.
+    (volumes / ".trash" / "stale-1" / "_data").mkdir(parents=True)
+    (volumes / ".trash" / "stale-1" / "_data" / "f").write_text("old\n")
+    vol.run("volume", "rm", "half")
+    assert list((volumes / ".trash").iterdir()) == []
+    vol.run("volume", "create", "half")
+    assert list((volumes / "half" / "_data").iterdir()) == []  # never the old data under the same name
+    shutil.rmtree(volumes / "gone")
