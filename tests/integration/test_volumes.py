@@ -351,3 +351,16 @@ def test_what_a_crash_in_a_removal_leaves_is_swept_or_remade(vol: Pinnace) -> No
     vol.run("volume", "create", "half")
     assert list((volumes / "half" / "_data").iterdir()) == []  # never the old data under the same name
     shutil.rmtree(volumes / "gone")
+
+
+def test_volume_bound_to_a_host_directory(vol: Pinnace, tmp_path: Path) -> None:
+    host = tmp_path / "device"
+    host.mkdir()
+    (host / "before").write_text("on the host\n")
+    vol.run("volume", "create", "-o", "type=none", "-o", "o=bind", "-o", f"device={host}", "bound")
+    out = vol.run("run", "--rm", "-v", "bound:/b", BB, "sh", "-c", "cat /b/before; echo in > /b/after").stdout
+    assert out == "on the host\n"
+    assert (host / "after").read_text() == "in\n"
+    vol.run("volume", "rm", "bound")
+    assert (host / "after").exists()  # removing the volume unmounts it, never deletes the device's files
+    assert str(vol.root / "volumes" / "bound" / "_data") not in mount_points()
