@@ -227,13 +227,15 @@ def _create(
     try:
         manager.apply(stage)
         _cool_down()  # the lock is warm for what follows: the warming thread may end
+        parent.send(sync.Go())
+        # The limits are written while stage 1 and the init build the container (two cores
+        # work at once): they hold before the user's process runs, which waits for start().
         # The pids limit waits until stage 1 is gone: it forks the init inside the cgroup, and a
         # limit of 1 (docker's --pids-limit 1, which runc honours) would refuse that fork.
         resources = dict(linux.get("resources") or {})
         pids_limit = resources.pop("pids", None)
         if resources:
             manager.set(_with_runc_devices(resources))
-        parent.send(sync.Go())
         oci = {
             "ociVersion": spec["ociVersion"],
             "id": container_id,
