@@ -130,6 +130,10 @@ def create_flags(command: str, summary: str) -> Flags:
     )
     p.add_bool("no-healthcheck", help="Disable any container-specified HEALTHCHECK")
     p.add_string("network", help='Connect a container to a network (only "none" for now)', metavar="network")
+    p.add_list("dns", help="Set custom DNS servers", metavar="list")
+    p.add_list("dns-search", help="Set custom DNS search domains", metavar="list")
+    p.add_list("dns-option", help="Set DNS options", metavar="list")
+    p.add_list("add-host", help="Add a custom host-to-IP mapping (host:ip)", metavar="list")
     # -- storage
     p.add_list("volume", "v", help="Bind mount a volume", metavar="list")
     p.add_list("mount", help="Attach a filesystem mount to the container", metavar="mount")
@@ -222,6 +226,10 @@ def run_options(ns: Values) -> RunOptions:
         auto_remove=ns.flag("rm"),
         runtime=ns.value("runtime") or "",
         cidfile=ns.value("cidfile") or "",
+        dns=tuple(_flag(ns, "dns", "", o.parse_dns, d) for d in ns.values("dns")),
+        dns_search=tuple(ns.values("dns_search")),
+        dns_options=tuple(ns.values("dns_option")),
+        extra_hosts=tuple(_flag(ns, "add-host", "", o.parse_extra_host, h) for h in ns.values("add_host")),
     )
     env = [_flag(ns, "env", "e", o.parse_env, e) for e in ns.values("env")]
     storage = _storage(ns)

@@ -190,9 +190,7 @@ def _inspect_container(ctx: Context, ref: str) -> dict[str, Any]:
 
     service = ctx.engine.containers
     record = service.get(ref)
-    return views.inspect(
-        record, files={"LogPath": service.log_path(record)}, mounts=service.mounts_view(record)
-    )
+    return views.inspect(record, files=service.files(record), mounts=service.mounts_view(record))
 
 
 def history(ctx: Context, argv: list[str]) -> int:

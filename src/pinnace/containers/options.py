@@ -98,6 +98,10 @@ class RunOptions:
     tmpfs: Mapping[str, str] = _EMPTY  # --tmpfs: destination -> mount options
     volumes_from: tuple[str, ...] = ()  # --volumes-from CONTAINER[:ro|rw]
     volume_driver: str = ""  # --volume-driver: the driver of volumes created for this container
+    dns: tuple[str, ...] = ()  # --dns: name servers replacing the host's
+    dns_search: tuple[str, ...] = ()  # --dns-search
+    dns_options: tuple[str, ...] = ()  # --dns-option
+    extra_hosts: tuple[str, ...] = ()  # --add-host name:ip (ip may be "host-gateway")
     group_add: tuple[str, ...] = ()
     init: bool | None = None  # None: --init not given (docker's HostConfig.Init is a pointer)
     read_only: bool = False
@@ -386,6 +390,33 @@ def kv_map(entries: Iterable[str]) -> dict[str, str]:
     return result
 
 
+def parse_extra_host(text: str) -> str:
+    """One ``--add-host``: ``name:ip`` or ``name=ip`` (ip may be ``host-gateway``), kept as ``name:ip`` (docker's ValidateExtraHost)."""
+    import ipaddress
+
+    sep = "=" if "=" in text else ":"
+    name, found, ip = text.partition(sep)
+    if not found or not name:
+        raise InvalidArgument(f"bad format for add-host: {quote(text)}")
+    ip = ip.strip("[]")
+    if ip != "host-gateway":
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise InvalidArgument(f"invalid IP address in add-host: {quote(ip)}") from None
+    return f"{name}:{ip}"
+
+
+def parse_dns(text: str) -> str:
+    """One ``--dns``: an IP address (docker's ValidateIPAddress)."""
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        raise InvalidArgument(f"IP address is not correctly formatted: {text}") from None
+
+
 def parse_user(text: str) -> tuple[str, str]:
     """``-u``: ``name|uid[:group|gid]`` -> (user, group); anything after a second ``:`` is ignored, as in docker."""
     parts = text.split(":")
@@ -655,6 +686,10 @@ def host_config(options: RunOptions) -> dict[str, Any]:
         hc["Mounts"] = [dict(m) for m in options.mounts]
     if options.tmpfs:
         hc["Tmpfs"] = dict(options.tmpfs)
+    hc["Dns"] = list(options.dns)
+    hc["DnsOptions"] = list(options.dns_options)
+    hc["DnsSearch"] = list(options.dns_search)
+    hc["ExtraHosts"] = list(options.extra_hosts) or None
     if options.log_driver or options.log_opts:
         hc["LogConfig"] = {"Type": options.log_driver, "Config": dict(options.log_opts)}
     if options.network_mode:
@@ -712,4 +747,8 @@ def from_host_config(hc: Mapping[str, Any]) -> RunOptions:
         tmpfs=MappingProxyType(dict(hc.get("Tmpfs") or {})),
         volumes_from=tuple(hc.get("VolumesFrom") or ()),
         volume_driver=str(hc.get("VolumeDriver") or ""),
+        dns=tuple(hc.get("Dns") or ()),
+        dns_search=tuple(hc.get("DnsSearch") or ()),
+        dns_options=tuple(hc.get("DnsOptions") or ()),
+        extra_hosts=tuple(hc.get("ExtraHosts") or ()),
     )

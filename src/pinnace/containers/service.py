@@ -224,6 +224,7 @@ class ContainerService:
             options = from_host_config(record.host_config)
             spec.make_working_dir(rootfs, str(record.config.get("WorkingDir") or ""))
             extra, propagation = self._spec_mounts(record, rootfs)
+            extra = self._host_files(record, addresses=(), taken=extra) + extra
             document = spec.build_spec(
                 record.config,
                 options,
@@ -281,6 +282,28 @@ class ContainerService:
             restart_count=0,
             health=initial_health(record.config, record.health),
         )
+
+    def _host_files(
+        self, record: ContainerRecord, *, addresses: Sequence[str], taken: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Write /etc/hostname, /etc/hosts and /etc/resolv.conf; their mounts, but for one the user mounted."""
+        from pinnace.containers import hostfiles
+
+        mounts = hostfiles.write(
+            self._dir(record.id),
+            record.config,
+            record.host_config,
+            addresses=addresses,
+            own_network=record.host_config.get("NetworkMode") != "host",
+        )
+        users = {m["destination"] for m in taken}
+        return [m for m in mounts if m["destination"] not in users]
+
+    def files(self, record: ContainerRecord) -> dict[str, str]:
+        """inspect's file fields: LogPath, and the hostname, hosts and resolv.conf paths once started."""
+        from pinnace.containers import hostfiles
+
+        return {**hostfiles.paths(self._dir(record.id)), "LogPath": self.log_path(record)}
 
     def _spec_mounts(self, record: ContainerRecord, rootfs: str) -> tuple[list[dict[str, Any]], str]:
         """The runtime-spec mounts of the container's volumes, binds and tmpfs, and the root propagation."""
