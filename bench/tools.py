@@ -5,7 +5,8 @@ the tool bound to a private, temporary store (pinnace and podman) or, for
 docker, to a daemon's store (the private dockerd the runner starts for the run,
 bench/dockerd.py, or one already running), which the session cleans of the
 images the benchmark created. Sessions run untimed helper commands themselves and hand
-the runner the argv of the timed one.
+the runner the argv of the timed one. One pseudo-tool, ``host``, runs no engine at
+all: the baseline a case (bench/volumes.py) measures the engines' overhead against.
 """
 
 from __future__ import annotations
@@ -324,7 +325,28 @@ PINNACE_RUNTIME = runtime_tool("pinnace-runtime")
 RUNC = runtime_tool("runc")
 CRUN = runtime_tool("crun")
 
-TOOLS: Mapping[str, Tool] = {t.name: t for t in (PINNACE, PODMAN, DOCKER, PINNACE_RUNTIME, RUNC, CRUN)}
+# host: no engine at all ---------------------------------------------------------------------------
+
+
+def _host_open(workdir: Path) -> Session:
+    """A session whose argv is the command itself, run directly on the host: a case's baseline.
+
+    Its state is a plain directory on the scratch disk, the filesystem the
+    engines' stores are on, so what a case does there is what the engines'
+    volumes do minus the engine.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    return Session("host", (), _base_env(workdir), workdir, version="(no engine)")
+
+
+HOST = Tool(
+    "host",
+    lambda: None,
+    _host_open,
+    note="no engine: the same busybox command on a directory of the run's scratch disk",
+)
+
+TOOLS: Mapping[str, Tool] = {t.name: t for t in (PINNACE, PODMAN, DOCKER, PINNACE_RUNTIME, RUNC, CRUN, HOST)}
 
 
 def docker_socket() -> Path | None:
