@@ -11,6 +11,8 @@ here=$(pwd)
 APT_PACKAGES=(
     python3 python3-venv          # the interpreter the venv binds to
     python3-seccomp               # libseccomp's own binding, for the runtime's seccomp filters
+    nftables python3-nftables     # libnftables and its binding: NAT and published ports (JSON API, in-process)
+    iproute2                      # ip(8): the NAT tests build their namespaces and veths with it
     busybox-static                # the host /bin/busybox the quickstart image is made of
     podman skopeo umoci runc crun uidmap fuse-overlayfs   # peers: interop tests and benchmarks
     docker.io                     # peer: a private dockerd for the benchmarks
@@ -52,6 +54,8 @@ site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purel
 for so in /usr/lib/python3/dist-packages/seccomp.cpython-*.so; do
     ln -sf "$so" "$site/"
 done
+# Debian's nftables binding (pure Python over libnftables), linked the same way.
+ln -sfn /usr/lib/python3/dist-packages/nftables "$site/nftables"
 launcher() {  # launcher NAME MODULE [PYTHON]: .venv/bin/NAME runs MODULE's main(), linked into /usr/local/bin
     cat > ".venv/bin/$1.new" <<LAUNCHER
 #!${3:-$here/.venv/bin/python} -IS

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pinnace.images.stores import Stores
     from pinnace.meta.db import Database
     from pinnace.meta.gc import GCReport
+    from pinnace.network.service import NetworkService
     from pinnace.snapshots.overlay import OverlaySnapshotter
     from pinnace.volumes.service import VolumeService
 
@@ -115,6 +116,24 @@ class Engine:
         return VolumeService(self.db, self.config.root)
 
     @_once
+    def networks(self) -> NetworkService:
+        """Networks and the containers' endpoints on them, configured by ``<root>/daemon.json``."""
+        from pinnace.network.plumbing import unplug_network
+        from pinnace.network.service import NetworkService
+
+        return NetworkService(self.db, self.config.root, names=self._container_name, on_remove=unplug_network)
+
+    def _container_name(self, container_id: str) -> str:
+        """A container's name (``network inspect``'s Containers), "" once it is gone."""
+        from pinnace.containers.records import ContainerRecords
+        from pinnace.errors import NotFound
+
+        try:
+            return ContainerRecords(self.db).get(container_id).name
+        except NotFound:
+            return ""
+
+    @_once
     def containers(self) -> ContainerService:
         """Containers over the image stores (the same Stores the image service uses).
 
@@ -123,7 +142,12 @@ class Engine:
         from pinnace.containers.service import ContainerService
 
         return ContainerService(
-            self.stores, self.db, self.config.root, self.config.runroot, volumes=lambda: self.volumes
+            self.stores,
+            self.db,
+            self.config.root,
+            self.config.runroot,
+            volumes=lambda: self.volumes,
+            networks=lambda: self.networks,
         )
 
     def collect_garbage(self) -> GCReport:

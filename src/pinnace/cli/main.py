@@ -102,6 +102,9 @@ COMMANDS: dict[str, Command] = {
         "Display a live stream of container(s) resource usage statistics",
     ),
     "container rename": Command("pinnace.cli.container_ops", "rename", "Rename a container"),
+    "container port": Command(
+        "pinnace.cli.container_ops", "port", "List port mappings or a specific mapping for the container"
+    ),
     "container update": Command(
         "pinnace.cli.container_ops", "update", "Update configuration of one or more containers"
     ),
@@ -129,6 +132,13 @@ COMMANDS: dict[str, Command] = {
     "system df": Command("pinnace.cli.system", "df", "Show docker disk usage"),
     "system prune": Command("pinnace.cli.system", "prune", "Remove unused data"),
     "version": Command("pinnace.cli.system", "version", "Show the pinnace version information"),
+    "network create": Command("pinnace.cli.networks", "create", "Create a network"),
+    "network inspect": Command(
+        "pinnace.cli.networks", "inspect", "Display detailed information on one or more networks"
+    ),
+    "network ls": Command("pinnace.cli.networks", "ls", "List networks"),
+    "network prune": Command("pinnace.cli.networks", "prune", "Remove all unused networks"),
+    "network rm": Command("pinnace.cli.networks", "rm", "Remove one or more networks"),
     "volume create": Command("pinnace.cli.volumes", "create", "Create a volume"),
     "volume inspect": Command(
         "pinnace.cli.volumes", "inspect", "Display detailed information on one or more volumes"
@@ -168,12 +178,15 @@ ALIASES: dict[str, str] = {
     "top": "container top",
     "stats": "container stats",
     "rename": "container rename",
+    "port": "container port",
     "update": "container update",
     "cp": "container cp",
     "diff": "container diff",
     "export": "container export",
     "commit": "container commit",
     "events": "system events",
+    "network list": "network ls",
+    "network remove": "network rm",
     "volume list": "volume ls",
     "volume remove": "volume rm",
 }
@@ -182,6 +195,7 @@ GROUPS = {
     "image": "Manage images",
     "system": "Manage pinnace",
     "healthcheck": "Manage health checks of containers",
+    "network": "Manage networks",
     "volume": "Manage volumes",
 }
 
@@ -202,6 +216,7 @@ Management Commands:
   container   Manage containers
   healthcheck Manage health checks of containers
   image       Manage images
+  network     Manage networks
   system      Manage pinnace
   volume      Manage volumes
 
@@ -219,6 +234,7 @@ Commands:
   load        Load an image from a tar archive or STDIN
   logs        Fetch the logs of a container
   pause       Pause all processes within one or more containers
+  port        List port mappings or a specific mapping for the container
   rename      Rename a container
   restart     Restart one or more containers
   rm          Remove one or more containers

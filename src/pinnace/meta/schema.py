@@ -116,4 +116,37 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX volume_users_container ON volume_users(container);
     ALTER TABLE containers ADD COLUMN mounts TEXT NOT NULL DEFAULT '[]';  -- resolved mount points, JSON
     """,
+    # 4: networks and the endpoints of containers on them (IPAM state: subnets and addresses taken).
+    """
+    CREATE TABLE networks (
+        id        TEXT PRIMARY KEY,                -- 64 hex digits
+        name      TEXT NOT NULL UNIQUE,
+        driver    TEXT NOT NULL DEFAULT 'bridge',  -- bridge, or host and null for the predefined ones
+        created   TEXT NOT NULL,                   -- RFC 3339 with nanoseconds
+        subnet    TEXT NOT NULL DEFAULT '',        -- "10.210.3.0/24", '' for host and none
+        gateway   TEXT NOT NULL DEFAULT '',
+        ip_range  TEXT NOT NULL DEFAULT '',        -- where dynamic addresses come from, '' for the whole subnet
+        internal  INTEGER NOT NULL DEFAULT 0,
+        bridge    TEXT UNIQUE,                     -- the Linux bridge, NULL for host and none
+        labels    TEXT NOT NULL DEFAULT '{}',      -- JSON
+        options   TEXT NOT NULL DEFAULT '{}',      -- driver options (-o), JSON
+        ipv6      INTEGER NOT NULL DEFAULT 0,
+        subnet6   TEXT NOT NULL DEFAULT '',
+        gateway6  TEXT NOT NULL DEFAULT ''
+    );
+    -- a container's place on a network, from connect to disconnect, running or not.
+    -- No foreign key to containers: the row may be written in the container's own create transaction.
+    CREATE TABLE endpoints (
+        network   TEXT NOT NULL REFERENCES networks(id),
+        container TEXT NOT NULL,
+        ip        TEXT NOT NULL,                   -- "10.210.3.2"
+        mac       TEXT NOT NULL,                   -- "02:42:0a:d2:03:02"
+        aliases   TEXT NOT NULL DEFAULT '[]',      -- JSON
+        ip6       TEXT NOT NULL DEFAULT '',        -- on an IPv6 network
+        PRIMARY KEY (network, container),
+        UNIQUE (network, ip)
+    );
+    CREATE INDEX endpoints_container ON endpoints(container);
+    CREATE UNIQUE INDEX endpoints_ip6 ON endpoints(network, ip6) WHERE ip6 != '';
+    """,
 )

@@ -7,7 +7,7 @@ configured before anything runs in it and outlives restarts of the
 container.  Each endpoint is a veth pair: one end in the namespace as
 ``eth0`` with the container's address, MAC and default route, the other on
 the network's bridge.  Host-side names derive from the container and
-network IDs (``pn`` + 13 hex digits), so cleanup after a crash needs no
+network IDs (``pnv`` + 12 hex digits), so cleanup after a crash needs no
 saved state.
 
 pyroute2 takes about 100 ms to import: it is imported here, on use, never
@@ -27,17 +27,19 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from pinnace.network.records import NetworkRecord
+
 _CLONE_NEWNET = 0x40000000
 _MS_BIND = 4096
 _MNT_DETACH = 2
 #: Prefix of the host-side veth names pinnace makes (never another tool's).
-VETH_PREFIX = "pn"
+VETH_PREFIX = "pnv"
 
 
 def host_ifname(container_id: str, network_id: str) -> str:
     """The host-side veth of a container's endpoint on a network: 15 characters, the kernel's limit."""
     digest = hashlib.sha256(f"{container_id}/{network_id}".encode()).hexdigest()
-    return VETH_PREFIX + digest[:13]
+    return VETH_PREFIX + digest[:12]
 
 
 # --------------------------------------------------------------------------- namespaces
@@ -152,7 +154,9 @@ def attach(
     Idempotent on the host side: a veth of that name left by a crash is
     replaced.  On failure nothing of the pair is left.
     """
-    temporary = host_name[:-1] + "p"  # the peer's name until it is in the namespace (unique: from the host name)
+    temporary = (
+        host_name[:-1] + "p"
+    )  # the peer's name until it is in the namespace (unique: from the host name)
     with _iproute() as ipr:
         for stale in (host_name, temporary):
             for index in ipr.link_lookup(ifname=stale):
@@ -165,6 +169,9 @@ def attach(
             host = ipr.link_lookup(ifname=host_name)[0]
             peer = ipr.link_lookup(ifname=temporary)[0]
             ipr.link("set", index=host, master=master[0], state="up")
+            # Hairpin: with br_netfilter loaded, a container's packets to its own published port
+            # come back out of the port they came in on, which a bridge drops unless this is on.
+            ipr.brport("set", index=host, mode=1)
             fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 ipr.link("set", index=peer, net_ns_fd=fd)
@@ -217,3 +224,13 @@ def loopback_up(netns: str) -> None:
     with _iproute(netns) as ns:
         for lo in ns.link_lookup(ifname="lo"):
             ns.link("set", index=lo, state="up")
+
+
+def unplug_network(network: NetworkRecord) -> None:
+    """What goes with a removed network: its firewall rules and its bridge (``NetworkService``'s on_remove)."""
+    if not network.bridge:
+        return
+    from pinnace.network import nat
+
+    nat.remove_network(network.bridge)
+    remove_bridge(network.bridge)
