@@ -11,6 +11,7 @@ created.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -354,6 +355,26 @@ def test_network_none(engine: Pinnace) -> None:
     assert out.split() == ["lo"]
     container_id = engine.run("create", "--network", "none", "busybox", "true").stdout.strip()
     assert inspect(engine, container_id)["HostConfig"]["NetworkMode"] == "none"
+
+
+def _netns(where: str) -> str:
+    return where.split("->")[-1].strip()
+
+
+def test_network_host_and_container_modes(engine: Pinnace) -> None:
+    out = sh(engine, "--network", "host", script="ls -l /proc/self/ns/net; ls /sys/class/net")
+    assert _netns(out.splitlines()[0]) == os.readlink("/proc/self/ns/net")
+    assert set(out.split("\n", 1)[1].split()) == set(os.listdir("/sys/class/net"))
+    engine.run("run", "-d", "--name", "holder", "busybox", "sh", "-c", "sleep 60")
+    theirs = engine.run("exec", "holder", "ls", "-l", "/proc/self/ns/net").stdout
+    ours = sh(engine, "--network", "container:holder", script="ls -l /proc/self/ns/net")
+    assert _netns(ours) == _netns(theirs) != os.readlink("/proc/self/ns/net")
+    holder = engine.run("inspect", "-f", "{{.Id}}", "holder").stdout.strip()
+    cid = engine.run("create", "--network", "container:holder", "busybox", "true").stdout.strip()
+    assert inspect(engine, cid)["HostConfig"]["NetworkMode"] == f"container:{holder}"
+    engine.run("stop", "-t", "0", "holder")
+    proc = engine.run("start", "-a", cid, check=False)
+    assert proc.returncode != 0 and "cannot join network of a non running container" in proc.stderr
 
 
 # --------------------------------------------------------------------------- pull policy

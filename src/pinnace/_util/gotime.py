@@ -19,6 +19,10 @@ from pinnace._util.golang import parse_duration
 from pinnace._util.golang import quote as quote_strconv
 from pinnace.errors import InvalidArgument
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
 _NS = 1_000_000_000
 
 _DIGITS = "0123456789"
@@ -244,3 +248,16 @@ def since_arg(name: str, value: str, now_ns: int | None = None) -> str:
         return get_timestamp(value, now_ns)
     except ValueError as e:
         raise InvalidArgument(f'invalid value for "{name}": {e}') from None
+
+
+def until_filter(filters: Mapping[str, Sequence[str]]) -> int | None:
+    """A prune's ``until`` filter in ns since the epoch, or None; docker's errors (one at most, a valid time)."""
+    values = filters.get("until")
+    if not values:
+        return None
+    if len(values) > 1:
+        raise InvalidArgument("more than one until filter specified")
+    try:
+        return parse_timestamps(get_timestamp(values[0]))
+    except ValueError as e:
+        raise InvalidArgument(str(e)) from None

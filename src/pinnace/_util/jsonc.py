@@ -14,9 +14,11 @@ Errors are ``ValueError`` with the offset, as json's are.
 from __future__ import annotations
 
 import _json
+from types import MappingProxyType
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
 _WHITESPACE = " \t\n\r"
@@ -96,3 +98,14 @@ def _pretty(obj: object, indent: str, level: int) -> str:
         items = (_pretty(v, indent, level + 1) for v in obj)
         return "[" + pad + ("," + pad).join(items) + "\n" + indent * level + "]"
     return "".join(_encode(obj, 0))
+
+
+_EMPTY_OBJECT: Mapping[str, Any] = MappingProxyType({})
+
+
+def frozen_object(text: str | None) -> Mapping[str, Any]:
+    """A stored JSON object as a read-only mapping; the common empty one costs no parsing (records' columns)."""
+    if not text or text == "{}":
+        return _EMPTY_OBJECT
+    value = loads(text)
+    return MappingProxyType(value) if value else _EMPTY_OBJECT

@@ -129,11 +129,19 @@ def create_flags(command: str, summary: str) -> Flags:
         metavar="duration",
     )
     p.add_bool("no-healthcheck", help="Disable any container-specified HEALTHCHECK")
-    p.add_string("network", help='Connect a container to a network (only "none" for now)', metavar="network")
+    p.add_string(
+        "network", help="Connect a container to a network (default none, for now)", metavar="network"
+    )
     p.add_list("dns", help="Set custom DNS servers", metavar="list")
     p.add_list("dns-search", help="Set custom DNS search domains", metavar="list")
     p.add_list("dns-option", help="Set DNS options", metavar="list")
     p.add_list("add-host", help="Add a custom host-to-IP mapping (host:ip)", metavar="list")
+    p.add_list("publish", "p", help="Publish a container's port(s) to the host", metavar="list")
+    p.add_bool("publish-all", "P", help="Publish all exposed ports to random ports")
+    p.add_list("expose", help="Expose a port or a range of ports", metavar="list")
+    p.add_string("ip", help="IPv4 address (e.g., 172.30.100.104)")
+    p.add_list("network-alias", help="Add network-scoped alias for the container", metavar="list")
+    p.add_string("mac-address", help="Container MAC address (e.g., 92:d0:c6:0a:29:33)")
     # -- storage
     p.add_list("volume", "v", help="Bind mount a volume", metavar="list")
     p.add_list("mount", help="Attach a filesystem mount to the container", metavar="mount")
@@ -245,6 +253,7 @@ def run_options(ns: Values) -> RunOptions:
                 f'invalid pull option: \'{pull}\': must be one of "always", "missing" or "never"'
             )
         devices = tuple(o.parse_device(d) for d in ns.values("device"))
+        ports = _ports(ns)
         env_files = [entry for path in ns.values("env_file") for entry in _read_kv_file(path, os.environ)]
         label_files = [entry for path in ns.values("label_file") for entry in _read_kv_file(path, None)]
         restart = o.parse_restart_policy(ns.value("restart") or "")
@@ -266,8 +275,6 @@ def run_options(ns: Values) -> RunOptions:
     except InvalidArgument as e:
         raise _refused(ns, e) from None
     network = ns.value("network")
-    if network not in (None, "none"):
-        raise InvalidArgument(f'network {network} not found (only "none" until networking lands)')
     return replace(
         options,
         env=tuple(env_files + env),
@@ -280,8 +287,23 @@ def run_options(ns: Values) -> RunOptions:
         healthcheck=health,
         detach_keys=detach_keys,
         network_mode=network or "",
+        ip=ns.value("ip") or "",
+        network_aliases=tuple(ns.values("network_alias")),
+        mac_address=ns.value("mac_address") or "",
+        publish_all=ns.flag("publish_all"),
+        **ports,
         **storage,
     )
+
+
+def _ports(ns: Values) -> dict[str, Any]:
+    """``-p`` and ``--expose`` as docker's CLI sends them: ExposedPorts and PortBindings."""
+    if not ns.values("publish") and not ns.values("expose"):
+        return {}
+    from pinnace.network.ports import parse_ports
+
+    exposed, bindings = parse_ports(ns.values("publish"), ns.values("expose"))
+    return {"exposed_ports": exposed, "port_bindings": bindings}
 
 
 def _storage(ns: Values) -> dict[str, Any]:

@@ -139,6 +139,35 @@ def rename(ctx: Context, argv: list[str]) -> int:
     return 0
 
 
+def port(ctx: Context, argv: list[str]) -> int:
+    """``docker port``: the container's published ports, or the host addresses of one of them."""
+    p = Flags(
+        "port",
+        "List port mappings or a specific mapping for the container",
+        "CONTAINER [PRIVATE_PORT[/PROTO]]",
+    )
+    ns = p.parse(argv, min_args=1, max_args=2)
+    service = ctx.engine.containers
+    try:
+        record = service.get(ns.args[0])
+    except PinnaceError as e:
+        ctx.stderr.write(f"Error response from daemon: {e}\n")
+        return 1
+    ports = (service.network_settings(record) or {}).get("Ports") or {}
+    if len(ns.args) == 2:
+        number, _, proto = ns.args[1].partition("/")
+        key = f"{number}/{proto or 'tcp'}"
+        bindings = ports.get(key) or []
+        if not bindings:
+            ctx.stderr.write(f"Error: No public port '{key}' published for {ns.args[0]}\n")
+            return 1
+        ctx.stdout.write("".join(f"{b['HostIp']}:{b['HostPort']}\n" for b in bindings))
+        return 0
+    for key, bindings in ports.items():
+        ctx.stdout.write("".join(f"{key} -> {b['HostIp']}:{b['HostPort']}\n" for b in bindings or ()))
+    return 0
+
+
 # --------------------------------------------------------------------------- update
 
 

@@ -287,7 +287,16 @@ def ps(ctx: Context, argv: list[str]) -> int:
     rows = []
     for r in records:
         size_rw, size_root_fs = service.sizes(r) if sized else (0, 0)
-        rows.append(views.ps_row(r, no_trunc=no_trunc, size_rw=size_rw, size_root_fs=size_root_fs))
+        settings = service.network_settings(r) if r.host_config.get("NetworkMode") else None
+        rows.append(
+            views.ps_row(
+                r,
+                no_trunc=no_trunc,
+                size_rw=size_rw,
+                size_root_fs=size_root_fs,
+                ports=(settings or {}).get("Ports"),
+            )
+        )
     table = PS_TABLE.replace("{{.CreatedAt}}", "{{.RunningFor}}")
     if ns.flag("size"):
         table += "\t{{.Size}}"

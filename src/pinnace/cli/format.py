@@ -23,12 +23,13 @@ from pinnace.errors import InvalidArgument
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping, Sequence
     from typing import Any
 
     from pinnace.cli.gotemplate import Template, parse
+    from pinnace.cli.main import Context
 
-__all__ = ["Template", "TemplateError", "parse", "render", "tabwrite"]
+__all__ = ["Template", "TemplateError", "parse", "render", "tabwrite", "write_inspected"]
 
 
 class TemplateError(InvalidArgument):
@@ -252,3 +253,53 @@ def tabwrite(text: str, *, minwidth: int = 10, padding: int = 3) -> str:
     writer.write(text)
     writer.flush()
     return "".join(writer.out)
+
+
+def write_inspected(
+    ctx: Context, refs: Sequence[str], fmt: str, lookup: Callable[[str], dict[str, Any]]
+) -> int:
+    """``volume inspect``/``network inspect``: each object's document as JSON, ``json`` or a template.
+
+    A template is compiled before any lookup (docker exits 64 on a bad
+    one); the objects found are printed first, then the daemon's errors
+    for the others, and the exit code is 1 if there were any.
+    """
+    from pinnace._util import jsonc
+    from pinnace.errors import PinnaceError
+
+    template = None
+    if fmt and fmt != "json":
+        from pinnace.cli.gotemplate import Template
+
+        try:
+            template = Template(fmt)
+        except TemplateError as e:
+            ctx.stderr.write(f"{e}\n")
+            return 64
+    found: list[dict[str, Any]] = []
+    out: list[str] = []
+    errors: list[str] = []
+    for ref in refs:
+        try:
+            doc = lookup(ref)
+        except PinnaceError as e:
+            errors.append(f"Error response from daemon: {e}")
+            continue
+        if template is None:
+            found.append(doc)
+            continue
+        try:
+            out.append(template.execute(doc) + "\n")
+        except TemplateError as e:
+            errors.append(str(e))
+    if template is not None:
+        ctx.stdout.write("".join(out) or "\n")
+    elif fmt == "json":
+        ctx.stdout.write(jsonc.dumps(found, compact=True) + "\n")
+    else:
+        ctx.stdout.write(jsonc.dumps(found, indent="    ") + "\n")
+    if errors:
+        ctx.stdout.flush()
+        ctx.stderr.write("\n".join(errors) + "\n")
+        return 1
+    return 0

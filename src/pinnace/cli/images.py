@@ -190,7 +190,12 @@ def _inspect_container(ctx: Context, ref: str) -> dict[str, Any]:
 
     service = ctx.engine.containers
     record = service.get(ref)
-    return views.inspect(record, files=service.files(record), mounts=service.mounts_view(record))
+    return views.inspect(
+        record,
+        files=service.files(record),
+        mounts=service.mounts_view(record),
+        network=service.network_settings(record),
+    )
 
 
 def history(ctx: Context, argv: list[str]) -> int:

@@ -268,48 +268,10 @@ def inspect(ctx: Context, argv: list[str]) -> int:
     )
     p.add_string("format", "f", help="Format output using a custom template")
     ns = p.parse(argv, min_args=1)
-    fmt = ns.value("format") or ""
-    from pinnace.cli.format import TemplateError
+    from pinnace.cli.format import write_inspected
 
-    template = None
-    if fmt and fmt != "json":
-        from pinnace.cli.gotemplate import Template
-
-        try:
-            template = Template(fmt)
-        except TemplateError as e:
-            ctx.stderr.write(f"{e}\n")
-            return 64
     service = ctx.engine.volumes
-    found: list[dict[str, Any]] = []
-    out: list[str] = []
-    errors: list[str] = []
-    for name in ns.args:
-        try:
-            doc = inspect_document(service, name)
-        except PinnaceError as e:
-            errors.append(f"Error response from daemon: {e}")
-            continue
-        if template is None:
-            found.append(doc)
-            continue
-        try:
-            out.append(template.execute(doc) + "\n")
-        except TemplateError as e:
-            errors.append(str(e))
-    from pinnace._util import jsonc
-
-    if template is not None:
-        ctx.stdout.write("".join(out) or "\n")
-    elif fmt == "json":
-        ctx.stdout.write(jsonc.dumps(found, compact=True) + "\n")
-    else:
-        ctx.stdout.write(jsonc.dumps(found, indent="    ") + "\n")
-    if errors:
-        ctx.stdout.flush()
-        ctx.stderr.write("\n".join(errors) + "\n")
-        return 1
-    return 0
+    return write_inspected(ctx, ns.args, ns.value("format") or "", lambda ref: inspect_document(service, ref))
 
 
 # --------------------------------------------------------------------------- rm

@@ -90,6 +90,7 @@ class RunOptions:
     attach: tuple[str, ...] = ()  # -a: "stdin", "stdout", "stderr"
     detach: bool = False
     volumes: tuple[str, ...] = ()  # -v /path: anonymous volumes, Config.Volumes with the image's
+    exposed_ports: Mapping[str, Any] = _EMPTY  # --expose and -p: Config.ExposedPorts with the image's
     # -- the HostConfig side
     binds: tuple[str, ...] = ()  # -v with a source: HostConfig.Binds as given (the CLI made ./x absolute)
     mounts: tuple[
@@ -102,6 +103,12 @@ class RunOptions:
     dns_search: tuple[str, ...] = ()  # --dns-search
     dns_options: tuple[str, ...] = ()  # --dns-option
     extra_hosts: tuple[str, ...] = ()  # --add-host name:ip (ip may be "host-gateway")
+    port_bindings: Mapping[str, Any] = _EMPTY  # -p: HostConfig.PortBindings ("80/tcp": [{HostIp, HostPort}])
+    publish_all: bool = False  # -P: HostConfig.PublishAllPorts
+    # -- the endpoint on the network, taken at create (docker's NetworkingConfig.EndpointsConfig)
+    ip: str = ""  # --ip
+    network_aliases: tuple[str, ...] = ()  # --network-alias
+    mac_address: str = ""  # --mac-address (also Config.MacAddress)
     group_add: tuple[str, ...] = ()
     init: bool | None = None  # None: --init not given (docker's HostConfig.Init is a pointer)
     read_only: bool = False
@@ -690,6 +697,8 @@ def host_config(options: RunOptions) -> dict[str, Any]:
     hc["DnsOptions"] = list(options.dns_options)
     hc["DnsSearch"] = list(options.dns_search)
     hc["ExtraHosts"] = list(options.extra_hosts) or None
+    hc["PortBindings"] = {key: [dict(b) for b in value] for key, value in options.port_bindings.items()}
+    hc["PublishAllPorts"] = options.publish_all
     if options.log_driver or options.log_opts:
         hc["LogConfig"] = {"Type": options.log_driver, "Config": dict(options.log_opts)}
     if options.network_mode:
@@ -751,4 +760,6 @@ def from_host_config(hc: Mapping[str, Any]) -> RunOptions:
         dns_search=tuple(hc.get("DnsSearch") or ()),
         dns_options=tuple(hc.get("DnsOptions") or ()),
         extra_hosts=tuple(hc.get("ExtraHosts") or ()),
+        port_bindings=MappingProxyType(dict(hc.get("PortBindings") or {})),
+        publish_all=bool(hc.get("PublishAllPorts")),
     )

@@ -247,13 +247,6 @@ def _check_name_free(conn: sqlite3.Connection, name: str) -> None:
         )
 
 
-def _mapping(text: str | None) -> Mapping[str, Any]:
-    """Decode a stored JSON object; the common empty one costs no parsing."""
-    if not text or text == "{}":
-        return _EMPTY
-    return MappingProxyType(jsonc.loads(text))
-
-
 def _json(value: Mapping[str, Any]) -> str:
     return jsonc.dumps(_plain(value), compact=True) if value else "{}"
 
@@ -291,8 +284,8 @@ def _from_row(row: sqlite3.Row) -> ContainerRecord:
         image_name=row["image_name"],
         snapshot_key=row["snapshot_key"],
         created=row["created"],
-        config=_mapping(row["config"]),
-        host_config=_mapping(row["host_config"]),
+        config=jsonc.frozen_object(row["config"]),
+        host_config=jsonc.frozen_object(row["host_config"]),
         spec_path=row["spec_path"],
         runtime=row["runtime"],
         status=row["status"],
@@ -305,7 +298,7 @@ def _from_row(row: sqlite3.Row) -> ContainerRecord:
         restart_count=row["restart_count"],
         health=None if health is None else MappingProxyType(jsonc.loads(health)),
         monitor_pid=row["monitor_pid"],
-        labels=_mapping(row["labels"]),
+        labels=jsonc.frozen_object(row["labels"]),
         mounts=_mounts(row["mounts"]),
     )
 

@@ -32,12 +32,14 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
     from typing import Any
 
+    from pinnace.containers.networking import Attached
     from pinnace.containers.options import RunOptions
     from pinnace.containers.stats import Sample
     from pinnace.containers.update import UpdateConfig
     from pinnace.images.stores import Stores
     from pinnace.logs.jsonfile import LogRecord
     from pinnace.meta.db import Database
+    from pinnace.network.service import NetworkService
     from pinnace.runtime.cgroups import Manager
     from pinnace.shim.runtimes import Runtime
     from pinnace.volumes.service import VolumeService
@@ -45,6 +47,8 @@ if TYPE_CHECKING:
 
 #: The statuses in which a container has a monitor (docker's State.Running).
 ACTIVE = ("running", "paused", "restarting")
+#: inspect's NetworkSettings of a started container on a network, in its run directory.
+NETWORK_FILE = "network.json"
 
 
 def _now() -> str:
@@ -62,6 +66,7 @@ class ContainerService:
         root: str,
         runroot: str,
         volumes: Callable[[], VolumeService] | None = None,
+        networks: Callable[[], NetworkService] | None = None,
     ) -> None:
         self.stores = stores
         self.db = db
@@ -69,6 +74,17 @@ class ContainerService:
         self.runroot = runroot
         self.records = ContainerRecords(db)
         self._volumes = volumes
+        self._networks = networks
+
+    @property
+    def networks(self) -> NetworkService:
+        """The network service (built on first use: only containers on a network need it)."""
+        if self._networks is None:
+            from pinnace.network.service import NetworkService
+
+            service = NetworkService(self.db, self.root)
+            self._networks = lambda: service
+        return self._networks()
 
     @property
     def volumes(self) -> VolumeService:
@@ -130,6 +146,8 @@ class ContainerService:
         image = images.resolve(options.image)
         image_config = config_of(self.stores, image).raw.get("config") or {}
         options, warnings = spec.verify_options(options)
+        if options.network_mode:
+            options = self._check_network(options)
         container_id = names.new_id()
         config = spec.container_config(image_config, options, container_id=container_id)
         if not (config.get("Entrypoint") or config.get("Cmd")):
@@ -139,9 +157,13 @@ class ContainerService:
             raise FailedPrecondition(f"image {options.image} has no layers")
         points, volumes = self._resolve_mounts(options, config)
         new_volumes: list[Any] = []
+        endpoint = self._endpoint_request(options)
 
         def refer(conn: Any) -> None:
-            new_volumes.extend(self.volumes.records.add_users(conn, container_id, volumes))
+            if volumes:
+                new_volumes.extend(self.volumes.records.add_users(conn, container_id, volumes))
+            if endpoint is not None:
+                endpoint(conn, container_id)
 
         with operation(self.stores.root_dir):
             key = layer.prepare(self.stores, container_id, layers[-1].chain_id)
@@ -159,7 +181,7 @@ class ContainerService:
                         runtime=options.runtime or "pinnace",
                         mounts=tuple(p.to_json() for p in points),
                     ),
-                    also=refer if volumes else None,
+                    also=refer if volumes or endpoint is not None else None,
                 )
             except BaseException:
                 layer.remove(self.stores, key)
@@ -173,6 +195,30 @@ class ContainerService:
             self._make_working_dir(record, workdir)
         self._event(record, "create")
         return record, warnings
+
+    def _check_network(self, options: RunOptions) -> RunOptions:
+        """``--network`` as docker stores it (``container:ID``), refused when it names no network."""
+        from pinnace._util.record import replace
+        from pinnace.containers import networking
+
+        mode = networking.check_mode(options.network_mode, self.records.resolve)
+        if mode not in networking.BUILTIN and not mode.startswith("container:"):
+            self.networks.get(mode)  # NotFound: docker's "network X not found"
+        return replace(options, network_mode=mode)
+
+    def _endpoint_request(self, options: RunOptions) -> Callable[[Any, str], object] | None:
+        """The step of create's transaction that takes the container's address on its network, if it has one."""
+        from pinnace.containers import networking
+
+        if networking.mode_of_options(options.network_mode) in ("none", "host"):
+            return None
+        return networking.endpoint_request(
+            options.network_mode,
+            self.networks,
+            ip=options.ip,
+            aliases=options.network_aliases,
+            mac=options.mac_address,
+        )
 
     def _resolve_mounts(self, options: RunOptions, config: Mapping[str, Any]) -> tuple[list[Any], list[Any]]:
         """The container's mount points and the volumes they name (nothing to do for most containers)."""
@@ -224,7 +270,13 @@ class ContainerService:
             options = from_host_config(record.host_config)
             spec.make_working_dir(rootfs, str(record.config.get("WorkingDir") or ""))
             extra, propagation = self._spec_mounts(record, rootfs)
-            extra = self._host_files(record, addresses=(), taken=extra) + extra
+            network = self._network_setup(record)
+            extra = (
+                self._host_files(
+                    record, addresses=network.addresses, host_gateway=network.gateway, taken=extra
+                )
+                + extra
+            )
             document = spec.build_spec(
                 record.config,
                 options,
@@ -232,9 +284,18 @@ class ContainerService:
                 rootfs=rootfs,
                 mounts=extra,
                 root_propagation=propagation,
+                netns=network.netns,
             )
             bundle = os.path.join(run_dir, "bundle")
             os.makedirs(bundle, 0o700, exist_ok=True)
+            if network.settings is not None:
+                from pinnace._util.fs import atomic_write
+
+                atomic_write(
+                    os.path.join(run_dir, NETWORK_FILE),
+                    jsonc.dumps(dict(network.settings)).encode(),
+                    durable=False,
+                )
             with open(os.path.join(bundle, "config.json"), "w", encoding="utf-8") as f:
                 f.write(jsonc.dumps(document))
             for stale in (monitor.EXIT_FILE, monitor.STATE_FILE):
@@ -267,6 +328,7 @@ class ContainerService:
             )
         except BaseException as e:
             layer.unmount_rootfs(rootfs)
+            self._network_teardown(record)
             if isinstance(e, PinnaceError):
                 self.records.update_state(record.id, error=str(e), exit_code=_exit_code_of(e))
             raise
@@ -283,8 +345,39 @@ class ContainerService:
             health=initial_health(record.config, record.health),
         )
 
+    def _network_setup(self, record: ContainerRecord) -> Attached:
+        """The container's network namespace, made and plugged in for a network mode (nothing for none)."""
+        from pinnace.containers import networking
+
+        if networking.mode_of(record) == "none":
+            return networking.Attached()
+        return networking.setup(
+            record,
+            runroot=self.runroot,
+            networks=lambda: self.networks,
+            resolve_container=self.records.resolve,
+        )
+
+    def _network_teardown(self, record: ContainerRecord, *, release: bool = False) -> None:
+        """Undo what :meth:`_network_setup` made (``release``: the addresses too); what is gone is fine."""
+        from pinnace.containers import networking
+
+        _unlink(os.path.join(self._run_dir(record.id), NETWORK_FILE))
+        networking.teardown(record, runroot=self.runroot, networks=lambda: self.networks, release=release)
+
+    def network_settings(self, record: ContainerRecord) -> dict[str, Any] | None:
+        """inspect's NetworkSettings of a running container on a network (None: docker's empty one)."""
+        if record.status not in ACTIVE:
+            return None
+        return _read_json(os.path.join(self._run_dir(record.id), NETWORK_FILE))
+
     def _host_files(
-        self, record: ContainerRecord, *, addresses: Sequence[str], taken: Sequence[Mapping[str, Any]]
+        self,
+        record: ContainerRecord,
+        *,
+        addresses: Sequence[str],
+        host_gateway: str,
+        taken: Sequence[Mapping[str, Any]],
     ) -> list[dict[str, Any]]:
         """Write /etc/hostname, /etc/hosts and /etc/resolv.conf; their mounts, but for one the user mounted."""
         from pinnace.containers import hostfiles
@@ -295,6 +388,7 @@ class ContainerService:
             record.host_config,
             addresses=addresses,
             own_network=record.host_config.get("NetworkMode") != "host",
+            host_gateway=host_gateway,
         )
         users = {m["destination"] for m in taken}
         return [m for m in mounts if m["destination"] not in users]
@@ -436,6 +530,7 @@ class ContainerService:
         if end.get("OOMKilled"):
             self._event(record, "oom")
         self._event(record, "die", {"exitCode": str(end["ExitCode"])})
+        self._network_teardown(record)
         changes: dict[str, Any] = {}
         if "RestartCount" in end:
             changes["restart_count"] = int(end["RestartCount"])
@@ -696,6 +791,7 @@ class ContainerService:
                     pass  # it stopped meanwhile
                 self.wait(record.id)
             layer.unmount_rootfs(self.rootfs(record.id))
+            self._network_teardown(record, release=True)
             layer.remove(self.stores, record.snapshot_key)
             self._forget(record)
             _remove_tree(directory)
@@ -859,7 +955,7 @@ class ContainerService:
 
         Filters: ``until`` (created before), ``label`` and ``label!``, as moby's.
         """
-        from pinnace._util.gotime import get_timestamp, parse_timestamps
+        from pinnace._util.gotime import get_timestamp, parse_timestamps, until_filter
         from pinnace.errors import InvalidArgument
         from pinnace.events import append_event, match_kv_list
 
@@ -867,14 +963,7 @@ class ContainerService:
         for key in filters:
             if key not in ("until", "label", "label!"):
                 raise InvalidArgument(f"invalid filter '{key}'")
-        until = None
-        if filters.get("until"):
-            if len(filters["until"]) > 1:
-                raise InvalidArgument("more than one until filter specified")
-            try:
-                until = parse_timestamps(get_timestamp(filters["until"][0]))
-            except ValueError as e:
-                raise InvalidArgument(str(e)) from None
+        until = until_filter(filters)
         deleted: list[str] = []
         reclaimed = 0
         for record in self.list():

@@ -136,8 +136,9 @@ def container_config(
         "AttachStdout": attach_stdout,
         "AttachStderr": attach_stderr,
     }
-    if image.get("ExposedPorts"):
-        config["ExposedPorts"] = dict(image["ExposedPorts"])
+    exposed = {**(image.get("ExposedPorts") or {}), **options.exposed_ports}
+    if exposed:
+        config["ExposedPorts"] = dict(sorted(exposed.items()))
     config["Tty"] = options.tty
     config["OpenStdin"] = options.interactive
     config["StdinOnce"] = options.interactive and attach_stdin
@@ -153,6 +154,8 @@ def container_config(
     config["Entrypoint"] = entrypoint
     config["OnBuild"] = None
     config["Labels"] = labels
+    if options.mac_address:
+        config["MacAddress"] = options.mac_address
     stop_signal = options.stop_signal or image.get("StopSignal") or ""
     if stop_signal:
         config["StopSignal"] = stop_signal
@@ -471,6 +474,7 @@ def build_spec(
     cgroup_parent: str = "/pinnace",
     mounts: Sequence[Mapping[str, Any]] = (),
     root_propagation: str = "",
+    netns: str = "",
 ) -> dict[str, Any]:
     """The runtime-spec config.json dockerd would write to start this container.
 
@@ -484,6 +488,9 @@ def build_spec(
     first): one on the destination of a default mount (``/dev/shm`` ...)
     replaces it, as dockerd's user mounts do.  ``root_propagation`` is
     ``linux.rootfsPropagation`` when a shared or slave bind needs one.
+    ``netns`` is the network namespace: "" a new one, ``host`` the host's
+    (and no network sysctl, which would change the host's), else a path
+    to join.
     """
     from pinnace.runtime.spec import validate_spec
 
@@ -539,6 +546,8 @@ def build_spec(
         ]
     if root_propagation:
         linux["rootfsPropagation"] = root_propagation
+    if netns:
+        _join_network(linux, netns)
 
     sysctl = dict(linux.get("sysctl") or {})
     if config.get("Domainname"):
@@ -565,6 +574,20 @@ def build_spec(
         linux["devices"] = devices
     linux["cgroupsPath"] = f"{cgroup_parent.rstrip('/')}/{container_id}"
     return validate_spec(spec)
+
+
+def _join_network(linux: dict[str, Any], netns: str) -> None:
+    """The spec's network namespace: the host's (none listed) or the one bound at ``netns``."""
+    namespaces = [ns for ns in linux["namespaces"] if ns["type"] != "network"]
+    if netns == "host":
+        sysctl = {k: v for k, v in (linux.get("sysctl") or {}).items() if not k.startswith("net.")}
+        if sysctl:
+            linux["sysctl"] = sysctl
+        else:
+            linux.pop("sysctl", None)
+    else:
+        namespaces.append({"type": "network", "path": netns})
+    linux["namespaces"] = namespaces
 
 
 def _rlimit(value: int) -> int:

@@ -168,6 +168,7 @@ def inspect(
     size_rw: int | None = None,
     size_root_fs: int | None = None,
     mounts: Sequence[Mapping[str, Any]] = (),
+    network: Mapping[str, Any] | None = None,
     now: float | None = None,
 ) -> dict[str, Any]:
     """``docker container inspect``'s object for one container.
@@ -211,7 +212,7 @@ def inspect(
         out["SizeRootFs"] = size_root_fs
     out["Mounts"] = [dict(m) for m in mounts]
     out["Config"] = container_config(record)
-    out["NetworkSettings"] = network_settings()
+    out["NetworkSettings"] = dict(network) if network is not None else network_settings()
     return out
 
 
@@ -438,8 +439,11 @@ def ps_row(
     image: str | None = None,
     size_rw: int = 0,
     size_root_fs: int = 0,
+    ports: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
     """The ``docker ps`` placeholders of one container, as strings (``{{.ID}}``, ``{{.Status}}`` ...).
+
+    ``ports`` is the running container's ``NetworkSettings.Ports``.
 
     ``image`` overrides what ``.Image`` starts from: docker shows the image
     ID instead of the name the container was created with once that name
@@ -465,7 +469,7 @@ def ps_row(
         "Command": quote(command if no_trunc else _ellipsis(command, 20)),
         "CreatedAt": _local_time(created),
         "RunningFor": human_duration(now - created) + " ago",
-        "Ports": "",
+        "Ports": ports_text(ports or {}),
         "State": record.status,
         "Status": status_text(record, now),
         "Size": size,
@@ -475,6 +479,17 @@ def ps_row(
         "Networks": "",
         "LocalVolumes": str(sum(1 for m in record.mounts if m.get("type") == "volume")),
     }
+
+
+def ports_text(ports: Mapping[str, Any]) -> str:
+    """ps's PORTS: ``127.0.0.1:8080->80/tcp`` for a published port, ``80/tcp`` for one only exposed."""
+    out = []
+    for key, bindings in ports.items():
+        if not bindings:
+            out.append(key)
+            continue
+        out.extend(f"{b['HostIp']}:{b['HostPort']}->{key}" for b in bindings)
+    return ", ".join(out)
 
 
 def _mounts_match(rec: ContainerRecord, value: str) -> bool:
