@@ -159,18 +159,11 @@ class VolumeRecords:
         return rec
 
 
-def _mapping(text: str | None) -> Mapping[str, str]:
-    if not text:
-        return _EMPTY
-    value = jsonc.loads(text)
-    return MappingProxyType(value) if value else _EMPTY
-
-
 def _from_row(row: sqlite3.Row) -> VolumeRecord:
     return VolumeRecord(
         name=row["name"],
         created=row["created"],
         driver=row["driver"],
-        labels=_mapping(row["labels"]),
-        options=_mapping(row["options"]),
+        labels=jsonc.frozen_object(row["labels"]),
+        options=jsonc.frozen_object(row["options"]),
     )
