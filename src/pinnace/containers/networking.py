@@ -29,7 +29,7 @@ from pinnace.errors import FailedPrecondition, InvalidArgument
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Collection, Mapping, Sequence
     from typing import Any
 
     from pinnace.containers.records import ContainerRecord
@@ -251,3 +251,42 @@ def teardown(
     plumbing.remove_netns(path)
     if release:
         service.disconnect_all(record.id)
+
+
+def sweep(
+    records: Sequence[ContainerRecord], *, runroot: str, networks: NetworkService, live: Collection[str]
+) -> list[str]:
+    """Remove what crashes left of this store's container networking; what was removed, for the record.
+
+    ``live`` are the IDs of the containers that run.  Only this store's
+    bridges are looked at (the nftables table and the host's interfaces
+    are shared with other stores): published ports of containers that do
+    not run, veths on those bridges that no running container owns, and
+    namespace files of containers that do not run.
+    """
+    from pinnace.network import nat, plumbing
+
+    removed: list[str] = []
+    bridges = {n.bridge for n in networks.list() if n.bridge}
+    if not bridges:
+        return removed
+    expected = {
+        plumbing.host_ifname(r.id, ep.network)
+        for r in records
+        if r.id in live
+        for ep in networks.endpoints(r.id)
+    }
+    for cid in sorted({p.container_id for p in nat.published() if p.bridge in bridges} - set(live)):
+        nat.unpublish(cid)
+        removed.append(f"ports of {cid[:12]}")
+    for bridge in sorted(bridges):
+        for name in plumbing.ports_of(bridge):
+            if name.startswith(plumbing.VETH_PREFIX) and name not in expected:
+                plumbing.detach(name)
+                removed.append(name)
+    directory = os.path.join(runroot, "netns")
+    for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else ():
+        if name not in live:
+            plumbing.remove_netns(os.path.join(directory, name))
+            removed.append(f"netns {name[:12]}")
+    return removed

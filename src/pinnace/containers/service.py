@@ -365,6 +365,19 @@ class ContainerService:
         _unlink(os.path.join(self._run_dir(record.id), NETWORK_FILE))
         networking.teardown(record, runroot=self.runroot, networks=lambda: self.networks, release=release)
 
+    def sweep_networks(self, records: Sequence[ContainerRecord] | None = None) -> list[str]:
+        """Clean what crashes left of this store's networking (``system restore``, ``network prune``)."""
+        from pinnace.containers import networking
+
+        if records is None:
+            records = self.list()
+        if not any(r.host_config.get("NetworkMode") for r in records) and not os.path.isdir(
+            os.path.join(self.runroot, "netns")
+        ):
+            return []  # no container ever had a network here: nothing to look at (and no nftables to load)
+        live = [r.id for r in records if r.status in ACTIVE]
+        return networking.sweep(records, runroot=self.runroot, networks=self.networks, live=live)
+
     def network_settings(self, record: ContainerRecord) -> dict[str, Any] | None:
         """inspect's NetworkSettings of a running container on a network (None: docker's empty one)."""
         if record.status not in ACTIVE:
@@ -629,8 +642,10 @@ class ContainerService:
         from pinnace.containers.records import ZERO_TIME
         from pinnace.shim.monitor import STOPPED_MARK
 
+        records = self.list()
+        self.sweep_networks(records)
         started = []
-        for record in self.list():
+        for record in records:
             if record.status != "exited" or record.started_at == ZERO_TIME:
                 continue
             policy = str((record.host_config.get("RestartPolicy") or {}).get("Name") or "no")

@@ -234,3 +234,12 @@ def unplug_network(network: NetworkRecord) -> None:
 
     nat.remove_network(network.bridge)
     remove_bridge(network.bridge)
+
+
+def ports_of(bridge: str) -> list[str]:
+    """The names of the interfaces plugged into ``bridge`` (none if it does not exist)."""
+    with _iproute() as ipr:
+        found = ipr.link_lookup(ifname=bridge)
+        if not found:
+            return []
+        return [link.get_attr("IFLA_IFNAME") for link in ipr.get_links(master=found[0])]
