@@ -1,4 +1,4 @@
-"""Stop the monitor zygote a test's runroot started (by its pid file: only the process we started)."""
+"""Stop the long-lived processes a test's runroot started: the zygote, the DNS server (by pid file: ours only)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,24 @@ import signal
 import time
 from pathlib import Path
 
+from pinnace.network.dns import PID_NAME as DNS_PID_FILE
 from pinnace.shim.zygote import PID_FILE
 
 
 def stop_zygote(runroot: Path) -> None:
-    """Kill the zygote of ``runroot`` if it runs, and wait until it is gone."""
+    """Kill the zygote and the DNS server of ``runroot`` if they run, and wait until they are gone."""
+    _stop(runroot / PID_FILE, "pinnace-zygote")
+    _stop(runroot / DNS_PID_FILE, "pinnace-dns")
+
+
+def _stop(pid_file: Path, comm: str) -> None:
     try:
-        pid = int((runroot / PID_FILE).read_text())
+        pid = int(pid_file.read_text())
     except (OSError, ValueError):
         return
     try:
         with open(f"/proc/{pid}/comm") as f:
-            if f.read().strip() != "pinnace-zygote":
+            if f.read().strip() != comm:
                 return  # gone, and the pid reused
         os.kill(pid, signal.SIGKILL)
     except OSError:

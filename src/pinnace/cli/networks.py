@@ -354,6 +354,7 @@ def prune(ctx: Context, argv: list[str]) -> int:
     if not ns.flag("force") and not confirm(ctx, PRUNE_WARNING):
         return 0
     try:
+        ctx.engine.containers.sweep_networks()  # what crashes left (ports, veths, namespaces) goes first
         deleted = ctx.engine.networks.prune(filters)
     except PinnaceError as e:
         return _daemon_error(ctx, e)

@@ -33,6 +33,8 @@ _DEFAULT_HOSTS = (
 )
 #: docker's fallback when the host's resolvers are all on its loopback.
 DEFAULT_DNS = ("8.8.8.8", "8.8.4.4")
+#: The embedded resolver's address in containers on user-defined networks (docker's).
+EMBEDDED_DNS = "127.0.0.11"
 _HOST_RESOLV = "/etc/resolv.conf"
 _RESOLVED_UPSTREAM = "/run/systemd/resolve/resolv.conf"
 _RESOLVED_STUB = "127.0.0.53"
@@ -69,6 +71,7 @@ def hosts(
 def resolv_conf(
     *,
     own_network: bool,
+    embedded_dns: bool = False,
     dns: Sequence[str] = (),
     search: Sequence[str] = (),
     options: Sequence[str] = (),
@@ -98,7 +101,13 @@ def resolv_conf(
             continue
         kept.append(line.strip())
     out = [f"nameserver {s}" for s in dns]
-    if not dns and not has_server and own_network:
+    if embedded_dns:
+        # docker's: only the embedded resolver, which forwards the rest (ndots:0 asks it first for any name)
+        out = [f"nameserver {EMBEDDED_DNS}"]
+        kept = [line for line in kept if not line.startswith("nameserver")]
+        options = [*options, "ndots:0"] if not any(o.startswith("ndots:") for o in options) else options
+        kept = [line for line in kept if not line.startswith("options")] if options else kept
+    elif not dns and not has_server and own_network:
         out += [f"nameserver {s}" for s in DEFAULT_DNS]
     out += kept
     if search:
@@ -128,6 +137,7 @@ def write(
     addresses: Sequence[str] = (),
     own_network: bool = True,
     host_gateway: str = "",
+    embedded_dns: bool = False,
 ) -> list[dict[str, Any]]:
     """Write the three files into ``directory``; the runtime-spec bind mounts that put them in place.
 
@@ -148,6 +158,7 @@ def write(
         ),
         "resolv.conf": resolv_conf(
             own_network=own_network,
+            embedded_dns=embedded_dns,
             dns=list(host_config.get("Dns") or ()),
             search=list(host_config.get("DnsSearch") or ()),
             options=list(host_config.get("DnsOptions") or ()),

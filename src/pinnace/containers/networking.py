@@ -49,6 +49,7 @@ class Attached:
     addresses: tuple[str, ...] = ()  # the container's IPv4 addresses (for /etc/hosts)
     gateway: str = ""  # the host's address on its first network (host-gateway)
     settings: Mapping[str, Any] | None = None  # inspect's NetworkSettings while it runs
+    embedded_dns: bool = False  # names resolved by the embedded DNS at 127.0.0.11 (user-defined networks)
 
 
 def mode_of(record: ContainerRecord) -> str:
@@ -118,6 +119,12 @@ def setup(
             mtu=mtu,
         )
         bindings = _publish(record, network, endpoint)
+        embedded_dns = not network.predefined  # docker's resolver serves user-defined networks only
+        if embedded_dns:
+            from pinnace.containers import dnsd
+            from pinnace.network import dns
+
+            dns.register(runroot, record.id, path, lambda: dnsd.start(service.root, runroot))
     except BaseException:
         teardown(record, runroot=runroot, networks=networks)
         raise
@@ -126,6 +133,7 @@ def setup(
         addresses=(endpoint.ip,),
         gateway=network.gateway,
         settings=settings(record, path, network, endpoint, bindings),
+        embedded_dns=embedded_dns,
     )
 
 
@@ -248,6 +256,9 @@ def teardown(
         nat.unpublish(record.id)
     for endpoint in service.endpoints(record.id):
         plumbing.detach(plumbing.host_ifname(record.id, endpoint.network))
+    from pinnace.network import dns
+
+    dns.unregister(runroot, record.id)  # its sockets would keep the namespace alive
     plumbing.remove_netns(path)
     if release:
         service.disconnect_all(record.id)
@@ -285,8 +296,11 @@ def sweep(
                 plumbing.detach(name)
                 removed.append(name)
     directory = os.path.join(runroot, "netns")
+    from pinnace.network import dns
+
     for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else ():
         if name not in live:
+            dns.unregister(runroot, name)
             plumbing.remove_netns(os.path.join(directory, name))
             removed.append(f"netns {name[:12]}")
     return removed

@@ -273,7 +273,11 @@ class ContainerService:
             network = self._network_setup(record)
             extra = (
                 self._host_files(
-                    record, addresses=network.addresses, host_gateway=network.gateway, taken=extra
+                    record,
+                    addresses=network.addresses,
+                    host_gateway=network.gateway,
+                    embedded_dns=network.embedded_dns,
+                    taken=extra,
                 )
                 + extra
             )
@@ -390,6 +394,7 @@ class ContainerService:
         *,
         addresses: Sequence[str],
         host_gateway: str,
+        embedded_dns: bool = False,
         taken: Sequence[Mapping[str, Any]],
     ) -> list[dict[str, Any]]:
         """Write /etc/hostname, /etc/hosts and /etc/resolv.conf; their mounts, but for one the user mounted."""
@@ -402,6 +407,7 @@ class ContainerService:
             addresses=addresses,
             own_network=record.host_config.get("NetworkMode") != "host",
             host_gateway=host_gateway,
+            embedded_dns=embedded_dns,
         )
         users = {m["destination"] for m in taken}
         return [m for m in mounts if m["destination"] not in users]

@@ -64,6 +64,7 @@ class NetworkConfig:
     mtu: int = DEFAULT_MTU
     pools: tuple[AddressPool, ...] = DEFAULT_POOLS
     path: str = ""  # the file read, for messages ("" when there was none)
+    dns: tuple[str, ...] = ()  # "dns": where the embedded DNS forwards names it does not know
 
     @property
     def default_bridge_enabled(self) -> bool:
@@ -125,7 +126,23 @@ def parse(doc: Mapping[str, Any], path: str = FILENAME) -> NetworkConfig:
     pools = DEFAULT_POOLS
     if "default-address-pools" in doc:
         pools = _pools(doc["default-address-pools"], fail)
-    return NetworkConfig(bridge=bridge, bip=bip, fixed_cidr=fixed_cidr, mtu=mtu, pools=pools, path=path)
+    servers = doc.get("dns", [])
+    if not isinstance(servers, list) or not all(isinstance(s, str) for s in servers):
+        raise fail('"dns" must be a list of addresses')
+    for server in servers:
+        _check_address("dns", server, fail)
+    return NetworkConfig(
+        bridge=bridge, bip=bip, fixed_cidr=fixed_cidr, mtu=mtu, pools=pools, path=path, dns=tuple(servers)
+    )
+
+
+def _check_address(key: str, value: str, fail: Any) -> None:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise fail(f'"{key}": {value!r} is not an IP address') from None
 
 
 def _check_cidr(key: str, value: str, fail: Any) -> Any:

@@ -148,9 +148,14 @@ def attach(
     mac: str,
     mtu: int = 1500,
     ifname: str = "eth0",
+    default_route: bool = True,
 ) -> None:
     """Give the namespace at ``netns`` an interface ``ifname`` on ``bridge``: a veth pair, addressed and routed.
 
+    The address brings the route to the network's subnet; ``default_route``
+    adds the default route through ``gateway`` too, which only a
+    container's first (gateway) interface gets: a second network plugged
+    in (``network connect``) must not take the container's traffic.
     Idempotent on the host side: a veth of that name left by a crash is
     replaced.  On failure nothing of the pair is left.
     """
@@ -191,7 +196,8 @@ def attach(
             ns.link("set", index=peer, state="up")
             for lo in ns.link_lookup(ifname="lo"):
                 ns.link("set", index=lo, state="up")
-            ns.route("add", dst="0.0.0.0/0", gateway=gateway)
+            if default_route:
+                ns.route("add", dst="0.0.0.0/0", gateway=gateway)
     except Exception as e:
         detach(host_name)
         raise Unavailable(f"configure {ifname} in {netns}: {e}") from None

@@ -1,0 +1,104 @@
+"""The embedded DNS of user-defined networks: names, aliases and short IDs; other names forwarded upstream."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import Pinnace
+from tests.integration.test_container_network import _veths, net
+
+pytestmark = pytest.mark.root
+
+pytest.importorskip("pyroute2")
+pytest.importorskip("nftables")
+pytest.importorskip("dns.message")
+
+__all__ = ["net"]
+
+UPSTREAM = "127.0.0.77"
+
+
+@pytest.fixture
+def upstream() -> Iterator[list[str]]:
+    """A resolver on 127.0.0.77:53 that knows ``example.test`` (192.0.2.99); the names it was asked."""
+    import dns.message
+    import dns.rrset
+
+    asked: list[str] = []
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((UPSTREAM, 53))
+    sock.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                data, client = sock.recvfrom(4096)
+            except OSError:
+                continue
+            query = dns.message.from_wire(data)
+            asked.append(query.question[0].name.to_text())
+            reply = dns.message.make_response(query)
+            if query.question[0].name.to_text() == "example.test." and query.question[0].rdtype == 1:
+                reply.answer.append(dns.rrset.from_text("example.test.", 60, "IN", "A", "192.0.2.99"))
+            sock.sendto(reply.to_wire(), client)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield asked
+    stop.set()
+    thread.join()
+    sock.close()
+
+
+def test_names_on_a_user_network_and_forwarding(net: tuple[Pinnace, str, str], upstream: list[str]) -> None:
+    engine, bridge, prefix = net
+    config = json.loads((engine.root / "daemon.json").read_text())
+    (engine.root / "daemon.json").write_text(json.dumps({**config, "dns": [UPSTREAM]}))
+    subnet = f"10.{prefix.split('.')[1]}.{(int(prefix.split('.')[2]) + 1) % 256}"
+    engine.run(
+        "network",
+        "create",
+        "--subnet",
+        f"{subnet}.0/24",
+        "-o",
+        f"com.docker.network.bridge.name=pnt{os.urandom(3).hex()}",
+        "app",
+    )
+    cid = engine.run(
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "app",
+        "--network-alias",
+        "database",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 600",
+    ).stdout.strip()
+    ip = engine.run("inspect", "-f", "{{.NetworkSettings.Networks.app.IPAddress}}", "db").stdout.strip()
+    script = (
+        "cat /etc/resolv.conf; for n in db database db.app "
+        + cid[:12]
+        + " example.test; do busybox nslookup $n; done"
+    )
+    out = engine.run("run", "--rm", "--network", "app", "busybox", "sh", "-c", script).stdout
+    assert out.startswith("nameserver 127.0.0.11\n")
+    assert out.count(f"Address: {ip}") == 4  # name, alias, name.network, short ID
+    assert "Address: 192.0.2.99" in out  # forwarded upstream
+    assert "example.test." in upstream and "db." not in upstream
+    # The default bridge has no embedded DNS (docker's): the host's resolvers, and no names.
+    out = engine.run("run", "--rm", "--network", "bridge", "busybox", "cat", "/etc/resolv.conf").stdout
+    assert "127.0.0.11" not in out
+    before = _veths()
+    engine.run("rm", "-f", "db")
+    assert len(before - _veths()) == 1  # the DNS server let the namespace go, and its veth with it
