@@ -132,7 +132,11 @@ COMMANDS: dict[str, Command] = {
     "system df": Command("pinnace.cli.system", "df", "Show docker disk usage"),
     "system prune": Command("pinnace.cli.system", "prune", "Remove unused data"),
     "version": Command("pinnace.cli.system", "version", "Show the pinnace version information"),
+    "network connect": Command("pinnace.cli.networks", "connect", "Connect a container to a network"),
     "network create": Command("pinnace.cli.networks", "create", "Create a network"),
+    "network disconnect": Command(
+        "pinnace.cli.networks", "disconnect", "Disconnect a container from a network"
+    ),
     "network inspect": Command(
         "pinnace.cli.networks", "inspect", "Display detailed information on one or more networks"
     ),

@@ -367,3 +367,49 @@ def prune_output(deleted: Sequence[str]) -> str:
     if not deleted:
         return ""
     return "Deleted Networks:\n" + "".join(name + "\n" for name in deleted) + "\n"
+
+
+# --------------------------------------------------------------------------- connect / disconnect
+
+
+def connect(ctx: Context, argv: list[str]) -> int:
+    p = Flags("network connect", "Connect a container to a network", "[OPTIONS] NETWORK CONTAINER")
+    p.add_list("alias", help="Add network-scoped alias for the container", metavar="strings")
+    p.add_list("driver-opt", help="driver options for the network", metavar="strings")
+    p.add_string("ip", help='IPv4 address (e.g., "172.30.100.104")')
+    p.add_string("ip6", help='IPv6 address (e.g., "2001:db8::33")')
+    p.add_list("link", help="Add link to another container", metavar="list")
+    p.add_list("link-local-ip", help="Add a link-local address for the container", metavar="strings")
+    ns = p.parse(argv, min_args=2, max_args=2)
+    network, container = ns.args
+    unsupported = [
+        flag
+        for flag, given in (
+            ("--driver-opt", bool(ns.values("driver_opt"))),
+            ("--ip6", bool(ns.value("ip6"))),
+            ("--link", bool(ns.values("link"))),
+            ("--link-local-ip", bool(ns.values("link_local_ip"))),
+        )
+        if given
+    ]
+    if unsupported:
+        return _cli_error(ctx, f"pinnace does not support {', '.join(unsupported)} yet")
+    try:
+        ctx.engine.containers.connect_network(
+            network, container, ip=ns.value("ip") or "", aliases=_csv(ns.values("alias"))
+        )
+    except PinnaceError as e:
+        return _daemon_error(ctx, e)
+    return 0
+
+
+def disconnect(ctx: Context, argv: list[str]) -> int:
+    p = Flags("network disconnect", "Disconnect a container from a network", "[OPTIONS] NETWORK CONTAINER")
+    p.add_bool("force", "f", help="Force the container to disconnect from a network")
+    ns = p.parse(argv, min_args=2, max_args=2)
+    network, container = ns.args
+    try:
+        ctx.engine.containers.disconnect_network(network, container, force=ns.flag("force"))
+    except PinnaceError as e:
+        return _daemon_error(ctx, e)
+    return 0

@@ -8,13 +8,19 @@ endpoint (address, MAC, aliases) is allocated at create, in the
 container's own transaction (:func:`endpoint_request`), and kept until its
 removal: its address is stable across restarts, as podman's is.  At start
 :func:`setup` makes a network namespace bound under ``<runroot>/netns/<id>``,
-plugs a veth pair into the network's bridge, makes sure the network's NAT
-rules exist and publishes the container's ports; the runtime then joins
-that namespace by path.  The namespace outlives restarts by the
-container's monitor and is released (:func:`teardown`) when the container
-exits for good or is removed; every step of the release tolerates what is
-already gone, so a crash at any point leaves nothing a second release
-would not clean.
+plugs a veth pair into the bridge of each network the container is on, in
+the order it was connected (``eth0`` with the default route, then
+``eth1``...), makes sure each network's NAT rules exist and publishes the
+container's ports on the first; the runtime then joins that namespace by
+path.  ``network connect``/``disconnect`` on a running container plug and
+unplug one endpoint live (:func:`plug`, :func:`unplug`: a further
+``ethN``, routed to its own subnet only), under the container's network
+lock (:func:`lock`), which setup and teardown take too; on a stopped one
+the endpoint record alone changes and the next start plugs it.  The
+namespace outlives restarts by the container's monitor and is released
+(:func:`teardown`) when the container exits for good or is removed; every
+step of the release tolerates what is already gone, so a crash at any
+point leaves nothing a second release would not clean.
 
 Until the bridge driver is complete, a container with no ``--network``
 gets ``none``: docker's default (``bridge``) is opt-in.
@@ -32,6 +38,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
     from typing import Any
 
+    from pinnace._util.lock import FileLock
     from pinnace.containers.records import ContainerRecord
     from pinnace.network.ports import PortBinding
     from pinnace.network.records import Endpoint, NetworkRecord
@@ -39,6 +46,16 @@ if TYPE_CHECKING:
 
 #: What ``--network`` may name besides a user-defined network.
 BUILTIN = ("none", "host", "bridge", "default")
+#: In the container's run directory: its network lock, and its live interfaces' state
+#: (the index of the next ethN, the network whose endpoint is the gateway).
+LOCK_FILE = "network.lock"
+STATE_FILE = "interfaces.json"
+#: docker's refusals of ``network connect``/``disconnect`` (moby's runconfig errors).
+SHARED_CONFLICT = "container sharing network namespace with another container or host cannot be connected to any other network"
+HOST_CONFLICT = "container cannot be disconnected from host network or connected to host network"
+NONE_CONFLICT = (
+    "container cannot be connected to multiple networks with one of the networks in private (none) mode"
+)
 
 
 @record
@@ -98,43 +115,187 @@ def setup(
     from pinnace.network import plumbing
 
     service = networks()
-    network = service.default() if mode == "bridge" else service.get(mode)
     path = netns_path(runroot, record.id)
-    teardown(record, runroot=runroot, networks=networks)  # what a crash or an earlier run left
-    try:
-        endpoint = service.endpoint_of(network.id, record.id) or service.connect(network.id, record.id)
-        prefixlen = network.prefixlen
-        mtu = service.mtu(network)
-        plumbing.ensure_bridge(network.bridge, network.gateway, prefixlen, mtu=mtu)
-        _nat(network)
-        plumbing.create_netns(path)
-        plumbing.attach(
-            path,
-            bridge=network.bridge,
-            host_name=plumbing.host_ifname(record.id, network.id),
-            address=endpoint.ip,
-            prefixlen=prefixlen,
-            gateway=network.gateway,
-            mac=endpoint.mac,
-            mtu=mtu,
-        )
-        bindings = _publish(record, network, endpoint)
-        embedded_dns = not network.predefined  # docker's resolver serves user-defined networks only
-        if embedded_dns:
-            from pinnace.containers import dnsd
-            from pinnace.network import dns
+    plugged: list[tuple[NetworkRecord, Endpoint]] = []
+    with lock(runroot, record.id):
+        _unplug_all(record, runroot, service)  # what a crash or an earlier run left
+        try:
+            plumbing.create_netns(path)
+            plumbing.loopback_up(path)  # also when every network was disconnected: lo alone
+            # Every endpoint the container holds (``network connect`` adds to the one create took),
+            # in connection order: the first is eth0 with the default route and the published ports.
+            for index, endpoint in enumerate(service.endpoints(record.id)):
+                network = service.get(endpoint.network)
+                _plug(record, path, service, network, endpoint, ifname=f"eth{index}", gateway=index == 0)
+                plugged.append((network, endpoint))
+            bindings = _publish(record, *plugged[0]) if plugged else []
+            _save_state(runroot, record.id, len(plugged), plugged[0][0].id if plugged else "")
+            # docker's resolver serves user-defined networks only
+            embedded_dns = any(not network.predefined for network, _ in plugged)
+            if embedded_dns:
+                from pinnace.containers import dnsd
+                from pinnace.network import dns
 
-            dns.register(runroot, record.id, path, lambda: dnsd.start(service.root, runroot))
-    except BaseException:
-        teardown(record, runroot=runroot, networks=networks)
-        raise
+                dns.register(runroot, record.id, path, lambda: dnsd.start(service.root, runroot))
+        except BaseException:
+            _unplug_all(record, runroot, service)
+            raise
     return Attached(
         netns=path,
-        addresses=(endpoint.ip,),
-        gateway=network.gateway,
-        settings=settings(record, path, network, endpoint, bindings),
+        addresses=tuple(endpoint.ip for _, endpoint in plugged),
+        gateway=plugged[0][0].gateway if plugged else "",
+        settings=settings(record, path, plugged, bindings),
         embedded_dns=embedded_dns,
     )
+
+
+def _plug(
+    record: ContainerRecord,
+    netns: str,
+    service: NetworkService,
+    network: NetworkRecord,
+    endpoint: Endpoint,
+    *,
+    ifname: str,
+    gateway: bool,
+) -> None:
+    """One endpoint into the namespace: the network's bridge and NAT rules ensured, a veth named ``ifname``.
+
+    ``gateway``: the interface the container's default route goes through.
+    """
+    from pinnace.network import plumbing
+
+    mtu = service.mtu(network)
+    plumbing.ensure_bridge(network.bridge, network.gateway, network.prefixlen, mtu=mtu)
+    _nat(network)
+    plumbing.attach(
+        netns,
+        bridge=network.bridge,
+        host_name=plumbing.host_ifname(record.id, network.id),
+        address=endpoint.ip,
+        prefixlen=network.prefixlen,
+        gateway=network.gateway,
+        mac=endpoint.mac,
+        mtu=mtu,
+        ifname=ifname,
+        default_route=gateway,
+    )
+
+
+# --------------------------------------------------------------------------- live connect / disconnect
+
+
+def lock(runroot: str, container_id: str) -> FileLock:
+    """The container's network lock: one of setup, teardown, a live plug or unplug at a time.
+
+    Without it a ``network connect`` could plug into a namespace a
+    concurrent teardown is removing, or two could pick one ``ethN``.  It
+    lives in the container's run directory (removed with the container).
+    """
+    from pinnace._util.lock import FileLock
+
+    directory = _run_dir(runroot, container_id)
+    os.makedirs(directory, 0o700, exist_ok=True)
+    return FileLock(os.path.join(directory, LOCK_FILE))
+
+
+def plugged_in(runroot: str, container_id: str) -> bool:
+    """Whether the container's namespace is up (it runs, or is being started): connect plugs live then.
+
+    Asked under :func:`lock`, so a teardown cannot remove it meanwhile.
+    """
+    return os.path.ismount(netns_path(runroot, container_id))
+
+
+def plug(
+    record: ContainerRecord,
+    network: NetworkRecord,
+    endpoint: Endpoint,
+    *,
+    runroot: str,
+    service: NetworkService,
+) -> list[PortBinding] | None:
+    """Plug a new endpoint into the running container's namespace (``network connect``); the caller holds :func:`lock`.
+
+    The interface is the next ``ethN``, with its address and so the route
+    to its subnet, but no default route: the container's traffic keeps its
+    way out.  Only a container left with no interface at all (every
+    network disconnected) takes this one as its gateway: the default
+    route, and its published ports.  Returns the bindings then published,
+    else None.  On failure nothing of the new veth is left.
+    """
+    from pinnace.network import plumbing
+
+    path = netns_path(runroot, record.id)
+    index, gateway = _load_state(runroot, record.id, service, exclude=network.id)
+    takes_gateway = not gateway
+    _plug(record, path, service, network, endpoint, ifname=f"eth{index}", gateway=takes_gateway)
+    bindings = None
+    try:
+        if takes_gateway:
+            bindings = _publish(record, network, endpoint)
+            gateway = network.id
+        _save_state(runroot, record.id, index + 1, gateway)
+    except BaseException:
+        plumbing.detach(plumbing.host_ifname(record.id, network.id))
+        raise
+    return bindings
+
+
+def unplug(record: ContainerRecord, endpoint: Endpoint, *, runroot: str, service: NetworkService) -> bool:
+    """Unplug an endpoint from the running container (``network disconnect``); the caller holds :func:`lock`.
+
+    Deleting the veth takes its address and routes with it.  Returns True
+    when it was the gateway endpoint: its published ports are withdrawn
+    too and the container is left without a default route until it
+    starts again (then the first remaining network is eth0).
+    """
+    from pinnace.network import plumbing
+
+    plumbing.detach(plumbing.host_ifname(record.id, endpoint.network))
+    index, gateway = _load_state(runroot, record.id, service)
+    if gateway != endpoint.network:
+        return False
+    if record.host_config.get("PortBindings") or record.host_config.get("PublishAllPorts"):
+        from pinnace.network import nat
+
+        nat.unpublish(record.id)
+    _save_state(runroot, record.id, index, "")
+    return True
+
+
+def _run_dir(runroot: str, container_id: str) -> str:
+    """``<runroot>/containers/<id>``: the container's run directory (ContainerService's layout)."""
+    return os.path.join(runroot, "containers", container_id)
+
+
+def _save_state(runroot: str, container_id: str, next_index: int, gateway: str) -> None:
+    from pinnace._util import jsonc
+    from pinnace._util.fs import atomic_write
+
+    path = os.path.join(_run_dir(runroot, container_id), STATE_FILE)
+    state = {"next": next_index, "gateway": gateway}
+    atomic_write(path, jsonc.dumps(state, compact=True).encode(), durable=False)
+
+
+def _load_state(
+    runroot: str, container_id: str, service: NetworkService, *, exclude: str = ""
+) -> tuple[int, str]:
+    """(index of the next ethN, the gateway endpoint's network ID or "") of the running container.
+
+    Without the file (a namespace made before it existed), from the
+    endpoints in order, leaving out ``exclude`` (the one being plugged).
+    """
+    from pinnace._util import jsonc
+
+    try:
+        with open(os.path.join(_run_dir(runroot, container_id), STATE_FILE), "rb") as f:
+            state = jsonc.loads(f.read())
+        return int(state["next"]), str(state["gateway"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    others = [ep.network for ep in service.endpoints(container_id) if ep.network != exclude]
+    return len(others), others[0] if others else ""
 
 
 def _publish(record: ContainerRecord, network: NetworkRecord, endpoint: Endpoint) -> list[PortBinding]:
@@ -159,18 +320,87 @@ def _publish(record: ContainerRecord, network: NetworkRecord, endpoint: Endpoint
 def settings(
     record: ContainerRecord,
     netns: str,
-    network: NetworkRecord,
-    endpoint: Endpoint,
-    bindings: list[PortBinding],
+    plugged: Sequence[tuple[NetworkRecord, Endpoint]],
+    bindings: Sequence[PortBinding],
 ) -> dict[str, Any]:
-    """inspect's NetworkSettings of a running container on ``network`` (docker's shape).
+    """inspect's NetworkSettings of a running container on the ``plugged`` networks (docker's shape).
 
-    The top-level address fields are docker's deprecated ones: filled only
-    on the default ``bridge`` network, as docker does.
+    ``Networks`` is keyed by network name, sorted as Go encodes a map.
+    The top-level address fields are docker's deprecated ones: those of
+    the default ``bridge`` network's endpoint, empty when not on it, as
+    docker does.
     """
     from pinnace.network.ports import ports_json
 
-    entry = {
+    doc: dict[str, Any] = {
+        "Bridge": "",
+        "SandboxID": record.id,
+        "SandboxKey": netns,
+        "Ports": ports_json(list(record.config.get("ExposedPorts") or {}), list(bindings)),
+        "HairpinMode": False,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
+        "SecondaryIPAddresses": None,
+        "SecondaryIPv6Addresses": None,
+        "EndpointID": "",
+        "Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "IPv6Gateway": "",
+        "MacAddress": "",
+        "Networks": {network.name: network_entry(network, endpoint) for network, endpoint in plugged},
+    }
+    return _legacy_fields(doc)
+
+
+def with_network(
+    doc: Mapping[str, Any],
+    record: ContainerRecord,
+    network: NetworkRecord,
+    endpoint: Endpoint,
+    bindings: Sequence[PortBinding] | None = None,
+) -> dict[str, Any]:
+    """NetworkSettings ``doc`` with ``network`` added (a live connect); ``bindings``: the ports it now publishes."""
+    out = dict(doc)
+    out["Networks"] = {**(doc.get("Networks") or {}), network.name: network_entry(network, endpoint)}
+    if bindings is not None:
+        from pinnace.network.ports import ports_json
+
+        out["Ports"] = ports_json(list(record.config.get("ExposedPorts") or {}), list(bindings))
+    return _legacy_fields(out)
+
+
+def without_network(
+    doc: Mapping[str, Any], record: ContainerRecord, network_name: str, *, gateway: bool
+) -> dict[str, Any]:
+    """NetworkSettings ``doc`` without ``network_name`` (a live disconnect); ``gateway``: its ports went with it."""
+    out = dict(doc)
+    out["Networks"] = {k: v for k, v in (doc.get("Networks") or {}).items() if k != network_name}
+    if gateway:
+        from pinnace.network.ports import ports_json
+
+        out["Ports"] = ports_json(list(record.config.get("ExposedPorts") or {}), [])
+    return _legacy_fields(out)
+
+
+def _legacy_fields(doc: dict[str, Any]) -> dict[str, Any]:
+    """Fill docker's deprecated top-level address fields from the ``bridge`` entry; sort ``Networks``."""
+    networks = dict(sorted((doc.get("Networks") or {}).items()))
+    doc["Networks"] = networks
+    bridge = networks.get("bridge") or {}
+    doc["EndpointID"] = bridge.get("EndpointID", "")
+    doc["Gateway"] = bridge.get("Gateway", "")
+    doc["IPAddress"] = bridge.get("IPAddress", "")
+    doc["IPPrefixLen"] = bridge.get("IPPrefixLen", 0)
+    doc["MacAddress"] = bridge.get("MacAddress", "")
+    return doc
+
+
+def network_entry(network: NetworkRecord, endpoint: Endpoint) -> dict[str, Any]:
+    """One network of NetworkSettings.Networks (docker's EndpointSettings) for a plugged endpoint."""
+    return {
         "IPAMConfig": None,
         "Links": None,
         "Aliases": list(endpoint.aliases) or None,
@@ -185,27 +415,6 @@ def settings(
         "GlobalIPv6PrefixLen": 0,
         "DriverOpts": None,
         "DNSNames": None,
-    }
-    default = network.name == "bridge"
-    return {
-        "Bridge": "",
-        "SandboxID": record.id,
-        "SandboxKey": netns,
-        "Ports": ports_json(list(record.config.get("ExposedPorts") or {}), bindings),
-        "HairpinMode": False,
-        "LinkLocalIPv6Address": "",
-        "LinkLocalIPv6PrefixLen": 0,
-        "SecondaryIPAddresses": None,
-        "SecondaryIPv6Addresses": None,
-        "EndpointID": endpoint.id if default else "",
-        "Gateway": network.gateway if default else "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "IPAddress": endpoint.ip if default else "",
-        "IPPrefixLen": network.prefixlen if default else 0,
-        "IPv6Gateway": "",
-        "MacAddress": endpoint.mac if default else "",
-        "Networks": {network.name: entry},
     }
 
 
@@ -245,11 +454,18 @@ def teardown(
     mode = mode_of(record)
     if mode in ("none", "host") or mode.startswith("container:"):
         return
+    service = networks()
+    with lock(runroot, record.id):
+        _unplug_all(record, runroot, service)
+    if release:
+        service.disconnect_all(record.id)
+
+
+def _unplug_all(record: ContainerRecord, runroot: str, service: NetworkService) -> None:
+    """:func:`teardown` without the lock (held by the caller) and without releasing addresses."""
     from pinnace.network import plumbing
 
     path = netns_path(runroot, record.id)
-
-    service = networks()
     if record.host_config.get("PortBindings") or record.host_config.get("PublishAllPorts"):
         from pinnace.network import nat
 
@@ -260,8 +476,10 @@ def teardown(
 
     dns.unregister(runroot, record.id)  # its sockets would keep the namespace alive
     plumbing.remove_netns(path)
-    if release:
-        service.disconnect_all(record.id)
+    try:
+        os.unlink(os.path.join(_run_dir(runroot, record.id), STATE_FILE))
+    except FileNotFoundError:
+        pass
 
 
 def sweep(

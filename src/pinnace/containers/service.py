@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from pinnace.images.stores import Stores
     from pinnace.logs.jsonfile import LogRecord
     from pinnace.meta.db import Database
+    from pinnace.network.records import Endpoint
     from pinnace.network.service import NetworkService
     from pinnace.runtime.cgroups import Manager
     from pinnace.shim.runtimes import Runtime
@@ -387,6 +388,133 @@ class ContainerService:
         if record.status not in ACTIVE:
             return None
         return _read_json(os.path.join(self._run_dir(record.id), NETWORK_FILE))
+
+    def connect_network(
+        self, network_ref: str, container_ref: str, *, ip: str = "", aliases: Sequence[str] = ()
+    ) -> Endpoint | None:
+        """docker network connect: give the container an endpoint on the network; plugged live if it runs.
+
+        A running container gets the next ``ethN`` at once (its address and
+        route to the subnet, no default route) and its NetworkSettings list
+        the network; a stopped or created one keeps the endpoint (its
+        address taken now) for its next start.  docker's refusals: a
+        container sharing another's or the host's namespace, one in
+        ``none``, the host network, an endpoint already there (a stopped
+        container connected twice is left as it is, as docker does).
+        Returns the endpoint, None when nothing changed (a container
+        connected again to its own host or none network while stopped).
+        """
+        from pinnace.containers import networking
+
+        record = self.get(container_ref)
+        _check_not_removed(record)
+        mode = networking.mode_of(record)
+        if mode.startswith("container:"):
+            raise Conflict(networking.SHARED_CONFLICT)
+        network = self.networks.get(network_ref)
+        if network.driver == "host" and mode != "host":
+            raise Conflict(networking.HOST_CONFLICT)
+        if mode in ("host", "none"):
+            if network.name != mode:
+                raise Conflict(networking.SHARED_CONFLICT if mode == "host" else networking.NONE_CONFLICT)
+            if record.status in ACTIVE:
+                raise Conflict(f"endpoint with name {record.name} already exists in network {network.name}")
+            return None
+        with networking.lock(self.runroot, record.id):
+            live = networking.plugged_in(self.runroot, record.id)
+            existing = self.networks.endpoint_of(network.id, record.id)
+            try:  # docker's checks of the endpoint settings come first, even when connected already
+                endpoint = self.networks.connect(network.id, record.id, ip=ip, aliases=tuple(aliases))
+            except Conflict:
+                if existing is not None and not live:
+                    return existing
+                raise
+            if not live:
+                return endpoint
+            plugged = False
+            try:
+                bindings = networking.plug(
+                    record, network, endpoint, runroot=self.runroot, service=self.networks
+                )
+                plugged = True
+                self._change_network_file(
+                    record, lambda doc: networking.with_network(doc, record, network, endpoint, bindings)
+                )
+            except BaseException:
+                if plugged:
+                    networking.unplug(record, endpoint, runroot=self.runroot, service=self.networks)
+                self.networks.disconnect(network.id, record.id)
+                raise
+        return endpoint
+
+    def disconnect_network(self, network_ref: str, container_ref: str, *, force: bool = False) -> None:
+        """docker network disconnect: release the container's endpoint; unplugged live if it runs.
+
+        The veth goes (its address and routes with it), then the address is
+        free.  ``force`` (docker's ``-f``): a container that is gone may still
+        hold an endpoint (a crash): named by its full ID, it is released.
+        """
+        from pinnace.containers import networking
+
+        try:
+            record = self.get(container_ref)
+        except NotFound:
+            if force and self._force_endpoint_delete(network_ref, container_ref):
+                return
+            raise
+        _check_not_removed(record)
+        try:
+            network = self.networks.get(network_ref)
+        except NotFound:
+            if record.status in ACTIVE and not force:
+                raise
+            raise FailedPrecondition(
+                f"container {record.id} is not connected to the network {network_ref}"
+            ) from None
+        mode = networking.mode_of(record)
+        if mode == "host" and network.driver == "host":
+            raise Conflict(networking.HOST_CONFLICT)
+        if mode == "none" and network.name == "none":
+            self.networks.event(network, "disconnect", {"container": record.id})
+            return  # docker leaves it with no network at all: here too, it has none to unplug
+        with networking.lock(self.runroot, record.id):
+            live = networking.plugged_in(self.runroot, record.id)
+            endpoint = self.networks.endpoint_of(network.id, record.id)
+            if endpoint is None:
+                the = "" if live else "the "
+                raise FailedPrecondition(
+                    f"container {record.id} is not connected to {the}network {network.name}"
+                )
+            if live:
+                gateway = networking.unplug(record, endpoint, runroot=self.runroot, service=self.networks)
+                self._change_network_file(
+                    record, lambda doc: networking.without_network(doc, record, network.name, gateway=gateway)
+                )
+            self.networks.disconnect(network.id, record.id)
+
+    def _force_endpoint_delete(self, network_ref: str, container_id: str) -> bool:
+        """``disconnect -f`` of a container that is gone: release the endpoint it left on the network, if any."""
+        from pinnace.network import plumbing
+
+        network = self.networks.get(network_ref)
+        if self.networks.endpoint_of(network.id, container_id) is None:
+            return False
+        plumbing.detach(plumbing.host_ifname(container_id, network.id))
+        self.networks.disconnect(network.id, container_id)
+        return True
+
+    def _change_network_file(
+        self, record: ContainerRecord, change: Callable[[Mapping[str, Any]], Mapping[str, Any]]
+    ) -> None:
+        """Rewrite the running container's NetworkSettings (inspect's) with ``change`` applied."""
+        from pinnace._util.fs import atomic_write
+        from pinnace.containers import networking
+
+        path = os.path.join(self._run_dir(record.id), NETWORK_FILE)
+        current = _read_json(path)
+        if current is None:
+            current = networking.settings(record, networking.netns_path(self.runroot, record.id), [], [])
+        atomic_write(path, jsonc.dumps(dict(change(current))).encode(), durable=False)
 
     def _host_files(
         self,
@@ -1009,6 +1137,14 @@ class ContainerService:
             reclaimed += max(size, 0)
         append_event(self.db, "container", "prune", "", {"reclaimed": str(reclaimed)})
         return deleted, reclaimed
+
+
+def _check_not_removed(record: ContainerRecord) -> None:
+    """docker's refusal to connect or disconnect a container on its way out."""
+    if record.status in ("removing", "dead"):
+        raise Conflict(
+            f"Container {record.id} is marked for removal and cannot be connected or disconnected to the network"
+        )
 
 
 def _exit_code_of(error: PinnaceError) -> int:
