@@ -330,28 +330,14 @@ def settings(
     the default ``bridge`` network's endpoint, empty when not on it, as
     docker does.
     """
+    from pinnace.containers.views import network_settings
     from pinnace.network.ports import ports_json
 
-    doc: dict[str, Any] = {
-        "Bridge": "",
-        "SandboxID": record.id,
-        "SandboxKey": netns,
-        "Ports": ports_json(list(record.config.get("ExposedPorts") or {}), list(bindings)),
-        "HairpinMode": False,
-        "LinkLocalIPv6Address": "",
-        "LinkLocalIPv6PrefixLen": 0,
-        "SecondaryIPAddresses": None,
-        "SecondaryIPv6Addresses": None,
-        "EndpointID": "",
-        "Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "IPAddress": "",
-        "IPPrefixLen": 0,
-        "IPv6Gateway": "",
-        "MacAddress": "",
-        "Networks": {network.name: network_entry(network, endpoint) for network, endpoint in plugged},
-    }
+    doc = network_settings()  # docker's keys, in docker's order, empty
+    doc["SandboxID"] = record.id
+    doc["SandboxKey"] = netns
+    doc["Ports"] = ports_json(list(record.config.get("ExposedPorts") or {}), list(bindings))
+    doc["Networks"] = {network.name: network_entry(network, endpoint) for network, endpoint in plugged}
     return _legacy_fields(doc)
 
 

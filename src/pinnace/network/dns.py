@@ -137,27 +137,9 @@ def start_server(runroot: str, root: str, entry: str) -> None:
     """Start a detached server (``entry`` is ``module:function`` running :func:`serve`) and wait until it listens."""
     import sys
 
-    ready_r, ready_w = os.pipe()
-    module, _, function = entry.partition(":")
-    code = f"import sys; sys.path[:0] = {sys.path!r}; from {module} import {function}; {function}()"
-    child = os.fork()
-    if child == 0:
-        try:
-            os.close(ready_r)
-            os.setsid()
-            if os.fork() != 0:
-                os._exit(0)
-            os.set_inheritable(ready_w, True)
-            devnull = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(devnull, fd)
-            os.execv(sys.executable, [sys.executable, "-IS", "-c", code, root, runroot, str(ready_w)])
-        finally:
-            os._exit(127)
-    os.close(ready_w)
-    os.waitpid(child, 0)
-    with os.fdopen(ready_r, "rb") as f:
-        message = f.read().decode(errors="replace")
+    from pinnace._util.daemon import start_detached
+
+    message = start_detached(sys.executable, entry, lambda ready: [root, runroot, str(ready)], quiet=True)
     if message not in ("ready", "running"):
         raise Unavailable(f"the DNS server did not start: {message or 'it exited'}")
 

@@ -203,33 +203,15 @@ def _wait_gone(runroot: str, timeout: float = 5.0) -> None:
 
 def _start(runroot: str) -> None:
     """Start a detached zygote (from the sealed interpreter) and wait until it listens."""
-    import sys
-
     from pinnace._util import jsonc
+    from pinnace._util.daemon import start_detached
     from pinnace.runtime.linux import sealed
 
     python = sealed.interpreter(os.path.join(runroot, "runtime"))
-    ready_r, ready_w = os.pipe()
-    code = f"import sys; sys.path[:0] = {sys.path!r}; from pinnace.shim.zygote import main; main()"
-    child = os.fork()
-    if child == 0:
-        try:
-            os.close(ready_r)
-            os.setsid()
-            if os.fork() != 0:
-                os._exit(0)
-            os.set_inheritable(ready_w, True)
-            handlers = jsonc.dumps(HANDLERS, compact=True)
-            os.execve(python, [python, "-IS", "-c", code, runroot, str(ready_w), handlers], os.environ)
-        finally:
-            os._exit(127)
-    os.close(ready_w)
-    os.waitpid(child, 0)
-    chunks = []
-    while chunk := os.read(ready_r, 4096):
-        chunks.append(chunk)
-    os.close(ready_r)
-    message = b"".join(chunks).decode(errors="replace")
+    handlers = jsonc.dumps(HANDLERS, compact=True)
+    message = start_detached(
+        python, "pinnace.shim.zygote:main", lambda ready: [runroot, str(ready), handlers]
+    )
     if message != "ready":
         raise Unavailable(f"the monitor zygote did not start: {message or 'it exited'}")
 
