@@ -14,7 +14,7 @@ APT_PACKAGES=(
     nftables python3-nftables     # libnftables and its binding: NAT and published ports (JSON API, in-process)
     iproute2                      # ip(8): the NAT tests build their namespaces and veths with it
     busybox-static                # the host /bin/busybox the quickstart image is made of
-    podman skopeo umoci runc crun uidmap fuse-overlayfs   # peers: interop tests and benchmarks
+    podman skopeo umoci runc crun uidmap fuse-overlayfs iperf3 wrk   # peers: interop tests and benchmarks (iperf3, wrk: bench/network.py)
     docker.io                     # peer: a private dockerd for the benchmarks
     zstd hyperfine git
 )

@@ -6,7 +6,8 @@ docker, to a daemon's store (the private dockerd the runner starts for the run,
 bench/dockerd.py, or one already running), which the session cleans of the
 images the benchmark created. Sessions run untimed helper commands themselves and hand
 the runner the argv of the timed one. One pseudo-tool, ``host``, runs no engine at
-all: the baseline a case (bench/volumes.py) measures the engines' overhead against.
+all: the baseline a case measures the engines' overhead against (bench/volumes.py:
+a directory on the scratch disk; bench/network.py: the loopback).
 """
 
 from __future__ import annotations
@@ -343,7 +344,7 @@ HOST = Tool(
     "host",
     lambda: None,
     _host_open,
-    note="no engine: the same busybox command on a directory of the run's scratch disk",
+    note="no engine: the same command on the host (a scratch directory; the loopback for network cases)",
 )
 
 TOOLS: Mapping[str, Tool] = {t.name: t for t in (PINNACE, PODMAN, DOCKER, PINNACE_RUNTIME, RUNC, CRUN, HOST)}
