@@ -46,6 +46,8 @@ PRELOAD = (
     "pinnace.containers.exec",
     "pinnace.containers.health",
     "pinnace.containers.views",
+    "pinnace.containers.hostfiles",
+    "pinnace.containers.networking",
     "pinnace.images.records",
     "pinnace.images.views",
     "pinnace.images.stores",
