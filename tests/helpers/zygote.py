@@ -8,12 +8,13 @@ import time
 from pathlib import Path
 
 from pinnace.network.dns import PID_NAME as DNS_PID_FILE
-from pinnace.shim.zygote import PID_FILE
+from pinnace.shim.zygote import PID_FILE, WORKER_PID_FILE
 
 
 def stop_zygote(runroot: Path) -> None:
-    """Kill the zygote and the DNS server of ``runroot`` if they run, and wait until they are gone."""
+    """Kill the zygote, its worker zygote and the DNS server of ``runroot`` if they run, and wait until they are gone."""
     _stop(runroot / PID_FILE, "pinnace-zygote")
+    _stop(runroot / WORKER_PID_FILE, "pinnace-worker")
     _stop(runroot / DNS_PID_FILE, "pinnace-dns")
 
 

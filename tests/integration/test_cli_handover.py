@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -90,3 +92,65 @@ def test_a_terminal_run_through_the_handover(engine: Pinnace) -> None:
     out = term.read_until(b"25 90")
     assert b"/dev/pts/0" in out
     assert term.wait() == 7
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _ppid(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rpartition(")")[2].split()[1])
+
+
+def _children(pid: int) -> set[int]:
+    return {int(e) for e in os.listdir("/proc") if e.isdigit() and _alive(int(e)) and _ppid(int(e)) == pid}
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_runs_come_from_the_worker_zygote_monitors_from_the_lean_one(engine: Pinnace) -> None:
+    from pinnace.shim.zygote import PID_FILE, WORKER_PID_FILE, WORKER_SOCKET_NAME
+
+    engine.run("run", "--rm", "busybox", "true")  # starts the zygote, which forks its worker zygote
+    zygote = int((engine.runroot / PID_FILE).read_text())
+    assert _wait_for(lambda: (engine.runroot / WORKER_SOCKET_NAME).exists())  # listening: loaded
+    worker = int((engine.runroot / WORKER_PID_FILE).read_text())
+    assert _ppid(worker) == zygote
+    assert Path(f"/proc/{worker}/comm").read_text() == "pinnace-worker\n"
+
+    proc = subprocess.Popen(
+        [str(PINNACE), "--root", str(engine.root), "--runroot", str(engine.runroot)]
+        + ["run", "--rm", "-i", "busybox", "sh", "-c", "echo ready; read line"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stdin is not None
+    assert proc.stdout.readline() == b"ready\n"
+    served = _children(worker)  # the process running this `run` for the client
+    monitors = _children(zygote) - {worker}
+    assert len(served) == 1 and len(monitors) == 1
+    assert Path(f"/proc/{monitors.pop()}/comm").read_text() != "pinnace-worker\n"
+    proc.stdin.write(b"bye\n")
+    proc.stdin.close()
+    assert proc.wait(timeout=10) == 0
+
+    os.kill(worker, signal.SIGKILL)  # a worker that dies is forked again
+    pid_file = engine.runroot / WORKER_PID_FILE
+    assert _wait_for(lambda: pid_file.exists() and pid_file.read_text() not in ("", str(worker)))
+    again = int(pid_file.read_text())
+    assert _ppid(again) == zygote
+    assert engine.run("run", "--rm", "busybox", "sh", "-c", "echo served").stdout == "served\n"
+
+    os.kill(zygote, signal.SIGKILL)  # and it never outlives its zygote
+    assert _wait_for(lambda: not _alive(again), timeout=5)

@@ -102,14 +102,17 @@ def _mentions(pid: int, path: str) -> bool:
         return False
 
 
-def _zygote(engine: Pinnace) -> int:
-    """The pid of the store's monitor zygote (it forks monitors and outlives them), or 0."""
-    from pinnace.shim.zygote import PID_FILE
+def _zygotes(engine: Pinnace) -> set[int]:
+    """The pids of the store's zygote and worker zygote (they fork monitors and CLIs, and outlive them)."""
+    from pinnace.shim.zygote import PID_FILE, WORKER_PID_FILE
 
-    try:
-        return int((engine.runroot / PID_FILE).read_text())
-    except (OSError, ValueError):
-        return 0
+    pids = set()
+    for name in (PID_FILE, WORKER_PID_FILE):
+        try:
+            pids.add(int((engine.runroot / name).read_text()))
+        except (OSError, ValueError):
+            pass
+    return pids
 
 
 def reap(procs: Iterable[Proc], timeout: float = GONE_TIMEOUT) -> list[Proc]:
@@ -388,9 +391,8 @@ def test_a_start_that_fails_leaves_nothing_behind(
     assert [m for m in mount_points() if m.startswith(store)] == []
     assert cgroups_of([container_id]) == []
     assert [n for n in _entries(engine.runroot / "runtime") if n == container_id] == []
-    # No process of the attempt (a monitor, an init) lives on; the store's zygote may.
-    zygote = _zygote(engine)
-    assert [pid for pid in _pids() - before - {zygote} if _mentions(pid, store)] == []
+    # No process of the attempt (a monitor, an init) lives on; the store's zygotes may.
+    assert [pid for pid in _pids() - before - _zygotes(engine) if _mentions(pid, store)] == []
     if listed:
         assert engine.run("rm", "broken").stdout == "broken\n"
     assert_nothing_left(engine, [container_id], [])

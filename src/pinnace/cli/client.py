@@ -1,9 +1,10 @@
 """The ``pinnace`` entry point: hands ``run`` and ``exec`` to the warm zygote, runs the rest itself.
 
 A ``pinnace run`` is latency users feel, and most of a fresh Python
-process's share of it is importing the engine (~20 ms here).  The store's
-zygote (:mod:`pinnace.shim.zygote`) has all of that loaded already, so when
-it runs, this module -- which imports only ``os``, ``_socket`` and
+process's share of it is importing the engine (~20 ms here, and ~150 ms
+more for netlink's pyroute2 when the container gets a network).  The store's
+worker zygote (:mod:`pinnace.shim.zygote`) has all of that loaded already,
+so when it runs, this module -- which imports only ``os``, ``_socket`` and
 ``array`` -- sends it the command line, the working directory, the
 environment, the umask and our stdin/stdout/stderr (SCM_RIGHTS), and a
 process forked from the zygote runs the command on those descriptors
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 #: The commands worth handing over: the rest are not on a latency path.
 HANDED_OVER = frozenset(("run", "exec", "container run", "container exec"))
 
-#: What the zygote loads for :func:`serve_request` (what ``run`` and ``exec`` import), so they start warm.
+#: What the worker zygote loads for :func:`serve_request` (what ``run`` and ``exec`` import), so they start warm.
 PRELOAD = (
     "pinnace.cli.main",
     "pinnace.cli.flags",
@@ -48,6 +49,19 @@ PRELOAD = (
     "pinnace.containers.views",
     "pinnace.containers.hostfiles",
     "pinnace.containers.networking",
+    "pinnace.network.plumbing",
+    "pinnace.network.service",
+    "pinnace.network.records",
+    "pinnace.network.ipam",
+    "pinnace.network.nat",
+    "pinnace.network.ports",
+    "pinnace.network.dns",
+    "pinnace.network.config",
+    "pyroute2",  # netlink: ~100 ms to import, in the worker zygote only (never in a monitor)
+    "nftables",
+    "pinnace.content",
+    "pinnace.archive.oserrors",
+    "pinnace.runtime.seccomp_default",
     "pinnace.images.records",
     "pinnace.images.views",
     "pinnace.images.stores",
@@ -104,11 +118,16 @@ def _hand_over(argv: list[str], runroot: str) -> int | None:
 
     from pinnace._util import jsonc
     from pinnace.shim import protocol
-    from pinnace.shim.zygote import SOCKET_NAME
+    from pinnace.shim.zygote import SOCKET_NAME, WORKER_SOCKET_NAME
 
-    try:
-        sock = protocol.connect(runroot, SOCKET_NAME)
-    except OSError:
+    sock = None
+    for name in (WORKER_SOCKET_NAME, SOCKET_NAME):  # the worker zygote has us loaded; the zygote, not yet
+        try:
+            sock = protocol.connect(runroot, name)
+            break
+        except OSError:
+            continue
+    if sock is None:
         return None
     umask = os.umask(0)
     os.umask(umask)

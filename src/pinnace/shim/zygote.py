@@ -32,6 +32,14 @@ line that is a JSON object with that key, sent with file descriptors
 (SCM_RIGHTS), is served by the handler in a forked process, and its exit
 code goes back as ``{"exit": N}``.  A zygote started without the handler
 answers ``{"stale": true}``, and the requester does the work itself.
+
+Handlers load much more than a monitor needs (the CLI, netlink's pyroute2:
+~150 ms and ~2 MiB per process that imports it), and every page the zygote
+has loaded is a page each monitor maps.  So the zygote keeps lean and forks
+one *worker zygote* (``pinnace-worker``, on ``worker.sock``), which loads
+the handlers' ``PRELOAD`` on top and forks the handlers' processes: warm
+CLIs, lean monitors.  The zygote forks a new worker zygote when its own
+ends, and the worker zygote dies with the zygote (PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
@@ -42,11 +50,15 @@ from pinnace.errors import Unavailable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any, NoReturn
 
 SOCKET_NAME = "zygote.sock"
 PID_FILE = "zygote.pid"
 LOCK_FILE = "zygote.lock"
+#: Where the worker zygote, which serves the registered handlers warm, listens and records its pid.
+WORKER_SOCKET_NAME = "worker.sock"
+WORKER_PID_FILE = "worker.pid"
 
 #: How often an idle zygote reaps its ended children and checks that its socket is still its own.
 IDLE_CHECK = 1.0
@@ -217,7 +229,7 @@ def _start(runroot: str) -> None:
 
 
 def main() -> NoReturn:
-    """The zygote's life: ``-c ... RUNROOT READY_FD``."""
+    """The zygote's life: ``-c ... RUNROOT READY_FD [HANDLERS]``."""
     import sys
 
     from pinnace._util import jsonc
@@ -226,21 +238,55 @@ def main() -> NoReturn:
     handlers: dict[str, str] = jsonc.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
     os.set_inheritable(ready, False)
     try:
-        listener, identity = _prepare(runroot, handlers)
+        server = _prepare(runroot, handlers)
     except BaseException as e:
         os.write(ready, f"{type(e).__name__}: {e}".encode())
         os._exit(1)
     os.write(ready, b"ready")
     os.close(ready)
-    _serve(runroot, listener, identity, handlers)
+    _serve_with_worker(server)
 
 
-def _prepare(runroot: str, handlers: dict[str, str]) -> tuple[Any, tuple[int, int]]:
-    """Detach from the starter's stdio, load what monitors and handlers need, listen; the socket's identity."""
+class _Server:
+    """A listening zygote: its socket (and that socket's identity, to notice a successor), pid file, code."""
+
+    def __init__(self, runroot: str, socket_name: str, pid_file: str, handlers: dict[str, str]) -> None:
+        from pinnace._util.fs import atomic_write
+        from pinnace.shim import protocol
+
+        self.runroot = runroot
+        self.socket_name = socket_name
+        self.pid_file = pid_file
+        self.handlers = handlers
+        self.listener = protocol.listen(runroot, socket_name)
+        st = os.stat(os.path.join(runroot, socket_name))
+        self.identity = (st.st_dev, st.st_ino)
+        atomic_write(os.path.join(runroot, pid_file), str(os.getpid()).encode(), durable=False)
+        #: The pinnace modules loaded, with their files' mtimes when they were (to notice an upgrade).
+        self.sources = _sources()
+
+    def ours(self) -> bool:
+        """Whether our socket is still ours (not removed, not replaced by a successor's)."""
+        try:
+            st = os.stat(os.path.join(self.runroot, self.socket_name))
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == self.identity
+
+    def leave(self) -> NoReturn:
+        if self.ours():
+            for name in (self.socket_name, self.pid_file):
+                try:
+                    os.unlink(os.path.join(self.runroot, name))
+                except OSError:
+                    pass
+        os._exit(0)
+
+
+def _prepare(runroot: str, handlers: dict[str, str]) -> _Server:
+    """Detach from the starter's stdio, load what monitors need, listen."""
     import gc
     import importlib
-
-    from pinnace.shim import protocol
 
     null = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
@@ -255,21 +301,76 @@ def _prepare(runroot: str, handlers: dict[str, str]) -> tuple[Any, tuple[int, in
             importlib.import_module(name)
         except ImportError:
             pass  # an optional one (seccomp): whoever needs it reports its absence
-    for target in handlers.values():
-        module = importlib.import_module(target.partition(":")[0])
-        for name in getattr(module, "PRELOAD", ()):
-            importlib.import_module(name)
     from pinnace.mount.flags import libc
 
     libc().prctl  # noqa: B018  libc's handle and prctl's function pointer, made once (~1.4 MiB per monitor else)
-    listener = protocol.listen(runroot, SOCKET_NAME)
-    st = os.stat(os.path.join(runroot, SOCKET_NAME))
-    from pinnace._util.fs import atomic_write
-
-    atomic_write(os.path.join(runroot, PID_FILE), str(os.getpid()).encode(), durable=False)
+    server = _Server(runroot, SOCKET_NAME, PID_FILE, handlers)
     gc.collect()
     gc.freeze()  # the modules' objects stay in the permanent generation: no collection dirties their pages
-    return listener, (st.st_dev, st.st_ino)
+    return server
+
+
+def _serve_with_worker(server: _Server) -> NoReturn:
+    """The zygote's loop: serve, and keep a worker zygote for the handlers (one fork a second at most)."""
+    import time
+
+    worker = 0
+    due = 0.0
+
+    def tend(ended: set[int]) -> None:
+        nonlocal worker, due
+        if not server.handlers or (worker and worker not in ended):
+            return
+        if _stale(server.sources):
+            server.leave()  # upgraded: a fresh zygote (started by the next request) forks a fresh worker
+        now = time.monotonic()
+        if now >= due:
+            due = now + IDLE_CHECK
+            worker = _fork_worker(server)
+        else:
+            worker = 0
+
+    tend(set())
+    _serve(server, tend)
+
+
+def _fork_worker(server: _Server) -> int:
+    """Fork the worker zygote: it loads the handlers' modules, listens on its own socket, serves."""
+    pid = os.fork()
+    if pid:
+        return pid
+    try:
+        import gc
+        import importlib
+
+        from pinnace.mount.flags import libc
+        from pinnace.shim.monitor import set_name
+
+        parent = os.getppid()
+        libc().prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL: not a moment longer than the zygote
+        if os.getppid() != parent:
+            os._exit(0)
+        server.listener.close()
+        set_name("pinnace-worker")
+        from pinnace._util.fs import atomic_write
+
+        # Named at once, before the slow imports: whoever looks for the store's processes knows this one.
+        atomic_write(os.path.join(server.runroot, WORKER_PID_FILE), str(os.getpid()).encode(), durable=False)
+        for target in server.handlers.values():
+            module = importlib.import_module(target.partition(":")[0])
+            for name in getattr(module, "PRELOAD", ()):
+                try:
+                    importlib.import_module(name)
+                except ImportError:
+                    pass  # optional (nftables): whoever needs it reports its absence
+        inherited = server.sources
+        worker = _Server(server.runroot, WORKER_SOCKET_NAME, WORKER_PID_FILE, server.handlers)
+        worker.sources.update(inherited)  # the zygote's modules as they were when it loaded them
+        gc.collect()
+        gc.freeze()
+        _serve(worker, lambda _ended: None)
+    finally:
+        os._exit(1)
 
 
 def _sources() -> dict[str, int]:
@@ -297,39 +398,21 @@ def _stale(sources: dict[str, int]) -> bool:
     return False
 
 
-def _ours(runroot: str, identity: tuple[int, int]) -> bool:
-    try:
-        st = os.stat(os.path.join(runroot, SOCKET_NAME))
-    except OSError:
-        return False
-    return (st.st_dev, st.st_ino) == identity
-
-
-def _leave(runroot: str, identity: tuple[int, int]) -> NoReturn:
-    if _ours(runroot, identity):
-        for name in (SOCKET_NAME, PID_FILE):
-            try:
-                os.unlink(os.path.join(runroot, name))
-            except OSError:
-                pass
-    os._exit(0)
-
-
-def _serve(runroot: str, listener: Any, identity: tuple[int, int], handlers: dict[str, str]) -> NoReturn:
+def _serve(server: _Server, tend: Callable[[set[int]], None]) -> NoReturn:
+    """Accept requests and fork a process for each; ``tend`` sees the children that ended, at least each second."""
     import _socket
     import select
 
-    sources = _sources()
     poller = select.poll()
-    poller.register(listener.fileno(), select.POLLIN)
+    poller.register(server.listener.fileno(), select.POLLIN)
     while True:
-        _reap_children()
+        tend(_reap_children())
         if not poller.poll(IDLE_CHECK * 1000):
-            if not _ours(runroot, identity):
+            if not server.ours():
                 os._exit(0)
             continue
         try:
-            fd, _ = listener._accept()
+            fd, _ = server.listener._accept()
         except OSError:
             continue
         conn = _socket.socket(fileno=fd)
@@ -338,8 +421,8 @@ def _serve(runroot: str, listener: Any, identity: tuple[int, int], handlers: dic
             conn.close()
             continue
         line, fds = received
-        stale = _stale(sources)
-        handler = _handler_for(line, handlers) if fds else None
+        stale = _stale(server.sources)
+        handler = _handler_for(line, server.handlers) if fds else None
         if stale or (fds and handler is None):  # upgraded, or started by someone without that handler
             try:
                 conn.sendall(b'{"stale": true}\n')
@@ -347,27 +430,29 @@ def _serve(runroot: str, listener: Any, identity: tuple[int, int], handlers: dic
                 conn.close()
                 for passed in fds:
                     os.close(passed)
-            listener.close()
-            _leave(runroot, identity)
+            server.listener.close()
+            server.leave()
         child = os.fork()
         if child == 0:
             if handler is not None:
-                _become_handler(listener, conn, line, fds, handler)
-            _become_monitor(listener, conn, line)
+                _become_handler(server.listener, conn, line, fds, handler)
+            _become_monitor(server.listener, conn, line)
         conn.close()
         for passed in fds:
             os.close(passed)
 
 
-def _reap_children() -> None:
+def _reap_children() -> set[int]:
     """Collect the monitors and workers that ended (ours until then: one fork each, no intermediate)."""
+    ended: set[int] = set()
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            return ended
         if pid == 0:
-            return
+            return ended
+        ended.add(pid)
 
 
 def _read_request(conn: Any) -> tuple[bytes, list[int]] | None:
