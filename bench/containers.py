@@ -4,8 +4,8 @@ Every tool imports the same busybox rootfs (untimed). ``run-rm`` runs a
 container that does nothing, removing it afterwards: the start-up latency
 users feel. ``exec`` runs ``true`` in a ``sleep`` container started in
 set-up (and removed when the case ends): the latency of a new process in a
-running container. Networking is off for the peers (`--network none`), as
-pinnace has none yet. Issue 4's targets: run at most 1/3 of podman's time
+running container. Networking is off for every engine (`--network none`):
+bench/network.py measures what a bridge adds. Issue 4's targets: run at most 1/3 of podman's time
 and 1/5 of docker's; exec at most half docker's.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from bench import data
 from bench.cases import Context, Step, Target, case
-from bench.tools import IMAGE_NAMESPACE, Session
+from bench.tools import IMAGE_NAMESPACE, NO_NETWORK, Session
 
 IMAGE = f"localhost/{IMAGE_NAMESPACE}/busybox:1"
 
@@ -27,8 +27,7 @@ IMAGE = f"localhost/{IMAGE_NAMESPACE}/busybox:1"
 def run_rm(ctx: Context, s: Session) -> Step:
     tar = ctx.once("busybox", lambda: data.busybox_rootfs_tar(ctx.cache))
     s.run("import", "--change", 'CMD ["sh"]', str(tar), IMAGE)
-    network = () if s.name == "pinnace" else ("--network", "none")
-    return Step(s.argv("run", "--rm", *network, IMAGE, "true"))
+    return Step(s.argv("run", "--rm", *NO_NETWORK, IMAGE, "true"))
 
 
 @case(
@@ -42,8 +41,7 @@ def exec_true(ctx: Context, s: Session) -> Step:
 
     tar = ctx.once("busybox", lambda: data.busybox_rootfs_tar(ctx.cache))
     s.run("import", "--change", 'CMD ["sh"]', str(tar), IMAGE)
-    network = () if s.name == "pinnace" else ("--network", "none")
     name = "pinnace-bench-exec"
-    s.run("run", "-d", "--name", name, *network, IMAGE, "sleep", "100000")
+    s.run("run", "-d", "--name", name, *NO_NETWORK, IMAGE, "sleep", "100000")
     on_close(s, lambda: s.run("rm", "-f", name))
     return Step(s.argv("exec", name, "true"))

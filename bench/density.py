@@ -35,8 +35,8 @@ failed, since a leak is that run's result. When a case ends the session's
 containers are removed (``rm -f``, then the same check), whatever of the
 engine still runs for the store is stopped by its pid (pinnace's zygote
 lingers by design), and the cgroups the engines made are removed, all
-before the store goes. Peers run without networking (``--network none``), as pinnace has none
-yet.
+before the store goes. Every engine runs without networking (``--network none``,
+bench/tools.py).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from pathlib import Path
 from bench import data
 from bench.cases import Context, Step, Target, case
 from bench.dockerd import _Pid, _stat_fields
-from bench.tools import IMAGE_NAMESPACE, CommandFailed, Session, ToolError
+from bench.tools import IMAGE_NAMESPACE, NO_NETWORK, CommandFailed, Session, ToolError
 
 IMAGE = f"localhost/{IMAGE_NAMESPACE}/busybox:1"
 TOOLS = ("pinnace", "podman", "docker")
@@ -221,10 +221,6 @@ def remove_cgroups(dirs: Iterable[Path]) -> list[Path]:
 # -- containers ----------------------------------------------------------------------------------
 
 
-def _network(s: Session) -> tuple[str, ...]:
-    return () if s.name == "pinnace" else ("--network", "none")
-
-
 def rm_f(s: Session) -> tuple[str, ...]:
     """`rm -f` as docker means it: SIGKILL at once.
 
@@ -245,7 +241,7 @@ def parallel_run_argv(s: Session, prefix: str, count: int) -> list[str]:
 
     It waits for every one and fails if any failed (their stderr is its own).
     """
-    run = shlex.join(s.argv("run", "-d", *_network(s), "--name"))
+    run = shlex.join(s.argv("run", "-d", *NO_NETWORK, "--name"))
     script = (
         f"pids=; for i in $(seq 1 {count}); do "
         f'{run} "{prefix}-$i" {shlex.quote(IMAGE)} sleep 3600 >/dev/null & pids="$pids $!"; done; '
@@ -394,7 +390,7 @@ def pss_case(ctx: Context, s: Session) -> Step:
     import_image(ctx, s)
     containers = fleet(s, "bench-pss", PSS_CONTAINERS)
     for name in containers.names:
-        s.run("run", "-d", *_network(s), "--name", name, IMAGE, "sleep", "3600")
+        s.run("run", "-d", *NO_NETWORK, "--name", name, IMAGE, "sleep", "3600")
     containers.track()
     time.sleep(SETTLE)
 

@@ -29,6 +29,9 @@ REPO = BENCH_DIR.parent
 # Every image a benchmark creates is named under this repository, so a
 # shared store (docker's daemon) can be cleaned of exactly those.
 IMAGE_NAMESPACE = "pinnace-bench"
+#: Start-up and density cases run every engine without networking, so they measure the engine
+#: (bench/network.py measures what a bridge adds, each engine on a network of its own).
+NO_NETWORK = ("--network", "none")
 
 # Podman lowers RLIMIT_NPROC to this for conmon and the runtime it starts.
 _PODMAN_NPROC_CAP = 32768

@@ -44,7 +44,7 @@
     latency a container with volumes costs (create, mount, start, wait,
     remove). Target as ``run-rm``'s: at most a third of podman's time.
 
-Peers run without networking (``--network none``), as pinnace has none yet.
+Every engine runs without networking (``--network none``, bench/tools.py).
 Every volume a case creates is removed when its session closes, before the
 store goes (which matters for docker, whose daemon may keep its own store);
 a volume that cannot be removed is reported by the runner.
@@ -63,7 +63,7 @@ from pathlib import Path
 from bench import data
 from bench.cases import Context, Step, Target, case
 from bench.density import CGROUP_PARENTS, IMAGE, cgroup_dirs, import_image, on_close, remove_cgroups
-from bench.tools import CommandFailed, Session, ToolError
+from bench.tools import NO_NETWORK, CommandFailed, Session, ToolError
 
 ENGINES = ("pinnace", "podman", "docker")
 IO_TOOLS = (*ENGINES, "host")
@@ -77,10 +77,6 @@ FILE = "bench.dat"
 MANY = 10
 # "Equal within noise": how far pinnace's median may lie above the host's.
 NOISE = 1.10
-
-
-def _network(s: Session) -> tuple[str, ...]:
-    return () if s.name == "pinnace" else ("--network", "none")
 
 
 def prepare_engine(ctx: Context, s: Session) -> None:
@@ -128,7 +124,7 @@ def dd_argv(s: Session, *operands: str) -> list[str]:
         busybox = str(data.BUSYBOX)
         return [busybox, "time", "-f", "%e", busybox, "dd", *operands]
     mount = ("-v", f"{VOLUME}:{MOUNT}")
-    return s.argv("run", "--rm", *_network(s), *mount, IMAGE, "time", "-f", "%e", "dd", *operands)
+    return s.argv("run", "--rm", *NO_NETWORK, *mount, IMAGE, "time", "-f", "%e", "dd", *operands)
 
 
 def dd_seconds(stderr: str, blocks: int) -> float:
@@ -246,4 +242,4 @@ def run_many_volumes(ctx: Context, s: Session) -> Step:
         s.run("volume", "create", name)
         created.append(name)
     mounts = [flag for name, path in volumes.items() for flag in ("-v", f"{name}:{path}")]
-    return Step(s.argv("run", "--rm", *_network(s), *mounts, IMAGE, "true"))
+    return Step(s.argv("run", "--rm", *NO_NETWORK, *mounts, IMAGE, "true"))

@@ -22,12 +22,24 @@ BUSYBOX = Path("/bin/busybox")
 PINNACE = Path(sys.prefix) / "bin" / "pinnace"
 
 
+#: The daemon.json every test store starts with: no default bridge, so a container with no
+#: ``--network`` gets ``none`` and the host's interfaces and firewall stay as they are.  Tests of
+#: networking write their own (a bridge and subnet private to the test).
+NO_DEFAULT_BRIDGE = '{"bridge": "none"}\n'
+
+
 @dataclass
 class Pinnace:
     """Runs the real ``pinnace`` entry point against a private store."""
 
     root: Path
     runroot: Path
+
+    def __post_init__(self) -> None:
+        config = self.root / "daemon.json"
+        if not config.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            config.write_text(NO_DEFAULT_BRIDGE)
 
     def run(
         self, *args: str, input: bytes | None = None, check: bool = True, stdin: int | None = None

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pinnace.images.stores import Stores
     from pinnace.meta.db import Database
     from pinnace.meta.gc import GCReport
+    from pinnace.network.records import NetworkRecord
     from pinnace.network.service import NetworkService
     from pinnace.snapshots.overlay import OverlaySnapshotter
     from pinnace.volumes.service import VolumeService
@@ -118,10 +119,11 @@ class Engine:
     @_once
     def networks(self) -> NetworkService:
         """Networks and the containers' endpoints on them, configured by ``<root>/daemon.json``."""
-        from pinnace.network.plumbing import unplug_network
         from pinnace.network.service import NetworkService
 
-        return NetworkService(self.db, self.config.root, names=self._container_name, on_remove=unplug_network)
+        return NetworkService(
+            self.db, self.config.root, names=self._container_name, on_remove=_unplug_network
+        )
 
     def _container_name(self, container_id: str) -> str:
         """A container's name (``network inspect``'s Containers), "" once it is gone."""
@@ -161,3 +163,10 @@ class Engine:
     def close(self) -> None:
         if "_db" in self.__dict__:
             self.db.close()
+
+
+def _unplug_network(network: NetworkRecord) -> None:
+    """A removed network's bridge and firewall rules go (netlink loaded only then: most runs need none)."""
+    from pinnace.network.plumbing import unplug_network
+
+    unplug_network(network)

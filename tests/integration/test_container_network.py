@@ -476,3 +476,11 @@ def test_disconnect_the_gateway_network_of_a_running_container(net: tuple[Pinnac
     ]
     assert _until_http("127.0.0.1", fixed).startswith("hello from ")
     assert engine.run("port", "pub").stdout == f"80/tcp -> 127.0.0.1:{fixed}\n"
+
+
+def test_no_network_flag_means_the_default_bridge(net: tuple[Pinnace, str, str]) -> None:
+    engine, _bridge, prefix = net
+    engine.run("create", "--name", "plain", BB, "sh", "-c", "busybox ip -o -4 addr show eth0")
+    assert json.loads(engine.run("inspect", "plain").stdout)[0]["HostConfig"]["NetworkMode"] == "bridge"
+    out = engine.run("start", "-a", "plain").stdout
+    assert f"inet {prefix}." in out

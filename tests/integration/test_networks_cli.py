@@ -73,7 +73,7 @@ def _bridges(p: Pinnace) -> set[str]:
 @pytest.fixture
 def nets(pinnace: Pinnace) -> Iterator[Store]:
     """A store with its own bridge and pool; at the end every custom network is removed, and its interfaces."""
-    pinnace.root.mkdir(parents=True)
+    pinnace.root.mkdir(parents=True, exist_ok=True)
     store = Store(pinnace, f"pnt{os.urandom(3).hex()}", f"10.{random.randint(210, 250)}")
     (pinnace.root / "daemon.json").write_text(
         json.dumps(

@@ -129,9 +129,7 @@ def create_flags(command: str, summary: str) -> Flags:
         metavar="duration",
     )
     p.add_bool("no-healthcheck", help="Disable any container-specified HEALTHCHECK")
-    p.add_string(
-        "network", help="Connect a container to a network (default none, for now)", metavar="network"
-    )
+    p.add_string("network", help="Connect a container to a network", metavar="network")
     p.add_list("dns", help="Set custom DNS servers", metavar="list")
     p.add_list("dns-search", help="Set custom DNS search domains", metavar="list")
     p.add_list("dns-option", help="Set DNS options", metavar="list")

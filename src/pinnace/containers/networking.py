@@ -22,8 +22,10 @@ namespace outlives restarts by the container's monitor and is released
 step of the release tolerates what is already gone, so a crash at any
 point leaves nothing a second release would not clean.
 
-Until the bridge driver is complete, a container with no ``--network``
-gets ``none``: docker's default (``bridge``) is opt-in.
+A container created with no ``--network`` gets docker's default, the
+``bridge`` network (``none`` where daemon.json's ``"bridge": "none"``
+disables it), written into its record at create; a record without a mode
+(made before the default network existed) is ``none``.
 """
 
 from __future__ import annotations
@@ -70,12 +72,12 @@ class Attached:
 
 
 def mode_of(record: ContainerRecord) -> str:
-    """The container's network mode (``none`` when none was asked for, for now)."""
+    """The container's network mode (``none`` for a record made before create wrote one)."""
     return mode_of_options(str(record.host_config.get("NetworkMode") or ""))
 
 
 def mode_of_options(network_mode: str) -> str:
-    """``--network`` as a mode: ``none`` when not given (for now), ``bridge`` for docker's ``default``."""
+    """``--network`` as a mode: ``none`` when not given (see the module docstring), ``bridge`` for docker's ``default``."""
     mode = network_mode or "none"
     return "bridge" if mode == "default" else mode
 

@@ -147,8 +147,7 @@ class ContainerService:
         image = images.resolve(options.image)
         image_config = config_of(self.stores, image).raw.get("config") or {}
         options, warnings = spec.verify_options(options)
-        if options.network_mode:
-            options = self._check_network(options)
+        options = self._check_network(options)
         container_id = names.new_id()
         config = spec.container_config(image_config, options, container_id=container_id)
         if not (config.get("Entrypoint") or config.get("Cmd")):
@@ -198,10 +197,14 @@ class ContainerService:
         return record, warnings
 
     def _check_network(self, options: RunOptions) -> RunOptions:
-        """``--network`` as docker stores it (``container:ID``), refused when it names no network."""
+        """``--network`` as docker stores it (``container:ID``; none given: the default network), refused
+        when it names no network."""
         from pinnace._util.record import replace
         from pinnace.containers import networking
 
+        if not options.network_mode:  # docker's default: "bridge", or none where daemon.json disables it
+            default = "bridge" if self.networks.config.default_bridge_enabled else "none"
+            return replace(options, network_mode=default)
         mode = networking.check_mode(options.network_mode, self.records.resolve)
         if mode not in networking.BUILTIN and not mode.startswith("container:"):
             self.networks.get(mode)  # NotFound: docker's "network X not found"
@@ -376,7 +379,7 @@ class ContainerService:
 
         if records is None:
             records = self.list()
-        if not any(r.host_config.get("NetworkMode") for r in records) and not os.path.isdir(
+        if not any(networking.mode_of(r) not in ("none", "host") for r in records) and not os.path.isdir(
             os.path.join(self.runroot, "netns")
         ):
             return []  # no container ever had a network here: nothing to look at (and no nftables to load)

@@ -127,7 +127,7 @@ def test_write_on_a_named_volume_checks_and_removes_the_file_then_the_volume(tmp
     assert logged[1:] == [
         f"volume create {volumes.VOLUME}",
         f"volume inspect --format {{{{.Mountpoint}}}} {volumes.VOLUME}",
-        f"run --rm -v {volumes.VOLUME}:/vol {IMAGE} time -f %e dd if=/dev/zero of=/vol/bench.dat bs=1M count=64 conv=fsync",
+        f"run --rm --network none -v {volumes.VOLUME}:/vol {IMAGE} time -f %e dd if=/dev/zero of=/vol/bench.dat bs=1M count=64 conv=fsync",
         f"volume rm {volumes.VOLUME}",
     ]
     assert logged[0].startswith("import ")
