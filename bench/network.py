@@ -46,13 +46,19 @@ once (pinnace and podman make the bridge on first use) is not in the samples.
     --net=`` its ``NetworkSettings.SandboxKey``; the busybox image has no
     iperf3, and the data path is the namespace's), then ``iperf3 -c
     127.0.0.1 -p HOSTPORT -t 10 -J`` (``-t 3`` with ``--quick``) on the host.
-    The ``host`` pseudo-tool runs the same over the loopback, the server
-    bound to 127.0.0.1. A sample is the time one Gbit takes, in ms (1000 /
-    the receiver's Gbit/s in iperf3's JSON): the runner counts the lowest
-    median as the best and checks targets as upper bounds, so a rate is
-    recorded as its inverse; Gbit/s = 1000 / the figure. Target: within
-    10 % of the veth's line rate, approximated by the loopback's (the host's
-    figure): at most 1/0.9 of its time per Gbit.
+    The ``veth`` pseudo-tool is pinnace with the client connecting to the
+    container's own address on the bridge: no published port, no NAT, one
+    veth, its line rate. The ``host`` pseudo-tool runs the same over the
+    loopback, the server bound to 127.0.0.1. A sample is the time one Gbit
+    takes, in ms (1000 / the receiver's Gbit/s in iperf3's JSON): the
+    runner counts the lowest median as the best and checks targets as upper
+    bounds, so a rate is recorded as its inverse; Gbit/s = 1000 / the
+    figure. Target: within 10 % of the veth's line rate: at most 1/0.9 of
+    ``veth``'s time per Gbit.
+``tcp-c2c``
+    TCP between two containers on the same bridge: the server as above in
+    the first container's namespace, the client (``nsenter`` into the
+    second's) to the first's address. ``host``: the loopback.
 ``http-conns``
     connections per second to a published busybox ``httpd`` (``-p
     127.0.0.1:HOSTPORT:80``): ``wrk -t 2 -c 16 -d 10s`` (3 s with
@@ -374,7 +380,12 @@ def _docker_network(ctx: Context, s: Session, alloc: Allocations) -> str:
     return NETWORK
 
 
-_NETWORKS = {"pinnace": _pinnace_network, "podman": _podman_network, "docker": _docker_network}
+_NETWORKS = {
+    "pinnace": _pinnace_network,
+    "veth": _pinnace_network,
+    "podman": _podman_network,
+    "docker": _docker_network,
+}
 
 
 def bridge_network(ctx: Context, s: Session) -> str:
@@ -617,20 +628,28 @@ def seconds(ctx: Context) -> int:
     return QUICK_SECONDS if ctx.quick else SECONDS
 
 
+def bridge_containers(
+    ctx: Context, s: Session, prefix: str, count: int, *flags: str, command: Sequence[str] = ("sleep", "3600")
+) -> list[str]:
+    """count containers on the session's bridge network, run with flags.
+
+    Removed (rm -f, their processes checked gone) when the session closes, before the network.
+    """
+    network = bridge_network(ctx, s)
+    containers = fleet(s, prefix, count)
+    for name in containers.names:
+        s.run("run", "-d", "--name", name, "--network", network, *flags, IMAGE, *command)
+    containers.track()
+    return list(containers.names)
+
+
 def published_container(
     ctx: Context, s: Session, prefix: str, container_port: int, *command: str
 ) -> tuple[str, int]:
-    """A container on the session's bridge, container_port published on 127.0.0.1; (its name, the host port).
-
-    Removed (rm -f, its processes checked gone) when the session closes, before the network.
-    """
-    network = bridge_network(ctx, s)
+    """A container on the session's bridge, container_port published on 127.0.0.1; (its name, the host port)."""
     port = allocations(ctx).port()
-    containers = fleet(s, prefix, 1)
-    name = containers.names[0]
     publish = f"127.0.0.1:{port}:{container_port}"
-    s.run("run", "-d", "--name", name, "--network", network, "-p", publish, IMAGE, *command)
-    containers.track()
+    (name,) = bridge_containers(ctx, s, prefix, 1, "-p", publish, command=command)
     return name, port
 
 
@@ -642,47 +661,92 @@ def sandbox_key(s: Session, name: str) -> str:
     return key
 
 
-@case(
-    "tcp-publish",
-    f"TCP host -> published port, iperf3 {SECONDS} s ({QUICK_SECONDS} s if --quick); ms per Gbit"
-    " (Gbit/s = 1000 / it), vs the loopback",
-    WITH_HOST,
-    Target("within 10 % of the line rate (the host's loopback)", LINE_RATE, ("host",)),
-    unit="ms/Gbit",
-)
-def tcp_publish(ctx: Context, s: Session) -> Step:
-    duration = seconds(ctx)
-    if s.name == "host":
-        port = allocations(ctx).port()
-        server_argv = ["iperf3", "-s", "-1", "-B", "127.0.0.1", "-p", str(port)]
-        listen_port = port
-    else:
-        name, port = published_container(ctx, s, "bench-iperf", IPERF_PORT, "sleep", "3600")
-        server_argv = [
-            "nsenter",
-            f"--net={sandbox_key(s, name)}",
-            "iperf3",
-            "-s",
-            "-1",
-            "-p",
-            str(IPERF_PORT),
-        ]
-        listen_port = IPERF_PORT
+def container_ip(s: Session, name: str) -> str:
+    """The container's IPv4 address on its (one) network."""
+    template = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
+    found = s.run("inspect", "--format", template, name).split()
+    if not found:
+        raise ToolError(f"{s.name}: container {name} has no IP address")
+    return found[0]
+
+
+def iperf_server_in(s: Session, name: str) -> list[str]:
+    """``iperf3 -s -1`` in the container's network namespace (``nsenter``: the busybox image has no iperf3)."""
+    return ["nsenter", f"--net={sandbox_key(s, name)}", "iperf3", "-s", "-1", "-p", str(IPERF_PORT)]
+
+
+def iperf_client(address: str, port: int, duration: int) -> list[str]:
+    return ["iperf3", "-c", address, "-p", str(port), "-t", str(duration), "-J"]
+
+
+def iperf_step(
+    s: Session, server_argv: Sequence[str], listen_port: int, client_argv: Sequence[str], duration: int
+) -> Step:
+    """Before each sample a one-off iperf3 server (server_argv) listens; a sample is the client's ms per Gbit."""
     server = Server(server_argv, listen_port, s.workdir / "iperf3-server.log")
     on_close(s, server.stop)
-    client = ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(duration), "-J"]
     env = dict(s.env)
 
     def measure() -> float:
         try:
-            rate = run_iperf_client(client, env, duration)
+            rate = run_iperf_client(client_argv, env, duration)
         except BaseException:
             server.stop()
             raise
         server.finish()
         return 1000.0 / rate
 
-    return Step(client, prepare=lambda: server.start("iperf3"), measure=measure)
+    return Step(list(client_argv), prepare=lambda: server.start("iperf3"), measure=measure)
+
+
+def loopback_iperf(ctx: Context, s: Session, duration: int) -> Step:
+    """The ``host`` pseudo-tool's sample in the TCP cases: iperf3 over the host's loopback."""
+    port = allocations(ctx).port()
+    server = ["iperf3", "-s", "-1", "-B", "127.0.0.1", "-p", str(port)]
+    return iperf_step(s, server, port, iperf_client("127.0.0.1", port, duration), duration)
+
+
+_MS_PER_GBIT = " ms per Gbit (Gbit/s = 1000 / it)"
+
+
+@case(
+    "tcp-publish",
+    f"TCP host -> published port, iperf3 {SECONDS} s ({QUICK_SECONDS} s if --quick);{_MS_PER_GBIT}, vs the"
+    " veth's line rate and the loopback",
+    (*ENGINES, "veth", "host"),
+    Target("within 10 % of the veth's line rate", LINE_RATE, ("veth",)),
+    unit="ms/Gbit",
+)
+def tcp_publish(ctx: Context, s: Session) -> Step:
+    duration = seconds(ctx)
+    if s.name == "host":
+        return loopback_iperf(ctx, s, duration)
+    if s.name == "veth":
+        (name,) = bridge_containers(ctx, s, "bench-veth", 1)
+        client = iperf_client(container_ip(s, name), IPERF_PORT, duration)
+    else:
+        name, port = published_container(ctx, s, "bench-iperf", IPERF_PORT, "sleep", "3600")
+        client = iperf_client("127.0.0.1", port, duration)
+    return iperf_step(s, iperf_server_in(s, name), IPERF_PORT, client, duration)
+
+
+@case(
+    "tcp-c2c",
+    f"TCP container -> container on one bridge, iperf3;{_MS_PER_GBIT}, vs the loopback",
+    WITH_HOST,
+    unit="ms/Gbit",
+)
+def tcp_c2c(ctx: Context, s: Session) -> Step:
+    duration = seconds(ctx)
+    if s.name == "host":
+        return loopback_iperf(ctx, s, duration)
+    server, client = bridge_containers(ctx, s, "bench-c2c", 2)
+    argv = [
+        "nsenter",
+        f"--net={sandbox_key(s, client)}",
+        *iperf_client(container_ip(s, server), IPERF_PORT, duration),
+    ]
+    return iperf_step(s, iperf_server_in(s, server), IPERF_PORT, argv, duration)
 
 
 HTTPD_SCRIPT = "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 80 -h /www"

@@ -158,15 +158,26 @@ def _pinnace_probe() -> str | None:
     return None
 
 
-def _pinnace_open(workdir: Path) -> Session:
-    binary = pinnace_binary()
-    assert binary is not None
-    prefix = (str(binary), "--root", str(workdir / "root"), "--runroot", str(workdir / "run"))
-    env = _base_env(workdir)
-    return Session("pinnace", prefix, env, workdir, version=_first_line([*prefix, "--version"], env))
+def _pinnace_opener(name: str) -> Callable[[Path], Session]:
+    def open_session(workdir: Path) -> Session:
+        binary = pinnace_binary()
+        assert binary is not None
+        prefix = (str(binary), "--root", str(workdir / "root"), "--runroot", str(workdir / "run"))
+        env = _base_env(workdir)
+        return Session(name, prefix, env, workdir, version=_first_line([*prefix, "--version"], env))
+
+    return open_session
 
 
-PINNACE = Tool("pinnace", _pinnace_probe, _pinnace_open)
+PINNACE = Tool("pinnace", _pinnace_probe, _pinnace_opener("pinnace"))
+#: pinnace again, as the measure of the path a case's pinnace run takes without the engine's share
+#: (bench/network.py's tcp-publish: the client to the container's own address, the veth's line rate).
+VETH = Tool(
+    "veth",
+    _pinnace_probe,
+    _pinnace_opener("veth"),
+    note="a pinnace container reached at its own address on the bridge (no published port, no NAT)",
+)
 
 
 # podman -----------------------------------------------------------------------------------------
@@ -350,7 +361,9 @@ HOST = Tool(
     note="no engine: the same command on the host (a scratch directory; the loopback for network cases)",
 )
 
-TOOLS: Mapping[str, Tool] = {t.name: t for t in (PINNACE, PODMAN, DOCKER, PINNACE_RUNTIME, RUNC, CRUN, HOST)}
+TOOLS: Mapping[str, Tool] = {
+    t.name: t for t in (PINNACE, VETH, PODMAN, DOCKER, PINNACE_RUNTIME, RUNC, CRUN, HOST)
+}
 
 
 def docker_socket() -> Path | None:
