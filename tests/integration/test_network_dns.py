@@ -102,3 +102,36 @@ def test_names_on_a_user_network_and_forwarding(net: tuple[Pinnace, str, str], u
     before = _veths()
     engine.run("rm", "-f", "db")
     assert len(before - _veths()) == 1  # the DNS server let the namespace go, and its veth with it
+
+
+def test_a_live_connect_updates_hosts_resolv_conf_and_names(net: tuple[Pinnace, str, str]) -> None:
+    engine, _bridge, prefix = net
+    subnet = f"10.{prefix.split('.')[1]}.{(int(prefix.split('.')[2]) + 1) % 256}"
+    bridge_name = f"pnt{os.urandom(3).hex()}"
+    engine.run("network", "create", "--subnet", f"{subnet}.0/24", "-o", f"com.docker.network.bridge.name={bridge_name}", "app")  # fmt: skip
+    engine.run("run", "-d", "--name", "db", "--network", "app", "busybox", "sh", "-c", "sleep 600")
+    db_ip = engine.run("inspect", "-f", "{{.NetworkSettings.Networks.app.IPAddress}}", "db").stdout.strip()
+    engine.run("run", "-d", "--name", "web", "--hostname", "webhost", "busybox", "sh", "-c", "sleep 600")
+    own = engine.run("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web").stdout.strip()
+
+    def cat(path: str) -> str:
+        return engine.run("exec", "web", "cat", path).stdout
+
+    assert "127.0.0.11" not in cat("/etc/resolv.conf")  # the default bridge: the host's resolvers
+    engine.run("exec", "web", "sh", "-c", "echo '192.0.2.5 mine' >> /etc/hosts")  # the user's own line
+
+    engine.run("network", "connect", "app", "web")
+    web_ip = engine.run("inspect", "-f", "{{.NetworkSettings.Networks.app.IPAddress}}", "web").stdout.strip()
+    assert cat("/etc/resolv.conf").startswith("nameserver 127.0.0.11\n")
+    hosts = cat("/etc/hosts").splitlines()
+    assert hosts[-3:] == [f"{own}\twebhost", "192.0.2.5 mine", f"{web_ip}\twebhost"]
+    out = engine.run("exec", "web", "busybox", "nslookup", "db").stdout
+    assert f"Address: {db_ip}" in out  # the embedded DNS answers in web's namespace now
+    out = engine.run("exec", "db", "busybox", "nslookup", "web").stdout
+    assert f"Address: {web_ip}" in out  # and db finds web by name
+
+    engine.run("network", "disconnect", "app", "web")
+    assert cat("/etc/hosts").splitlines()[-2:] == [f"{own}\twebhost", "192.0.2.5 mine"]
+    assert cat("/etc/resolv.conf").startswith("nameserver 127.0.0.11\n")  # docker keeps its resolver
+    engine.run("network", "connect", "app", "web")  # again: the resolver is there already
+    assert f"Address: {db_ip}" in engine.run("exec", "web", "busybox", "nslookup", "db").stdout

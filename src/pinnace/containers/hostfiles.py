@@ -12,6 +12,13 @@ hostname, its addresses, ``--add-host`` and the ``--dns*`` flags:
   for a container in its own network namespace (they would be its own
   loopback), Google's public servers when none is left, as docker does;
   ``--dns``, ``--dns-search`` and ``--dns-option`` replace their kinds.
+
+While the container runs, ``network connect`` and ``disconnect`` change
+them in place (the bind mounts show the files' inodes, so never by
+rename), as dockerd does: the new address's line is added to hosts, a
+disconnected one's removed, other lines (the user's own edits among them)
+kept; the first user-defined network a container joins switches its
+resolv.conf to the embedded resolver.
 """
 
 from __future__ import annotations
@@ -62,10 +69,14 @@ def hosts(
             ip = host_gateway
         if ip:
             lines.append(f"{ip}\t{name}\n")
-    names = f"{hostname}.{domainname} {hostname}" if domainname else hostname
-    for address in addresses:
-        lines.append(f"{address}\t{names}\n")
+    lines += [_own_line(address, hostname, domainname) for address in addresses]
     return "".join(lines)
+
+
+def _own_line(address: str, hostname: str, domainname: str) -> str:
+    """The hosts line naming the container by one of its addresses."""
+    names = f"{hostname}.{domainname} {hostname}" if domainname else hostname
+    return f"{address}\t{names}\n"
 
 
 def resolv_conf(
@@ -172,6 +183,52 @@ def write(
             {"destination": destination, "type": "bind", "source": path, "options": ["rbind", "rprivate"]}
         )
     return mounts
+
+
+def add_address(directory: str, config: Mapping[str, Any], address: str) -> None:
+    """A running container got ``address`` (``network connect``): its hosts line, added in place."""
+    line = _own_line(address, str(config.get("Hostname") or ""), str(config.get("Domainname") or ""))
+    path = os.path.join(directory, "hosts")
+    text = _read(path)
+    if line not in text.splitlines(keepends=True):
+        _rewrite(path, text + ("" if not text or text.endswith("\n") else "\n") + line)
+
+
+def remove_address(directory: str, config: Mapping[str, Any], address: str) -> None:
+    """A running container lost ``address`` (``network disconnect``): its hosts line goes, in place."""
+    line = _own_line(address, str(config.get("Hostname") or ""), str(config.get("Domainname") or ""))
+    path = os.path.join(directory, "hosts")
+    text = _read(path)
+    kept = [existing for existing in text.splitlines(keepends=True) if existing != line]
+    if len(kept) != len(text.splitlines()):
+        _rewrite(path, "".join(kept))
+
+
+def use_embedded_dns(directory: str, host_config: Mapping[str, Any]) -> None:
+    """A running container joined its first user-defined network: its resolv.conf names the embedded resolver."""
+    text = resolv_conf(
+        own_network=True,
+        embedded_dns=True,
+        dns=list(host_config.get("Dns") or ()),
+        search=list(host_config.get("DnsSearch") or ()),
+        options=list(host_config.get("DnsOptions") or ()),
+    )
+    _rewrite(os.path.join(directory, "resolv.conf"), text)
+
+
+def _rewrite(path: str, text: str) -> None:
+    """Replace a bound file's content in place (a rename would leave the container the old inode)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return  # never written (the container was not started by us): nothing is bound
+    try:
+        os.ftruncate(fd, 0)
+        left = memoryview(text.encode())
+        while left:
+            left = left[os.write(fd, left) :]
+    finally:
+        os.close(fd)
 
 
 def paths(directory: str) -> dict[str, str]:

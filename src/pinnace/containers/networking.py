@@ -131,14 +131,11 @@ def setup(
                 _plug(record, path, service, network, endpoint, ifname=f"eth{index}", gateway=index == 0)
                 plugged.append((network, endpoint))
             bindings = _publish(record, *plugged[0]) if plugged else []
-            _save_state(runroot, record.id, len(plugged), plugged[0][0].id if plugged else "")
             # docker's resolver serves user-defined networks only
             embedded_dns = any(not network.predefined for network, _ in plugged)
             if embedded_dns:
-                from pinnace.containers import dnsd
-                from pinnace.network import dns
-
-                dns.register(runroot, record.id, path, lambda: dnsd.start(service.root, runroot))
+                _register_dns(record, runroot, service, path)
+            _save_state(runroot, record.id, len(plugged), plugged[0][0].id if plugged else "", embedded_dns)
         except BaseException:
             _unplug_all(record, runroot, service)
             raise
@@ -149,6 +146,14 @@ def setup(
         settings=settings(record, path, plugged, bindings),
         embedded_dns=embedded_dns,
     )
+
+
+def _register_dns(record: ContainerRecord, runroot: str, service: NetworkService, netns: str) -> None:
+    """Have the embedded DNS server answer at 127.0.0.11 in the container's namespace (started if need be)."""
+    from pinnace.containers import dnsd
+    from pinnace.network import dns
+
+    dns.register(runroot, record.id, netns, lambda: dnsd.start(service.root, runroot))
 
 
 def _plug(
@@ -209,6 +214,14 @@ def plugged_in(runroot: str, container_id: str) -> bool:
     return os.path.ismount(netns_path(runroot, container_id))
 
 
+@record
+class Plugged:
+    """What ``network connect`` changed in a running container besides its new interface."""
+
+    bindings: Sequence[PortBinding] | None = None  # the ports published, when it became the gateway
+    embedded_dns: bool = False  # the embedded resolver now answers in it (its first user-defined network)
+
+
 def plug(
     record: ContainerRecord,
     network: NetworkRecord,
@@ -216,32 +229,40 @@ def plug(
     *,
     runroot: str,
     service: NetworkService,
-) -> list[PortBinding] | None:
+) -> Plugged:
     """Plug a new endpoint into the running container's namespace (``network connect``); the caller holds :func:`lock`.
 
     The interface is the next ``ethN``, with its address and so the route
     to its subnet, but no default route: the container's traffic keeps its
     way out.  Only a container left with no interface at all (every
     network disconnected) takes this one as its gateway: the default
-    route, and its published ports.  Returns the bindings then published,
-    else None.  On failure nothing of the new veth is left.
+    route, and its published ports.  The first user-defined network a
+    container joins starts the embedded resolver in its namespace.  On
+    failure nothing of the new veth is left.
     """
     from pinnace.network import plumbing
 
     path = netns_path(runroot, record.id)
-    index, gateway = _load_state(runroot, record.id, service, exclude=network.id)
+    index, gateway, dns_on = _load_state(runroot, record.id, service, exclude=network.id)
     takes_gateway = not gateway
     _plug(record, path, service, network, endpoint, ifname=f"eth{index}", gateway=takes_gateway)
     bindings = None
+    starts_dns = not network.predefined and not dns_on
     try:
         if takes_gateway:
             bindings = _publish(record, network, endpoint)
             gateway = network.id
-        _save_state(runroot, record.id, index + 1, gateway)
+        if starts_dns:
+            _register_dns(record, runroot, service, path)
+        _save_state(runroot, record.id, index + 1, gateway, dns_on or starts_dns)
     except BaseException:
+        if starts_dns:
+            from pinnace.network import dns
+
+            dns.unregister(runroot, record.id)
         plumbing.detach(plumbing.host_ifname(record.id, network.id))
         raise
-    return bindings
+    return Plugged(bindings=bindings, embedded_dns=starts_dns)
 
 
 def unplug(record: ContainerRecord, endpoint: Endpoint, *, runroot: str, service: NetworkService) -> bool:
@@ -255,14 +276,14 @@ def unplug(record: ContainerRecord, endpoint: Endpoint, *, runroot: str, service
     from pinnace.network import plumbing
 
     plumbing.detach(plumbing.host_ifname(record.id, endpoint.network))
-    index, gateway = _load_state(runroot, record.id, service)
+    index, gateway, dns_on = _load_state(runroot, record.id, service)
     if gateway != endpoint.network:
         return False
     if record.host_config.get("PortBindings") or record.host_config.get("PublishAllPorts"):
         from pinnace.network import nat
 
         nat.unpublish(record.id)
-    _save_state(runroot, record.id, index, "")
+    _save_state(runroot, record.id, index, "", dns_on)  # the resolver stays, as docker's
     return True
 
 
@@ -271,19 +292,20 @@ def _run_dir(runroot: str, container_id: str) -> str:
     return os.path.join(runroot, "containers", container_id)
 
 
-def _save_state(runroot: str, container_id: str, next_index: int, gateway: str) -> None:
+def _save_state(runroot: str, container_id: str, next_index: int, gateway: str, dns: bool) -> None:
     from pinnace._util import jsonc
     from pinnace._util.fs import atomic_write
 
     path = os.path.join(_run_dir(runroot, container_id), STATE_FILE)
-    state = {"next": next_index, "gateway": gateway}
+    state = {"next": next_index, "gateway": gateway, "dns": dns}
     atomic_write(path, jsonc.dumps(state, compact=True).encode(), durable=False)
 
 
 def _load_state(
     runroot: str, container_id: str, service: NetworkService, *, exclude: str = ""
-) -> tuple[int, str]:
-    """(index of the next ethN, the gateway endpoint's network ID or "") of the running container.
+) -> tuple[int, str, bool]:
+    """(index of the next ethN, the gateway endpoint's network ID or "", whether the embedded DNS
+    answers) of the running container.
 
     Without the file (a namespace made before it existed), from the
     endpoints in order, leaving out ``exclude`` (the one being plugged).
@@ -293,11 +315,12 @@ def _load_state(
     try:
         with open(os.path.join(_run_dir(runroot, container_id), STATE_FILE), "rb") as f:
             state = jsonc.loads(f.read())
-        return int(state["next"]), str(state["gateway"])
+        return int(state["next"]), str(state["gateway"]), bool(state.get("dns"))
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    others = [ep.network for ep in service.endpoints(container_id) if ep.network != exclude]
-    return len(others), others[0] if others else ""
+    others = [service.get(ep.network) for ep in service.endpoints(container_id) if ep.network != exclude]
+    dns = any(not network.predefined for network in others)
+    return len(others), others[0].id if others else "", dns
 
 
 def _publish(record: ContainerRecord, network: NetworkRecord, endpoint: Endpoint) -> list[PortBinding]:

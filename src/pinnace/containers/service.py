@@ -434,21 +434,31 @@ class ContainerService:
                 raise
             if not live:
                 return endpoint
-            plugged = False
+            plugged: networking.Plugged | None = None
             try:
-                bindings = networking.plug(
+                plugged = networking.plug(
                     record, network, endpoint, runroot=self.runroot, service=self.networks
                 )
-                plugged = True
+                bindings = plugged.bindings
                 self._change_network_file(
                     record, lambda doc: networking.with_network(doc, record, network, endpoint, bindings)
                 )
             except BaseException:
-                if plugged:
+                if plugged is not None:
                     networking.unplug(record, endpoint, runroot=self.runroot, service=self.networks)
                 self.networks.disconnect(network.id, record.id)
                 raise
+            self._connected_host_files(record, endpoint.ip, embedded_dns=plugged.embedded_dns)
         return endpoint
+
+    def _connected_host_files(self, record: ContainerRecord, address: str, *, embedded_dns: bool) -> None:
+        """/etc/hosts (and /etc/resolv.conf, when the embedded resolver began to answer) after a live connect."""
+        from pinnace.containers import hostfiles
+
+        directory = self._dir(record.id)
+        hostfiles.add_address(directory, record.config, address)
+        if embedded_dns:
+            hostfiles.use_embedded_dns(directory, record.host_config)
 
     def disconnect_network(self, network_ref: str, container_ref: str, *, force: bool = False) -> None:
         """docker network disconnect: release the container's endpoint; unplugged live if it runs.
@@ -493,6 +503,9 @@ class ContainerService:
                 self._change_network_file(
                     record, lambda doc: networking.without_network(doc, record, network.name, gateway=gateway)
                 )
+                from pinnace.containers import hostfiles
+
+                hostfiles.remove_address(self._dir(record.id), record.config, endpoint.ip)
             self.networks.disconnect(network.id, record.id)
 
     def _force_endpoint_delete(self, network_ref: str, container_id: str) -> bool:
