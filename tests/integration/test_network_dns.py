@@ -135,3 +135,45 @@ def test_a_live_connect_updates_hosts_resolv_conf_and_names(net: tuple[Pinnace, 
     assert cat("/etc/resolv.conf").startswith("nameserver 127.0.0.11\n")  # docker keeps its resolver
     engine.run("network", "connect", "app", "web")  # again: the resolver is there already
     assert f"Address: {db_ip}" in engine.run("exec", "web", "busybox", "nslookup", "db").stdout
+
+
+def test_an_ipv6_network_addresses_routes_names(net: tuple[Pinnace, str, str]) -> None:
+    engine, _bridge, prefix = net
+    subnet = f"10.{prefix.split('.')[1]}.{(int(prefix.split('.')[2]) + 1) % 256}"
+    v6 = f"fd{os.urandom(1).hex()}:{os.urandom(2).hex()}:{os.urandom(2).hex()}:1"
+    bridge = f"pnt{os.urandom(3).hex()}"
+    engine.run(
+        "network", "create", "--subnet", f"{subnet}.0/24", "--ipv6", "--subnet", f"{v6}::/64",
+        "-o", f"com.docker.network.bridge.name={bridge}", "six",
+    )  # fmt: skip
+    engine.run("run", "-d", "--name", "six-a", "--network", "six", "busybox", "sh", "-c", "sleep 600")
+    engine.run("run", "-d", "--name", "six-b", "--network", "six", "busybox", "sh", "-c", "sleep 600")
+    settings = json.loads(engine.run("inspect", "six-a").stdout)[0]["NetworkSettings"]
+    six = settings["Networks"]["six"]
+    assert six["GlobalIPv6Address"] == f"{v6}::2" and six["GlobalIPv6PrefixLen"] == 64
+    assert six["IPv6Gateway"] == f"{v6}::1"
+    assert settings["GlobalIPv6Address"] == ""  # the deprecated top-level fields are the default bridge's
+    addresses = engine.run("exec", "six-a", "busybox", "ip", "-o", "-6", "addr", "show", "eth0").stdout
+    (global_line,) = [line for line in addresses.splitlines() if f"inet6 {v6}::2/64" in line]
+    assert "tentative" not in global_line  # usable at once: no duplicate address detection
+    routes = engine.run("exec", "six-a", "busybox", "ip", "-6", "route").stdout
+    assert f"default via {v6}::1 dev eth0" in routes
+    hostname = json.loads(engine.run("inspect", "six-a").stdout)[0]["Config"]["Hostname"]
+    assert f"{v6}::2\t{hostname}\n" in engine.run("exec", "six-a", "cat", "/etc/hosts").stdout
+    # container to container over IPv6, and to the host's end of the bridge
+    ping = engine.run("exec", "six-b", "busybox", "ping", "-6", "-c", "1", "-W", "2", f"{v6}::2", check=False)
+    assert ping.returncode == 0, ping.stdout + ping.stderr
+    assert (
+        engine.run(
+            "exec", "six-b", "busybox", "ping", "-6", "-c", "1", "-W", "2", f"{v6}::1", check=False
+        ).returncode
+        == 0
+    )
+    # the embedded DNS answers AAAA with the IPv6 address, A with the IPv4 one
+    out = engine.run("exec", "six-b", "busybox", "nslookup", "-type=aaaa", "six-a").stdout
+    assert f"Address: {v6}::2" in out
+    out = engine.run("exec", "six-b", "busybox", "nslookup", "-type=a", "six-a").stdout
+    assert f"Address: {six['IPAddress']}" in out and v6 not in out
+    engine.run("rm", "-f", "six-a", "six-b")
+    engine.run("network", "rm", "six")
+    assert not os.path.exists(f"/sys/class/net/{bridge}")

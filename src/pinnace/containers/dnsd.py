@@ -24,14 +24,15 @@ _LIVE = ("running", "paused", "restarting")
 
 
 def addresses(db: Database, container_id: str, name: str) -> list[str]:
-    """The IPv4 addresses ``name`` has for ``container_id``: containers that run on its user-defined networks.
+    """The addresses (IPv4, and IPv6 on IPv6 networks) ``name`` has for ``container_id``: containers that
+    run on its user-defined networks.
 
     A name is a container's name, its short (12 digit) or full ID, a
     network alias, or ``NAME.NETWORK``, as docker's resolver answers.
     """
     rows = db.conn.execute(
         """
-        SELECT other.ip, other.aliases, c.name, c.id, n.name
+        SELECT other.ip, other.ip6, other.aliases, c.name, c.id, n.name
         FROM endpoints AS mine
         JOIN endpoints AS other ON other.network = mine.network
         JOIN networks AS n ON n.id = mine.network
@@ -41,12 +42,12 @@ def addresses(db: Database, container_id: str, name: str) -> list[str]:
         """,
         (container_id, *_NO_DNS, *_LIVE),
     )
-    found = []
-    for ip, aliases, container_name, cid, network_name in rows:
+    found: list[str] = []
+    for ip, ip6, aliases, container_name, cid, network_name in rows:
         names = {container_name.lower(), cid[:12], cid, f"{container_name}.{network_name}".lower()}
         names.update(a.lower() for a in jsonc.loads(aliases or "[]"))
-        if name in names and ip not in found:
-            found.append(ip)
+        if name in names:
+            found.extend(address for address in (ip, ip6) if address and address not in found)
     return found
 
 

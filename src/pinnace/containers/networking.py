@@ -141,7 +141,7 @@ def setup(
             raise
     return Attached(
         netns=path,
-        addresses=tuple(endpoint.ip for _, endpoint in plugged),
+        addresses=tuple(ip for _, endpoint in plugged for ip in (endpoint.ip, endpoint.ip6) if ip),
         gateway=plugged[0][0].gateway if plugged else "",
         settings=settings(record, path, plugged, bindings),
         embedded_dns=embedded_dns,
@@ -173,7 +173,14 @@ def _plug(
     from pinnace.network import plumbing
 
     mtu = service.mtu(network)
-    plumbing.ensure_bridge(network.bridge, network.gateway, network.prefixlen, mtu=mtu)
+    plumbing.ensure_bridge(
+        network.bridge,
+        network.gateway,
+        network.prefixlen,
+        mtu=mtu,
+        gateway6=network.gateway6,
+        prefixlen6=network.prefixlen6,
+    )
     _nat(network)
     plumbing.attach(
         netns,
@@ -186,6 +193,9 @@ def _plug(
         mtu=mtu,
         ifname=ifname,
         default_route=gateway,
+        address6=endpoint.ip6,
+        prefixlen6=network.prefixlen6,
+        gateway6=network.gateway6,
     )
 
 
@@ -406,6 +416,9 @@ def _legacy_fields(doc: dict[str, Any]) -> dict[str, Any]:
     doc["IPAddress"] = bridge.get("IPAddress", "")
     doc["IPPrefixLen"] = bridge.get("IPPrefixLen", 0)
     doc["MacAddress"] = bridge.get("MacAddress", "")
+    doc["GlobalIPv6Address"] = bridge.get("GlobalIPv6Address", "")
+    doc["GlobalIPv6PrefixLen"] = bridge.get("GlobalIPv6PrefixLen", 0)
+    doc["IPv6Gateway"] = bridge.get("IPv6Gateway", "")
     return doc
 
 
@@ -421,9 +434,9 @@ def network_entry(network: NetworkRecord, endpoint: Endpoint) -> dict[str, Any]:
         "Gateway": network.gateway,
         "IPAddress": endpoint.ip,
         "IPPrefixLen": network.prefixlen,
-        "IPv6Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
+        "IPv6Gateway": network.gateway6 if endpoint.ip6 else "",
+        "GlobalIPv6Address": endpoint.ip6,
+        "GlobalIPv6PrefixLen": network.prefixlen6 if endpoint.ip6 else 0,
         "DriverOpts": None,
         "DNSNames": None,
     }

@@ -448,15 +448,19 @@ class ContainerService:
                     networking.unplug(record, endpoint, runroot=self.runroot, service=self.networks)
                 self.networks.disconnect(network.id, record.id)
                 raise
-            self._connected_host_files(record, endpoint.ip, embedded_dns=plugged.embedded_dns)
+            addresses = [ip for ip in (endpoint.ip, endpoint.ip6) if ip]
+            self._connected_host_files(record, addresses, embedded_dns=plugged.embedded_dns)
         return endpoint
 
-    def _connected_host_files(self, record: ContainerRecord, address: str, *, embedded_dns: bool) -> None:
+    def _connected_host_files(
+        self, record: ContainerRecord, addresses: Sequence[str], *, embedded_dns: bool
+    ) -> None:
         """/etc/hosts (and /etc/resolv.conf, when the embedded resolver began to answer) after a live connect."""
         from pinnace.containers import hostfiles
 
         directory = self._dir(record.id)
-        hostfiles.add_address(directory, record.config, address)
+        for ip in addresses:
+            hostfiles.add_address(directory, record.config, ip)
         if embedded_dns:
             hostfiles.use_embedded_dns(directory, record.host_config)
 
@@ -505,7 +509,9 @@ class ContainerService:
                 )
                 from pinnace.containers import hostfiles
 
-                hostfiles.remove_address(self._dir(record.id), record.config, endpoint.ip)
+                for ip in (endpoint.ip, endpoint.ip6):
+                    if ip:
+                        hostfiles.remove_address(self._dir(record.id), record.config, ip)
             self.networks.disconnect(network.id, record.id)
 
     def _force_endpoint_delete(self, network_ref: str, container_id: str) -> bool:

@@ -155,8 +155,10 @@ def serve(
 ) -> NoReturn:
     """The server's life: listen, say ready on ``ready_fd``, answer until idle or its runroot is gone.
 
-    ``answer(container_id, name)`` gives the IPv4 addresses ``name`` has
-    for that container (its networks' containers), empty to forward.
+    ``answer(container_id, name)`` gives the addresses ``name`` has for
+    that container (its networks' containers: IPv4, and IPv6 on IPv6
+    networks), empty to forward; an A or AAAA question is answered with
+    those of its kind.
     """
     import fcntl
 
@@ -326,9 +328,11 @@ class _Server:
             return None
         response = dns.message.make_response(query)
         response.flags |= dns.flags.RA
-        if question.rdtype == dns.rdatatype.A:
+        # A name we know with no address of the kind asked: an empty answer (NODATA), not a forward.
+        wanted = [a for a in addresses if (":" in a) == (question.rdtype == dns.rdatatype.AAAA)]
+        if wanted:
             response.answer.append(
-                dns.rrset.from_text_list(question.name, TTL, dns.rdataclass.IN, dns.rdatatype.A, addresses)
+                dns.rrset.from_text_list(question.name, TTL, dns.rdataclass.IN, question.rdtype, wanted)
             )
         wire: bytes = response.to_wire()
         return wire

@@ -105,8 +105,11 @@ def _iproute(netns: str | None = None) -> Any:
     return IPRoute(netns=netns, flags=0) if netns else IPRoute()
 
 
-def ensure_bridge(name: str, gateway: str, prefixlen: int, *, mtu: int = 1500) -> int:
-    """The bridge ``name``, up with the gateway address: made if missing, its address added if lost; its index."""
+def ensure_bridge(
+    name: str, gateway: str, prefixlen: int, *, mtu: int = 1500, gateway6: str = "", prefixlen6: int = 0
+) -> int:
+    """The bridge ``name``, up with the gateway address (and IPv6 one): made if missing, an address added
+    if lost; its index."""
     with _iproute() as ipr:
         found = ipr.link_lookup(ifname=name)
         if found:
@@ -118,15 +121,30 @@ def ensure_bridge(name: str, gateway: str, prefixlen: int, *, mtu: int = 1500) -
                 if not ipr.link_lookup(ifname=name):
                     raise Unavailable(f"create bridge {name}: {e}") from None
             index = ipr.link_lookup(ifname=name)[0]
-        addresses = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=index, family=2)}
-        if gateway not in addresses:
-            try:
-                ipr.addr("add", index=index, address=gateway, prefixlen=prefixlen)
-            except Exception as e:
-                if "exists" not in str(e).lower():
-                    raise Unavailable(f"add {gateway}/{prefixlen} to bridge {name}: {e}") from None
+        for address, length, family in ((gateway, prefixlen, 2), (gateway6, prefixlen6, 10)):
+            if not address:
+                continue
+            present = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=index, family=family)}
+            if address not in present:
+                try:
+                    _add_address(ipr, index, address, length)
+                except Exception as e:
+                    if "exists" not in str(e).lower():
+                        raise Unavailable(f"add {address}/{length} to bridge {name}: {e}") from None
         ipr.link("set", index=index, state="up")
         return int(index)
+
+
+#: ``IFA_F_NODAD``: an IPv6 address usable at once, not "tentative" for the second duplicate address
+#: detection takes (the addresses come from our own IPAM, so no duplicate can be out there).
+_NODAD = 0x02
+
+
+def _add_address(ipr: Any, index: int, address: str, prefixlen: int) -> None:
+    if ":" in address:
+        ipr.addr("add", index=index, address=address, prefixlen=prefixlen, flags=_NODAD)
+    else:
+        ipr.addr("add", index=index, address=address, prefixlen=prefixlen)
 
 
 def remove_bridge(name: str) -> None:
@@ -149,11 +167,15 @@ def attach(
     mtu: int = 1500,
     ifname: str = "eth0",
     default_route: bool = True,
+    address6: str = "",
+    prefixlen6: int = 0,
+    gateway6: str = "",
 ) -> None:
     """Give the namespace at ``netns`` an interface ``ifname`` on ``bridge``: a veth pair, addressed and routed.
 
-    The address brings the route to the network's subnet; ``default_route``
-    adds the default route through ``gateway`` too, which only a
+    The address (and ``address6`` on an IPv6 network) brings the route to
+    the network's subnet; ``default_route`` adds the default route through
+    ``gateway`` (and ``gateway6``) too, which only a
     container's first (gateway) interface gets: a second network plugged
     in (``network connect``) must not take the container's traffic.
     Idempotent on the host side: a veth of that name left by a crash is
@@ -193,11 +215,15 @@ def attach(
             peer = ns.link_lookup(ifname=temporary)[0]
             ns.link("set", index=peer, ifname=ifname, address=mac)
             ns.addr("add", index=peer, address=address, prefixlen=prefixlen)
+            if address6:
+                _add_address(ns, peer, address6, prefixlen6)
             ns.link("set", index=peer, state="up")
             for lo in ns.link_lookup(ifname="lo"):
                 ns.link("set", index=lo, state="up")
             if default_route:
                 ns.route("add", dst="0.0.0.0/0", gateway=gateway)
+                if address6 and gateway6:
+                    ns.route("add", dst="::/0", gateway=gateway6, family=10)
     except Exception as e:
         detach(host_name)
         raise Unavailable(f"configure {ifname} in {netns}: {e}") from None
