@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -32,11 +33,19 @@ def _nft_table() -> dict[str, list[object]] | None:
     return out
 
 
+def _our_interfaces() -> set[str]:
+    """The host's interfaces named as the tests name theirs: veths ``pnv*``, bridges ``pnt*``."""
+    return {n for n in os.listdir("/sys/class/net") if n.startswith(("pnv", "pnt"))}
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_firewall_left() -> Iterator[None]:
-    """The suite leaves no pinnace firewall behind: a table it made goes at the end, if nothing is left in it."""
+    """The suite leaves no pinnace firewall or interface behind: a table it made goes at the end, if
+    nothing is left in it; no veth or bridge of the tests' naming that was not there before remains."""
     existed = _nft_table() is not None
+    interfaces = _our_interfaces()
     yield
+    assert _our_interfaces() - interfaces == set(), "interfaces left by the tests"
     table = _nft_table()
     if table is None or existed:
         return
