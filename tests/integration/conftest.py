@@ -34,8 +34,23 @@ def _nft_table() -> dict[str, list[object]] | None:
 
 
 def _our_interfaces() -> set[str]:
-    """The host's interfaces named as the tests name theirs: veths ``pnv*``, bridges ``pnt*``."""
-    return {n for n in os.listdir("/sys/class/net") if n.startswith(("pnv", "pnt"))}
+    """The host's interfaces named as the tests name theirs: bridges ``pnt`` + 6 hex digits, and the
+    veths ``pnv*`` on them or on no bridge (a benchmark running beside the suite names its bridges
+    with other letters)."""
+    import re
+
+    names = os.listdir("/sys/class/net")
+    bridges = {n for n in names if re.fullmatch(r"pnt[0-9a-f]{6}", n)}
+    veths = set()
+    for name in names:
+        if name.startswith("pnv"):
+            try:
+                master = os.path.basename(os.readlink(f"/sys/class/net/{name}/master"))
+            except OSError:
+                master = ""
+            if not master or master in bridges:
+                veths.add(name)
+    return bridges | veths
 
 
 @pytest.fixture(scope="session", autouse=True)
