@@ -14,6 +14,8 @@ for the same condition, so fronts print it unchanged.
     │   ├── UnsafeArchive         a tar entry would land outside its root
     │   └── DigestMismatch        content does not match its digest or size
     ├── FailedPrecondition        the store is not in a state that allows it   (412)
+    ├── Unauthenticated           a registry wants credentials we lack or it refused (401)
+    ├── PermissionDenied          a registry refused the credentials access      (403)
     ├── Unavailable               a resource is busy or a peer is unreachable  (503)
     └── NotImplementedYet         a documented feature pinnace does not have   (501)
 
@@ -74,6 +76,18 @@ class DigestMismatch(InvalidArgument):
 
 class FailedPrecondition(PinnaceError):
     http_status = 412
+
+
+class Unauthenticated(PinnaceError):
+    """A registry asked for credentials (401): none were given, or it refused them."""
+
+    http_status = 401
+
+
+class PermissionDenied(PinnaceError):
+    """A registry knows who we are and refuses the access (403)."""
+
+    http_status = 403
 
 
 class Unavailable(PinnaceError):

@@ -74,32 +74,19 @@ class NetworkConfig:
 
 def load(root: str) -> NetworkConfig:
     """The configuration in ``<root>/daemon.json``, or the defaults when there is no such file."""
-    import os
+    from pinnace._util import daemon_json
 
-    path = os.path.join(root, FILENAME)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return NetworkConfig()
-    except OSError as e:
-        raise InvalidArgument(f"unable to configure pinnace with file {path}: {e.strerror}") from None
-    from pinnace._util import jsonc
-
-    try:
-        doc = jsonc.loads(data) if data.strip() else {}
-    except ValueError as e:
-        raise InvalidArgument(f"unable to configure pinnace with file {path}: {e}") from None
-    if not isinstance(doc, dict):
-        raise InvalidArgument(f"unable to configure pinnace with file {path}: the file is not a JSON object")
-    return parse(doc, path)
+    doc, path = daemon_json.load(root)
+    return parse(doc, path) if doc else NetworkConfig()
 
 
 def parse(doc: Mapping[str, Any], path: str = FILENAME) -> NetworkConfig:
     """The networking keys of a parsed ``daemon.json``, checked; other keys are ignored."""
 
+    from pinnace._util.daemon_json import invalid
+
     def fail(detail: str) -> InvalidArgument:
-        return InvalidArgument(f"unable to configure pinnace with file {path}: {detail}")
+        return invalid(path, detail)
 
     def text(key: str, default: str) -> str:
         value = doc.get(key, default)
