@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from pinnace.containers.service import ContainerService
     from pinnace.content import ContentStore
+    from pinnace.distribution.service import DistributionService
     from pinnace.images.service import ImageService
     from pinnace.images.stores import Stores
     from pinnace.meta.db import Database
@@ -108,6 +109,13 @@ class Engine:
         from pinnace.images.service import ImageService
 
         return ImageService(self.stores)
+
+    @_once
+    def registry(self) -> DistributionService:
+        """Pull and push, with the registries and mirrors of ``<root>/daemon.json``."""
+        from pinnace.distribution.service import DistributionService
+
+        return DistributionService(self.stores, self.config.root)
 
     @_once
     def volumes(self) -> VolumeService:

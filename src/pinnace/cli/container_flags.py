@@ -51,6 +51,7 @@ def create_flags(command: str, summary: str) -> Flags:
         p.add_bool("detach", "d", help="Run container in background and print container ID")
         p.add_string("detach-keys", help="Override the key sequence for detaching a container")
     p.add_string("name", help="Assign a name to the container")
+    p.add_string("platform", help="Set platform if server is multi-platform capable")
     p.add_string("pull", help='Pull image before running ("always", "missing", "never")', default="missing")
     p.add_bool("quiet", "q", help="Suppress the pull output")
     p.add_bool(
@@ -415,30 +416,31 @@ def ensure_image(ctx: Context, ns: Values) -> None:
     """``--pull`` before create, as docker's CLI: ``never`` leaves the image check to create.
 
     ``missing`` (the default) prints ``Unable to find image 'busybox:latest'
-    locally`` (unless ``-q``) when the image is not in the store, then
-    fails: pinnace cannot pull from a registry yet.  ``always`` fails for
-    the same reason.  The image present (or ``never``): nothing happens.
+    locally`` (unless ``-q``) when the image is not in the store, then pulls
+    it, its progress on stderr; ``always`` pulls every time (a pull of what
+    is here already only checks its digest).
     """
-    from pinnace.errors import NotFound, NotImplementedYet
+    from pinnace.errors import NotFound
 
     policy = ns.value("pull") or "missing"
     image = ns.args[0]
     if policy == "never":
         return
-    if policy == "always":
-        raise NotImplementedYet(
-            f"cannot pull {image}: pulling from a registry is not supported yet (use --pull missing or never)"
-        )
-    from pinnace.images.records import ImageRecords
+    quiet = ns.flag("quiet")
+    if policy == "missing":
+        from pinnace.images.records import ImageRecords
 
-    try:
-        ImageRecords(ctx.engine.db).resolve(image)
-        return
-    except NotFound as e:
-        missing = e
-    if not ns.flag("quiet"):
-        ctx.stderr.write(f"Unable to find image '{_familiar(image)}' locally\n")
-    raise NotImplementedYet(f"{missing}: pulling from a registry is not supported yet") from None
+        try:
+            ImageRecords(ctx.engine.db).resolve(image)
+            return
+        except NotFound:
+            pass
+        if not quiet:
+            ctx.stderr.write(f"Unable to find image '{_familiar(image)}' locally\n")
+    from pinnace.cli.registry import pull_image
+
+    platform = ns.value("platform")
+    pull_image(ctx, image, out=ctx.stderr, quiet=quiet, platform=platform)
 
 
 def _familiar(image: str) -> str:

@@ -206,6 +206,24 @@ class ImageRecords:
                 (str(ref), image_id, time.time()),
             )
 
+    def add_repo_digest(self, image_id: str, repo_digest: str) -> None:
+        """Record that the image is ``name@digest`` in a registry (a push: docker's RepoDigests)."""
+        with self.db.tx() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO repo_digests (name, image_id) VALUES (?, ?)", (repo_digest, image_id)
+            )
+
+    def repo_digests(self, image_id: str) -> list[str]:
+        rows = self.db.conn.execute("SELECT name FROM repo_digests WHERE image_id = ?", (image_id,))
+        return [str(row[0]) for row in rows]
+
+    def tags_of(self, repository: str) -> list[str]:
+        """The tags of ``repository`` (a canonical name, ``docker.io/library/busybox``), sorted."""
+        rows = self.db.conn.execute(
+            "SELECT name FROM tags WHERE name > ? AND name < ?", (repository + ":", repository + ";")
+        )
+        return sorted(str(row[0])[len(repository) + 1 :] for row in rows)
+
     def untag(self, name: str, image_id: str) -> bool:
         """Remove a tag or repo digest of ``image_id``; False if it was not there (a concurrent change)."""
         with self.db.tx() as conn:

@@ -1,0 +1,132 @@
+"""The registry operations the fronts call: pull (push and login follow), with the store's settings."""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from pinnace.distribution.config import RegistryConfig
+    from pinnace.distribution.credentials import Credentials
+    from pinnace.distribution.pull import PullEvent, PullResult
+    from pinnace.distribution.push import PushResult
+    from pinnace.images.stores import Stores
+    from pinnace.oci.descriptor import Platform
+
+
+class DistributionService:
+    """Pulls into (and pushes from) ``stores``, with the registries of ``<root>/daemon.json``."""
+
+    def __init__(self, stores: Stores, root: str, env: Mapping[str, str] | None = None) -> None:
+        self.stores = stores
+        self.root = root
+        self.env = env
+        self._config: RegistryConfig | None = None
+
+    @property
+    def config(self) -> RegistryConfig:
+        if self._config is None:
+            from pinnace.distribution.config import load
+
+            self._config = load(self.root)
+        return self._config
+
+    def credentials(self, host: str) -> Credentials:
+        from pinnace.distribution import credentials
+
+        return credentials.lookup(host, self.env)
+
+    def pull(
+        self,
+        reference: str,
+        *,
+        platform: Platform | None = None,
+        progress: Callable[[PullEvent], None] = lambda _e: None,
+    ) -> PullResult:
+        """``docker pull``: the reference normalised (``busybox`` -> ``docker.io/library/busybox:latest``)."""
+        from pinnace.distribution.pull import pull
+        from pinnace.oci.reference import parse_normalized, with_default_tag
+
+        ref = parse_normalized(reference)
+        if not ref.digest:
+            ref = with_default_tag(ref)
+        return pull(
+            self.stores,
+            ref,
+            config=self.config,
+            credentials=self.credentials,
+            platform=platform,
+            progress=progress,
+        )
+
+    def tags(self, reference: str) -> list[str]:
+        """The tags of the repository ``reference`` names, in the registry (``pull --all-tags``)."""
+        from pinnace.distribution.client import Repository
+        from pinnace.distribution.transport import Transport
+        from pinnace.oci.reference import parse_normalized
+
+        ref = parse_normalized(reference)
+        transport = Transport(self.config.endpoints(ref.domain)[-1], lambda: self.credentials(ref.domain))
+        try:
+            return Repository(transport, ref.path).tags()
+        finally:
+            transport.close()
+
+    def local_tags(self, reference: str) -> list[str]:
+        """The tags of repository ``reference`` in the store (``push --all-tags``)."""
+        from pinnace.oci.reference import parse_normalized
+
+        return self.stores.records.tags_of(parse_normalized(reference).name)
+
+    def push(self, reference: str, *, progress: Callable[[PullEvent], None] = lambda _e: None) -> PushResult:
+        """``docker push``: the image the reference names (``:latest`` by default) to its repository."""
+        from pinnace.distribution.push import push
+        from pinnace.oci.reference import parse_normalized, with_default_tag
+
+        ref = with_default_tag(parse_normalized(reference))
+        return push(self.stores, ref, config=self.config, credentials=self.credentials, progress=progress)
+
+    def login(self, server: str, username: str, password: str) -> Credentials:
+        """``docker login``: check the credentials with the registry, then store them (an identity token
+        instead of the password when the token service gives one); what was stored."""
+        from pinnace.distribution import credentials
+        from pinnace.distribution.credentials import Credentials
+        from pinnace.distribution.transport import Transport
+        from pinnace.errors import Unauthenticated
+
+        host = registry_host(server)
+        given = Credentials(username=username, password=password)
+        endpoint = self.config.endpoints(host, push=True)[0]
+        transport = Transport(endpoint, lambda: given)
+        try:
+            response = transport.request("GET", "/v2/", scopes=[], ok=(200,), offline=True)
+            response.drain()
+            if response.status == 401:
+                raise Unauthenticated(
+                    f"login attempt to {transport.base}/v2/ failed with status: 401 Unauthorized"
+                )
+            refresh = transport.auth.refresh_token
+        finally:
+            transport.close()
+        stored = Credentials(username=username, identity_token=refresh) if refresh else given
+        credentials.store(host, stored, self.env)
+        return stored
+
+    def logout(self, server: str) -> bool:
+        """``docker logout``: forget the credentials of ``server``; False when there were none."""
+        from pinnace.distribution import credentials
+
+        return credentials.erase(registry_host(server), self.env)
+
+
+def registry_host(server: str) -> str:
+    """A registry as ``login`` takes it (``host[:port]``, a URL, or "" for Docker Hub) -> ``host[:port]``."""
+    from pinnace.distribution.config import HUB_DOMAINS
+
+    host = server.strip()
+    if "://" in host:
+        host = host.partition("://")[2]
+    host = host.partition("/")[0]
+    if not host or host in HUB_DOMAINS:
+        return "docker.io"
+    return host
