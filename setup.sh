@@ -16,6 +16,7 @@ APT_PACKAGES=(
     busybox-static                # the host /bin/busybox the quickstart image is made of
     podman skopeo umoci runc crun uidmap fuse-overlayfs iperf3 wrk   # peers: interop tests and benchmarks (iperf3, wrk: bench/network.py)
     docker.io                     # peer: a private dockerd for the benchmarks
+    docker-registry               # CNCF distribution: the registry the registry client's tests and benchmarks start on 127.0.0.1
     zstd hyperfine git
 )
 missing=()
@@ -25,7 +26,15 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
+    # No package may start a service here (docker-registry's would listen on :5000 for everyone):
+    # the tests and benchmarks start their own, on 127.0.0.1.
+    guard=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && guard=1
+    fi
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    [ -n "$guard" ] && rm -f /usr/sbin/policy-rc.d
+    if [ -d /run/systemd/system ]; then systemctl disable --now docker-registry >/dev/null 2>&1 || true; fi
 fi
 
 py=/usr/bin/python3

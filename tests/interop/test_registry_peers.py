@@ -1,0 +1,183 @@
+"""pinnace's registry client against CNCF distribution, with skopeo and podman on the other side.
+
+An image pinnace pushes pulls and runs in podman; an image skopeo pushes
+(a multi-platform OCI index among them) pulls in pinnace with the platform
+chosen as asked and the registry's digests kept.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import shutil
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Pinnace
+from tests.helpers.registry import Registry, running_registry
+from tests.interop.conftest import Peer
+
+pytestmark = [pytest.mark.root, pytest.mark.interop]
+
+if shutil.which("docker-registry") is None:
+    pytest.skip("docker-registry (CNCF distribution) is not installed", allow_module_level=True)
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[Registry]:
+    yield from running_registry(tmp_path / "registry")
+
+
+@pytest.fixture
+def store(pinnace: Pinnace, rootfs_tar: Path) -> Iterator[Pinnace]:
+    """A pinnace store with busybox:latest; its zygotes stopped at the end."""
+    from tests.helpers.zygote import stop_zygote
+
+    pinnace.run("import", "--change", 'CMD ["sh"]', str(rootfs_tar), "busybox:latest")
+    yield pinnace
+    ids = pinnace.run("ps", "-a", "-q").stdout.split()
+    if ids:
+        pinnace.run("rm", "-f", *ids)
+    stop_zygote(pinnace.runroot)
+
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _layout(directory: Path, platforms: list[tuple[str, str, str]]) -> tuple[str, dict[str, str]]:
+    """An OCI layout whose index has one busybox image per (arch, variant, marker); (index digest,
+    {arch/variant: manifest digest})."""
+    blobs = directory / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def put(data: bytes) -> str:
+        digest = _digest(data)
+        (blobs / digest.partition(":")[2]).write_bytes(data)
+        return digest
+
+    entries, by_platform = [], {}
+    for arch, variant, marker in platforms:
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w") as tar:
+            tar.add("/bin/busybox", "bin/busybox")
+            info = tarfile.TarInfo("etc/platform")
+            info.size = len(marker)
+            tar.addfile(info, io.BytesIO(marker.encode()))
+        layer = gzip.compress(raw.getvalue(), mtime=0)
+        platform = {"architecture": arch, "os": "linux", **({"variant": variant} if variant else {})}
+        config = json.dumps(
+            {**platform, "config": {"Cmd": ["/bin/busybox", "cat", "/etc/platform"]},
+             "rootfs": {"type": "layers", "diff_ids": [_digest(raw.getvalue())]}}
+        ).encode()  # fmt: skip
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {
+                    "mediaType": "application/vnd.oci.image.config.v1+json",
+                    "digest": put(config),
+                    "size": len(config),
+                },
+                "layers": [
+                    {
+                        "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                        "digest": put(layer),
+                        "size": len(layer),
+                    }
+                ],
+            }
+        ).encode()
+        digest = put(manifest)
+        by_platform["/".join(x for x in (arch, variant) if x)] = digest
+        entries.append(
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": digest,
+                "size": len(manifest),
+                "platform": platform,
+            }
+        )
+    index = json.dumps(
+        {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries}
+    ).encode()
+    index_digest = put(index)
+    top = {
+        "schemaVersion": 2,
+        "manifests": [
+            {
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "digest": index_digest,
+                "size": len(index),
+            }
+        ],
+    }
+    (directory / "index.json").write_text(json.dumps(top))
+    (directory / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    return index_digest, by_platform
+
+
+def test_a_multi_platform_index_pushed_by_skopeo(
+    store: Pinnace, registry: Registry, skopeo: Peer, tmp_path: Path
+) -> None:
+    index_digest, manifests = _layout(
+        tmp_path / "layout", [("amd64", "", "amd64\n"), ("arm64", "v8", "arm64\n"), ("arm", "v7", "arm\n")]
+    )
+    skopeo.run(
+        "copy",
+        "--all",
+        "--dest-tls-verify=false",
+        f"oci:{tmp_path / 'layout'}",
+        f"docker://{registry.host}/multi/app:1",
+    )
+    ref = f"{registry.host}/multi/app:1"
+    out = store.run("pull", ref).stdout
+    assert f"Digest: {index_digest}\n" in out  # the tag's digest: the index's, as docker shows it
+    info = json.loads(store.run("image", "inspect", ref).stdout)[0]
+    assert info["RepoDigests"] == [f"{registry.host}/multi/app@{index_digest}"]
+    assert info["Architecture"] == "amd64"
+    assert store.run("run", "--rm", "--network", "none", ref).stdout == "amd64\n"
+    # --platform: the arm64 entry (v8 when none is said), by digest the same as the registry's
+    store.run("pull", "--platform", "linux/arm64", f"{registry.host}/multi/app:1")
+    info = json.loads(store.run("image", "inspect", ref).stdout)[0]
+    assert info["Architecture"] == "arm64" and info["Variant"] == "v8"
+    raw = skopeo.run(
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        f"docker://{registry.host}/multi/app@{manifests['arm64/v8']}",
+    ).stdout
+    assert _digest(raw.encode()) == manifests["arm64/v8"]
+    proc = store.run("pull", "--platform", "linux/s390x", ref, check=False)
+    assert proc.returncode == 1
+    assert "no matching manifest for linux/s390x in the manifest list entries" in proc.stderr
+
+
+def test_an_image_pushed_by_pinnace_runs_in_podman(
+    store: Pinnace, registry: Registry, podman: Peer, skopeo: Peer
+) -> None:
+    ref = f"{registry.host}/from/pinnace:1"
+    store.run("tag", "busybox", ref)
+    pushed = store.run("push", ref).stdout
+    digest = pushed.strip().splitlines()[-1].split()[2]
+    raw = skopeo.run("inspect", "--raw", "--tls-verify=false", f"docker://{ref}").stdout
+    assert _digest(raw.encode()) == digest  # the registry holds exactly our manifest
+    podman.run("pull", "--tls-verify=false", ref, timeout=120)
+    run = podman.run("run", "--rm", "--network", "none", ref, "echo", "hello from podman", timeout=120)
+    assert run.stdout == "hello from podman\n"
+    # and back: what skopeo copies to another repository pulls in pinnace with the same digest
+    skopeo.run(
+        "copy",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        f"docker://{ref}",
+        f"docker://{registry.host}/via/skopeo:2",
+    )
+    store.run("pull", f"{registry.host}/via/skopeo:2")
+    info = json.loads(store.run("image", "inspect", f"{registry.host}/via/skopeo:2").stdout)[0]
+    assert f"{registry.host}/via/skopeo@{digest}" in info["RepoDigests"]
