@@ -5,6 +5,7 @@ DOCKER_CONFIG, written as docker writes them."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -32,6 +33,9 @@ def cli(
         input=stdin, capture_output=True, text=True, timeout=120,
         env={**os.environ, "DOCKER_CONFIG": str(config)},
     )  # fmt: skip
+
+
+registry_with = contextlib.contextmanager(running_registry)
 
 
 @pytest.fixture
@@ -86,9 +90,7 @@ def test_run_pulls_a_missing_image_with_progress_on_stderr(
 
 def test_basic_auth_login_push_pull_logout(engine: Pinnace, tmp_path: Path) -> None:
     config = tmp_path / "docker-config"
-    with_auth = running_registry(tmp_path / "registry", auth="htpasswd", users={"alice": "wonderland"})
-    registry = next(with_auth)
-    try:
+    with registry_with(tmp_path / "registry", auth="htpasswd", users={"alice": "wonderland"}) as registry:
         ref = f"{registry.host}/alice/app:1"
         engine.run("tag", "busybox", ref)
         denied = cli(engine, "push", ref, config=config)
@@ -124,15 +126,11 @@ def test_basic_auth_login_push_pull_logout(engine: Pinnace, tmp_path: Path) -> N
         )
         refused = cli(other, "pull", ref, config=config)
         assert refused.returncode == 1 and "unauthorized" in refused.stderr.lower()
-    finally:
-        with_auth.close()
 
 
 def test_token_auth_with_a_refresh_token(engine: Pinnace, tmp_path: Path) -> None:
     config = tmp_path / "docker-config"
-    with_auth = running_registry(tmp_path / "registry", auth="token", users={"bob": "builder"})
-    registry = next(with_auth)
-    try:
+    with registry_with(tmp_path / "registry", auth="token", users={"bob": "builder"}) as registry:
         ref = f"{registry.host}/bob/app:1"
         engine.run("tag", "busybox", ref)
         anonymous = cli(engine, "pull", ref, config=config)
@@ -154,8 +152,6 @@ def test_token_auth_with_a_refresh_token(engine: Pinnace, tmp_path: Path) -> Non
         assert "refresh_token" in grants  # push and pull traded the identity token for access tokens
         scopes = {s for i in registry.issued for s in i["scope"]}
         assert "repository:bob/app:pull,push" in scopes and "repository:bob/app:pull" in scopes
-    finally:
-        with_auth.close()
 
 
 def stop_zygotes(store: Pinnace) -> None:

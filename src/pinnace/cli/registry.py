@@ -132,12 +132,18 @@ def push(ctx: Context, argv: list[str]) -> int:
     return 0
 
 
-def login(ctx: Context, argv: list[str]) -> int:
-    p = Flags(
-        "login",
-        "Log in to a registry.\nIf no server is specified, the default is defined by the daemon.",
-        "[OPTIONS] [SERVER]",
+def _session_flags(command: str, usage: str) -> Flags:
+    """``login``/``logout``: docker's summary, a SERVER argument that defaults to Docker Hub."""
+    what = "Log in to" if command == "login" else "Log out from"
+    return Flags(
+        command,
+        f"{what} a registry.\nIf no server is specified, the default is defined by the daemon.",
+        usage,
     )
+
+
+def login(ctx: Context, argv: list[str]) -> int:
+    p = _session_flags("login", "[OPTIONS] [SERVER]")
     p.add_string("username", "u", help="Username")
     p.add_string("password", "p", help="Password")
     p.add_bool("password-stdin", help="Take the password from stdin")
@@ -178,12 +184,7 @@ def login(ctx: Context, argv: list[str]) -> int:
 
 
 def logout(ctx: Context, argv: list[str]) -> int:
-    p = Flags(
-        "logout",
-        "Log out from a registry.\nIf no server is specified, the default is defined by the daemon.",
-        "[SERVER]",
-    )
-    ns = p.parse(argv, max_args=1)
+    ns = _session_flags("logout", "[SERVER]").parse(argv, max_args=1)
     from pinnace.distribution.credentials import server_key
     from pinnace.distribution.service import registry_host
 
