@@ -361,8 +361,23 @@ HOST = Tool(
     note="no engine: the same command on the host (a scratch directory; the loopback for network cases)",
 )
 
+# skopeo: images between registries and directories, no engine ------------------------------------
+
+
+def _skopeo_open(workdir: Path) -> Session:
+    workdir.mkdir(parents=True, exist_ok=True)
+    return Session("skopeo", ("skopeo",), _base_env(workdir), workdir, _first_line(["skopeo", "--version"]))
+
+
+SKOPEO = Tool(
+    "skopeo",
+    lambda: None if shutil.which("skopeo") else "not installed (apt-get install skopeo)",
+    _skopeo_open,
+    note="copies between a registry and a directory: it stores blobs, unpacks nothing",
+)
+
 TOOLS: Mapping[str, Tool] = {
-    t.name: t for t in (PINNACE, VETH, PODMAN, DOCKER, PINNACE_RUNTIME, RUNC, CRUN, HOST)
+    t.name: t for t in (PINNACE, VETH, PODMAN, DOCKER, SKOPEO, PINNACE_RUNTIME, RUNC, CRUN, HOST)
 }
 
 

@@ -135,8 +135,8 @@ class Transport:
                     retries=self._redirects if idempotent else False,
                 )
             except Exception as e:  # urllib3's HTTPError family, and SSL errors underneath
-                if self._fall_back(e):
-                    continue
+                if self._fall_back(e) or (url.startswith("https://") and self.base.startswith("http://")):
+                    continue  # HTTPS to an insecure registry failed: HTTP now (another thread may have switched)
                 attempt += 1
                 if not idempotent or attempt >= ATTEMPTS or _refused(e):
                     raise Unavailable(f'{method.title()} "{url}": {_reason(e, url)}') from None
