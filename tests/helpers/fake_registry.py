@@ -5,7 +5,8 @@ manifests, 429s, hangs.  Serves ``/v2/`` from dicts on 127.0.0.1 (a random port)
 tar bytes (gzip-compressed here); ``blobs`` and ``manifests`` may then be tampered with, and
 ``behaviour`` set per path: ``("cut", n)`` sends n bytes of the body and closes the connection,
 ``("status", code)`` answers that status, ``("hang", seconds)`` waits before answering, ``("big", n)``
-announces and sends an n-byte body.  ``requests`` records (method, path, Range header) of each request.
+announces and sends an n-byte body, ``("redirect", 0)`` sends a blob's GET to ``localhost:PORT/storage/``
+(another host name, as blob storage is).  ``requests`` records (method, path, Range header) of each request.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 
 
 def sha256(data: bytes) -> str:
@@ -42,6 +46,7 @@ class FakeRegistry:
         self.manifests: dict[tuple[str, str], tuple[bytes, str]] = {}  # (repo, ref) -> (bytes, media type)
         self.behaviour: dict[str, tuple[str, int]] = {}
         self.requests: list[tuple[str, str, str]] = []
+        self.storage_auth: list[str] = []  # the Authorization header each redirected blob GET came with
         registry = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -66,6 +71,20 @@ class FakeRegistry:
                     return
                 if self.path == "/v2/":
                     self.send(200, b"{}", head)
+                    return
+                if self.path.startswith("/storage/"):  # where ("redirect", 0) sends a blob's GET
+                    registry.storage_auth.append(self.headers.get("Authorization", ""))
+                    self.send(
+                        200, registry.blobs[self.path.rpartition("/")[2]], head, "application/octet-stream"
+                    )
+                    return
+                if rule and rule[0] == "redirect":
+                    self.send_response(307)
+                    self.send_header(
+                        "Location", f"http://localhost:{registry.port}/storage/{self.path.rpartition('/')[2]}"
+                    )
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
                     return
                 parts = self.path.split("/")
                 # /v2/<repo...>/manifests/<ref> or /v2/<repo...>/blobs/<digest>
@@ -120,7 +139,8 @@ class FakeRegistry:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        self.port = self.server.server_address[1]
+        self.host = f"127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -144,22 +164,22 @@ class FakeRegistry:
         self.blobs[sha256(config)] = config
         for blob in compressed:
             self.blobs[sha256(blob)] = blob
+        docker = media_type == DOCKER_MANIFEST
+        config_type = (
+            "application/vnd.docker.container.image.v1+json"
+            if docker
+            else "application/vnd.oci.image.config.v1+json"
+        )
+        layer_type = (
+            "application/vnd.docker.image.rootfs.diff.tar.gzip"
+            if docker
+            else "application/vnd.oci.image.layer.v1.tar+gzip"
+        )
         manifest = {
             "schemaVersion": 2,
             "mediaType": media_type,
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": sha256(config),
-                "size": len(config),
-            },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": sha256(b),
-                    "size": len(b),
-                }
-                for b in compressed
-            ],
+            "config": {"mediaType": config_type, "digest": sha256(config), "size": len(config)},
+            "layers": [{"mediaType": layer_type, "digest": sha256(b), "size": len(b)} for b in compressed],
         }
         self.put_manifest(repo, tag, json.dumps(manifest).encode(), media_type)
         return manifest

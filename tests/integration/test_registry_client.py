@@ -158,3 +158,18 @@ def stop_zygotes(store: Pinnace) -> None:
     from tests.helpers.zygote import stop_zygote
 
     stop_zygote(store.runroot)
+
+
+def test_docker_hub_images_come_from_a_mirror(engine: Pinnace, plain: Registry, tmp_path: Path) -> None:
+    # The mirror holds library/busybox; a store configured with it pulls "busybox" from there alone
+    # (it never falls back to Docker Hub when the mirror answers: nothing leaves the machine).
+    engine.run("tag", "busybox", f"{plain.host}/library/busybox:latest")
+    engine.run("push", f"{plain.host}/library/busybox:latest")
+    fresh = Pinnace(tmp_path / "mirrored-root", tmp_path / "mirrored-run")
+    (fresh.root / "daemon.json").write_text(json.dumps({"bridge": "none", "registry-mirrors": [plain.url]}))
+    out = fresh.run("pull", "busybox").stdout
+    assert out.startswith("Using default tag: latest\nlatest: Pulling from library/busybox\n")
+    assert out.endswith(
+        "Status: Downloaded newer image for busybox:latest\ndocker.io/library/busybox:latest\n"
+    )
+    assert json.loads(fresh.run("image", "inspect", "busybox").stdout)[0]["RepoTags"] == ["busybox:latest"]

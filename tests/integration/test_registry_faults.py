@@ -129,3 +129,66 @@ def test_a_manifest_whose_digest_lies_is_refused(pinnace: Pinnace, fake: FakeReg
     proc = pull(pinnace, f"{fake.host}/app@{wrong}")
     assert proc.returncode == 1 and "verification failed" in proc.stderr
     assert stored(pinnace) == ([], set(), [])
+
+
+def test_blobs_redirected_to_storage_are_followed(pinnace: Pinnace, fake: FakeRegistry) -> None:
+    manifest = fake.add_image("app", "1", [busybox_layer()])
+    layer = manifest["layers"][0]["digest"]
+    fake.behaviour[f"/v2/app/blobs/{layer}"] = ("redirect", 0)
+    proc = pull(pinnace, f"{fake.host}/app:1")
+    assert proc.returncode == 0, proc.stderr
+    assert fake.storage_auth == [""]  # fetched from storage, with no credentials of the registry's
+
+
+def test_unknown_tag_and_denied_access_in_dockers_words(pinnace: Pinnace, fake: FakeRegistry) -> None:
+    fake.add_image("app", "1", [busybox_layer()])
+    missing = pull(pinnace, f"{fake.host}/app:2")
+    assert missing.returncode == 1
+    assert missing.stderr == (
+        f"Error response from daemon: manifest for {fake.host}/app:2 not found: manifest unknown: manifest unknown\n"
+    )
+    fake.behaviour["/v2/app/manifests/1"] = ("status", 403)
+    denied = pull(pinnace, f"{fake.host}/app:1")
+    assert denied.returncode == 1
+    assert denied.stderr.startswith(f"Error response from daemon: pull access denied for {fake.host}/app, ")
+
+
+def test_a_bad_reference_is_refused_before_any_request(pinnace: Pinnace, fake: FakeRegistry) -> None:
+    proc = pull(pinnace, f"{fake.host}/App:1")
+    assert proc.returncode == 1 and proc.stderr.startswith("invalid reference format: repository name")
+    assert "must be lowercase" in proc.stderr
+    assert fake.requests == []
+
+
+def test_a_docker_manifest_list_resolves_to_this_machines_manifest(
+    pinnace: Pinnace, fake: FakeRegistry
+) -> None:
+    from tests.helpers.fake_registry import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST
+
+    fake.add_image("app", "amd", [busybox_layer()], media_type=DOCKER_MANIFEST)
+    amd, _ = fake.manifests[("app", "amd")]
+    decoy = sha256(b"decoy")
+    entries = [
+        {
+            "mediaType": DOCKER_MANIFEST,
+            "digest": decoy,
+            "size": 5,
+            "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"},
+        },
+        {
+            "mediaType": DOCKER_MANIFEST,
+            "digest": sha256(amd),
+            "size": len(amd),
+            "platform": {"architecture": "amd64", "os": "linux"},
+        },
+    ]
+    listing = json.dumps(
+        {"schemaVersion": 2, "mediaType": DOCKER_MANIFEST_LIST, "manifests": entries}
+    ).encode()
+    fake.put_manifest("app", "multi", listing, DOCKER_MANIFEST_LIST)
+    out = pull(pinnace, f"{fake.host}/app:multi")
+    assert out.returncode == 0, out.stderr
+    assert f"Digest: {sha256(listing)}\n" in out.stdout
+    info = json.loads(pinnace.run("image", "inspect", f"{fake.host}/app:multi").stdout)[0]
+    assert info["RepoDigests"] == [f"{fake.host}/app@{sha256(listing)}"]
+    assert [p for (_m, p, _r) in fake.requests if p.endswith(decoy)] == []
