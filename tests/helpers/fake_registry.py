@@ -3,7 +3,7 @@ manifests, 429s, hangs.  Serves ``/v2/`` from dicts on 127.0.0.1 (a random port)
 
 ``FakeRegistry.add_image(repo, tag, layers)`` stores a single-platform image whose layers are the given
 tar bytes (gzip-compressed here); ``blobs`` and ``manifests`` may then be tampered with, and
-``behaviour`` set per path: ``("cut", n)`` sends n bytes of the body and closes the connection,
+``behaviour`` set per path: ``("cut", n)`` sends n bytes of the body and closes the connection (once; ``"cut-always"``: every time),
 ``("status", code)`` answers that status, ``("hang", seconds)`` waits before answering, ``("big", n)``
 announces and sends an n-byte body, ``("redirect", 0)`` sends a blob's GET to ``localhost:PORT/storage/``
 (another host name, as blob storage is).  ``requests`` records (method, path, Range header) of each request.
@@ -98,13 +98,14 @@ class FakeRegistry:
                     rng = self.headers.get("Range", "")
                     if rng.startswith("bytes=") and rng.endswith("-"):
                         start = int(rng[6:-1])
-                    if rule and rule[0] == "cut":
-                        self.send_response(200)
-                        self.send_header("Content-Length", str(len(data)))
+                    if rule and rule[0] in ("cut", "cut-always"):
+                        self.send_response(206 if start else 200)
+                        self.send_header("Content-Length", str(len(data) - start))
                         self.end_headers()
-                        self.wfile.write(data[: rule[1]])
+                        self.wfile.write(data[start : start + rule[1]])
                         self.wfile.flush()
-                        registry.behaviour.pop(self.path)  # once
+                        if rule[0] == "cut":
+                            registry.behaviour.pop(self.path)  # once
                         self.close_connection = True
                         return
                     status = 206 if start else 200

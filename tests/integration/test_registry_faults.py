@@ -68,25 +68,43 @@ def test_a_corrupt_layer_stores_nothing(pinnace: Pinnace, fake: FakeRegistry) ->
     assert pinnace.ingests() == set()
 
 
-def test_a_cut_off_download_resumes_with_range(pinnace: Pinnace, fake: FakeRegistry) -> None:
+def test_a_cut_off_download_goes_on_with_range(pinnace: Pinnace, fake: FakeRegistry) -> None:
     manifest = fake.add_image("app", "1", [busybox_layer()])
     layer = manifest["layers"][0]
     path = f"/v2/app/blobs/{layer['digest']}"
     cut = layer["size"] // 2
     fake.behaviour[path] = ("cut", cut)
-    first = pull(pinnace, f"{fake.host}/app:1")
-    assert first.returncode == 1 and "cut off" in first.stderr
-    assert pinnace.run("images", "-q").stdout == ""
-    assert len(pinnace.ingests()) == 1  # what arrived is kept
-    second = pull(pinnace, f"{fake.host}/app:1")
-    assert second.returncode == 0, second.stderr
+    proc = pull(pinnace, f"{fake.host}/app:1")
+    assert proc.returncode == 0, proc.stderr
+    assert "Retrying in 0.5 seconds" not in proc.stdout  # a progress event, not a plain line
     ranges = [r for (m, p, r) in fake.requests if p == path and m == "GET"]
-    assert ranges[-1] == f"bytes={cut}-"  # only the rest was asked for
+    assert ranges == ["", f"bytes={cut}-"]  # only the rest was asked for
     assert pinnace.ingests() == set()
     out = pinnace.run(
         "run", "--rm", "--network", "none", f"{fake.host}/app:1", "/bin/busybox", "echo", "resumed"
     )
     assert out.stdout == "resumed\n"
+
+
+def test_a_download_that_keeps_breaking_off_resumes_on_the_next_pull(
+    pinnace: Pinnace, fake: FakeRegistry
+) -> None:
+    manifest = fake.add_image("app", "1", [busybox_layer()])
+    layer = manifest["layers"][0]
+    path = f"/v2/app/blobs/{layer['digest']}"
+    fake.behaviour[path] = ("cut-always", 1000)  # a thousand bytes a connection
+    first = pull(pinnace, f"{fake.host}/app:1")
+    assert first.returncode == 1 and "cut off" in first.stderr
+    assert pinnace.run("images", "-q").stdout == ""
+    assert len(pinnace.ingests()) == 1  # what arrived is kept
+    del fake.behaviour[path]
+    fake.requests.clear()
+    second = pull(pinnace, f"{fake.host}/app:1")
+    assert second.returncode == 0, second.stderr
+    assert [r for (m, p, r) in fake.requests if p == path and m == "GET"] == [
+        "bytes=5000-"
+    ]  # 5 tries of 1000
+    assert pinnace.ingests() == set()
 
 
 def test_an_oversized_manifest_is_refused(pinnace: Pinnace, fake: FakeRegistry) -> None:

@@ -11,14 +11,18 @@ layer whose snapshot and blob are here already is not fetched.
 
 Every blob is written to an ingest named for its digest and committed only
 when its digest and size check out, so nothing unverified becomes visible.
-A download cut off (a connection reset, a timeout, the process killed)
-leaves its partial ingest: the next pull of the blob asks the registry for
-the rest (``Range``) instead of starting over, then unpacks from the
+A download cut off (a connection reset, a timeout) is taken up again
+from where it stopped, asking the registry for the rest (``Range``), a few
+times with growing waits (:data:`RETRIES`); one that still fails, or a
+process killed, leaves its partial ingest, and the next pull of the blob
+goes on from there.  A layer resumed that way is unpacked from its
 committed blob.  Nothing is recorded until every layer is in: a failed pull
 leaves no image, and its unplaced snapshots are removed.
 """
 
 from __future__ import annotations
+
+import time
 
 from pinnace._util.record import record
 from pinnace.errors import AlreadyExists, DigestMismatch, InvalidArgument, Unavailable
@@ -43,6 +47,10 @@ PARALLEL = 3
 MAX_CONFIG_BYTES = 8 * 1024 * 1024
 #: Bytes read from a blob's stream at a time.
 CHUNK = 1 << 20
+#: A blob download cut off is taken up again (from where it stopped) this many times, after
+#: RETRY_WAIT, 2 * RETRY_WAIT ... seconds (docker retries a layer five times).
+RETRIES = 4
+RETRY_WAIT = 0.5
 
 
 @record
@@ -298,29 +306,22 @@ class _Layers:
             self.progress(PullEvent(short, "Downloading", done[0], layer.size))
 
         try:
-            offset = writer.offset if writer.offset < layer.size else 0
-            response = self.repository.blob(layer.digest, offset)
-            if offset and response.status != 206:
-                offset = 0  # the registry ignored the Range: from the start
-            if offset == 0:
-                writer.truncate(0)
-                done[0] = 0
-            body = _Body(response.stream(), layer, offset, counted)
-            try:
-                if offset == 0 and self._streams():
-                    key, result = self._stream_unpack(body, writer)
-                    self._unpacked[layer.digest] = (key, result.diff_id)
-                else:  # resuming: the rest into the ingest; unpack() reads the committed blob
-                    while chunk := body.read(CHUNK):
-                        writer.write(chunk)
-                self.progress(PullEvent(short, "Verifying Checksum"))
+            for attempt in range(1, RETRIES + 2):
                 try:
-                    writer.commit(layer.size, layer.digest)
-                except BaseException:
-                    self._drop(layer.digest)
-                    raise
-            finally:
-                response.close()
+                    self._transfer(layer, writer, done, counted)
+                    break
+                except Unavailable:
+                    if attempt > RETRIES:
+                        raise
+                    wait = RETRY_WAIT * attempt
+                    self.progress(PullEvent(short, f"Retrying in {wait:g} seconds"))
+                    time.sleep(wait)  # then on from what arrived (Range)
+            self.progress(PullEvent(short, "Verifying Checksum"))
+            try:
+                writer.commit(layer.size, layer.digest)
+            except BaseException:
+                self._drop(layer.digest)
+                raise
         except (Unavailable, KeyboardInterrupt):
             writer.close()  # the transfer broke off: keep what arrived, for the next pull to resume
             raise
@@ -329,6 +330,29 @@ class _Layers:
             raise
         self.downloaded[layer.digest] = True
         self.progress(PullEvent(short, "Download complete"))
+
+    def _transfer(
+        self, layer: Descriptor, writer: Any, done: list[int], counted: Callable[[int], None]
+    ) -> None:
+        """Fetch what the ingest lacks of the blob (all of it: unpacked on the way; the rest: appended)."""
+        offset = writer.offset if writer.offset < layer.size else 0
+        response = self.repository.blob(layer.digest, offset)
+        try:
+            if offset and response.status != 206:
+                offset = 0  # the registry ignored the Range: from the start
+            if offset == 0:
+                writer.truncate(0)
+                self._drop(layer.digest)
+                done[0] = 0
+            body = _Body(response.stream(), layer, offset, counted)
+            if offset == 0 and self._streams():
+                key, result = self._stream_unpack(body, writer)
+                self._unpacked[layer.digest] = (key, result.diff_id)
+            else:  # resuming: the rest into the ingest; unpack() reads the committed blob
+                while chunk := body.read(CHUNK):
+                    writer.write(chunk)
+        finally:
+            response.close()
 
     def _streams(self) -> bool:
         from pinnace.images.streaming import Rebaser
