@@ -7,6 +7,7 @@ chosen as asked and the registry's digests kept.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -181,3 +182,48 @@ def test_an_image_pushed_by_pinnace_runs_in_podman(
     store.run("pull", f"{registry.host}/via/skopeo:2")
     info = json.loads(store.run("image", "inspect", f"{registry.host}/via/skopeo:2").stdout)[0]
     assert f"{registry.host}/via/skopeo@{digest}" in info["RepoDigests"]
+
+
+def test_skopeo_and_podman_against_pinnace_registries(
+    store: Pinnace, skopeo: Peer, podman: Peer, tmp_path: Path
+) -> None:
+    from tests.helpers.pinnace_registry import serving
+
+    with (
+        contextlib.contextmanager(serving)(tmp_path / "one") as one,
+        contextlib.contextmanager(serving)(tmp_path / "two") as two,
+    ):
+        store.run("tag", "busybox", f"{one}/src/busybox:1")
+        digest = store.run("push", f"{one}/src/busybox:1").stdout.strip().splitlines()[-1].split()[2]
+        skopeo.run(
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            "--preserve-digests",
+            f"docker://{one}/src/busybox:1",
+            f"docker://{two}/dst/busybox:2",
+        )
+        raw = skopeo.run("inspect", "--raw", "--tls-verify=false", f"docker://{two}/dst/busybox:2").stdout
+        assert _digest(raw.encode()) == digest  # copied between two pinnace registries unchanged
+        podman.run("pull", "--tls-verify=false", f"{two}/dst/busybox:2", timeout=120)
+        out = podman.run(
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            f"{two}/dst/busybox:2",
+            "echo",
+            "from pinnace's registry",
+            timeout=120,
+        )
+        assert out.stdout == "from pinnace's registry\n"
+        podman.run("tag", f"{two}/dst/busybox:2", f"{two}/by/podman:3")
+        podman.run("push", "--tls-verify=false", f"{two}/by/podman:3", timeout=120)
+        store.run("pull", f"{two}/by/podman:3")
+        assert (
+            store.run("run", "--rm", "--network", "none", f"{two}/by/podman:3", "echo", "back").stdout
+            == "back\n"
+        )
+        skopeo.run("delete", "--tls-verify=false", f"docker://{two}/dst/busybox:2")
+        gone = skopeo.run("inspect", "--tls-verify=false", f"docker://{two}/dst/busybox:2", check=False)
+        assert gone.returncode != 0 and "manifest unknown" in gone.stderr

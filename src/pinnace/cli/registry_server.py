@@ -1,0 +1,41 @@
+"""``pinnace registry serve``: run the OCI distribution registry (:mod:`pinnace.distribution.server`)."""
+
+from __future__ import annotations
+
+import sys
+
+from pinnace.cli.flags import Flags
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pinnace.cli.main import Context
+
+DEFAULT_ROOT = "/var/lib/pinnace-registry"
+DEFAULT_ADDR = "127.0.0.1:5000"
+
+
+def serve(ctx: Context, argv: list[str]) -> int:
+    p = Flags("registry serve", "Run an OCI distribution registry", "[OPTIONS]")
+    p.add_string("addr", help=f"Address to listen on, HOST:PORT (default {DEFAULT_ADDR})")
+    p.add_string("root", help=f"Where the registry keeps its blobs and metadata (default {DEFAULT_ROOT})")
+    p.add_bool("read-only", help="Serve pulls only: every write is refused (UNSUPPORTED)")
+    ns = p.parse(argv, max_args=0)
+    addr = ns.value("addr") or DEFAULT_ADDR
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit():
+        ctx.stderr.write(f"invalid address {addr!r}: HOST:PORT expected\n")
+        return 125
+    from pinnace.distribution.server.app import serve as run
+
+    def ready(where: str) -> None:
+        sys.stderr.write(f"pinnace registry listening on {where}\n")
+        sys.stderr.flush()
+
+    run(
+        ns.value("root") or DEFAULT_ROOT,
+        host.strip("[]") or "0.0.0.0",
+        int(port),
+        read_only=ns.flag("read_only"),
+        ready=ready,
+    )
+    return 0

@@ -1,0 +1,53 @@
+"""``pinnace registry serve`` on 127.0.0.1 for the registry server's tests: started, waited for, stopped by pid."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.conftest import PINNACE
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serving(root: Path, *flags: str) -> Iterator[str]:
+    """Run a registry on ``root``; yield its ``host:port``; stop it (SIGTERM, then SIGKILL) at the end."""
+    host = f"127.0.0.1:{free_port()}"
+    root.mkdir(parents=True, exist_ok=True)
+    log = root.parent / f"{root.name}.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(PINNACE), "registry", "serve", "--addr", host, "--root", str(root), *flags],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://{host}/v2/", timeout=2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"pinnace registry did not start: {log.read_text(errors='replace')[-500:]}"
+                    ) from None
+                time.sleep(0.05)
+        yield host
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()

@@ -1,0 +1,208 @@
+"""``pinnace registry serve`` through the raw OCI distribution API, and with pinnace's own client."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Pinnace
+from tests.helpers.pinnace_registry import serving
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[str]:
+    yield from serving(tmp_path / "registry")
+
+
+def digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def call(
+    host: str, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection(host, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        reply = conn.getresponse()
+        return reply.status, {k.lower(): v for k, v in reply.getheaders()}, reply.read()
+    finally:
+        conn.close()
+
+
+def code(body: bytes) -> str:
+    return str(json.loads(body)["errors"][0]["code"])
+
+
+def test_chunked_upload_with_offsets_status_and_a_wrong_digest(registry: str) -> None:
+    status, headers, _ = call(registry, "POST", "/v2/team/app/blobs/uploads/")
+    assert status == 202 and headers["docker-distribution-api-version"] == "registry/2.0"
+    location = headers["location"]
+    assert location.startswith("/v2/team/app/blobs/uploads/") and headers["range"] == "0-0"
+    status, headers, _ = call(
+        registry,
+        "PATCH",
+        location,
+        b"0123456789",
+        {"Content-Range": "0-9", "Content-Type": "application/octet-stream"},
+    )
+    assert status == 202 and headers["range"] == "0-9"
+    status, _, body = call(registry, "PATCH", location, b"xx", {"Content-Range": "5-6"})
+    assert status == 416 and code(body) == "BLOB_UPLOAD_INVALID"
+    status, headers, _ = call(registry, "GET", location)
+    assert status == 204 and headers["range"] == "0-9"
+    wrong = digest(b"something else")
+    status, _, body = call(registry, "PUT", f"{location}?digest={wrong}", b"abc")
+    assert status == 400 and code(body) == "DIGEST_INVALID"
+    status, _, body = call(registry, "HEAD", f"/v2/team/app/blobs/{wrong}")
+    assert status == 404  # nothing stored
+    status, _, body = call(registry, "GET", location)
+    assert status == 404 and code(body) == "BLOB_UPLOAD_UNKNOWN"  # the failed session is gone
+
+    status, headers, _ = call(registry, "POST", "/v2/team/app/blobs/uploads/")
+    location = headers["location"]
+    call(registry, "PATCH", location, b"0123456789", {"Content-Range": "0-9"})
+    whole = b"0123456789abc"
+    status, headers, _ = call(registry, "PUT", f"{location}?digest={digest(whole)}", b"abc")
+    assert status == 201 and headers["docker-content-digest"] == digest(whole)
+    assert headers["location"] == f"/v2/team/app/blobs/{digest(whole)}"
+    status, headers, _ = call(registry, "HEAD", f"/v2/team/app/blobs/{digest(whole)}")
+    assert status == 200 and headers["content-length"] == "13"
+    status, headers, body = call(
+        registry, "GET", f"/v2/team/app/blobs/{digest(whole)}", headers={"Range": "bytes=10-"}
+    )
+    assert status == 206 and body == b"abc"
+
+
+def test_monolithic_upload_mount_manifests_tags_referrers_and_deletes(registry: str) -> None:
+    config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
+    status, _, _ = call(
+        registry,
+        "POST",
+        f"/v2/a/blobs/uploads/?digest={digest(config)}",
+        config,
+        {"Content-Type": "application/octet-stream"},
+    )
+    assert status == 201
+    # mount into b; a mount from where the blob is not falls back to an upload session
+    status, headers, _ = call(registry, "POST", f"/v2/b/blobs/uploads/?mount={digest(config)}&from=a")
+    assert status == 201 and headers["docker-content-digest"] == digest(config)
+    status, _, _ = call(registry, "POST", f"/v2/c/blobs/uploads/?mount={digest(config)}&from=nowhere")
+    assert status == 202
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest(config), "size": len(config)},
+        "layers": [],
+    }).encode()  # fmt: skip
+    oci = {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}
+    status, _, body = call(registry, "PUT", "/v2/c/manifests/1", manifest, oci)
+    assert status == 400 and code(body) == "MANIFEST_BLOB_UNKNOWN"  # c has no such blob
+    for tag in ("1", "2", "3"):
+        status, headers, _ = call(registry, "PUT", f"/v2/b/manifests/{tag}", manifest, oci)
+        assert status == 201 and headers["docker-content-digest"] == digest(manifest)
+    status, headers, body = call(
+        registry, "GET", "/v2/b/manifests/2", headers={"Accept": oci["Content-Type"]}
+    )
+    assert status == 200 and body == manifest and headers["content-type"] == oci["Content-Type"]
+    status, headers, body = call(registry, "GET", "/v2/b/tags/list?n=2")
+    assert json.loads(body) == {"name": "b", "tags": ["1", "2"]}
+    assert headers["link"] == '</v2/b/tags/list?n=2&last=2>; rel="next"'
+    status, _, body = call(registry, "GET", "/v2/b/tags/list?n=2&last=2")
+    assert json.loads(body)["tags"] == ["3"]
+    status, _, body = call(registry, "GET", "/v2/_catalog")
+    assert json.loads(body) == {"repositories": ["b"]}
+    # an artifact whose subject is the image: OCI-Subject on the PUT, listed by the referrers API
+    artifact = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.example.sbom",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": digest(config), "size": len(config)},
+        "layers": [], "subject": {"mediaType": oci["Content-Type"], "digest": digest(manifest), "size": len(manifest)},
+        "annotations": {"org.example": "yes"},
+    }).encode()  # fmt: skip
+    status, headers, _ = call(registry, "PUT", f"/v2/b/manifests/{digest(artifact)}", artifact, oci)
+    assert status == 201 and headers["oci-subject"] == digest(manifest)
+    status, _, body = call(registry, "GET", f"/v2/b/referrers/{digest(manifest)}")
+    (entry,) = json.loads(body)["manifests"]
+    assert entry["digest"] == digest(artifact) and entry["artifactType"] == "application/vnd.example.sbom"
+    assert entry["annotations"] == {"org.example": "yes"}
+    status, headers, body = call(registry, "GET", f"/v2/b/referrers/{digest(manifest)}?artifactType=other")
+    assert json.loads(body)["manifests"] == [] and headers["oci-filters-applied"] == "artifactType"
+    # deletes
+    assert call(registry, "DELETE", "/v2/b/manifests/3")[0] == 202
+    assert call(registry, "DELETE", f"/v2/b/manifests/{digest(manifest)}")[0] == 202
+    status, _, body = call(registry, "GET", "/v2/b/manifests/1")
+    assert status == 404 and code(body) == "MANIFEST_UNKNOWN"
+    assert call(registry, "DELETE", f"/v2/b/blobs/{digest(config)}")[0] == 202
+    assert call(registry, "HEAD", f"/v2/b/blobs/{digest(config)}")[0] == 404
+
+
+def test_malformed_requests_get_the_specs_errors(registry: str) -> None:
+    cases = [
+        ("GET", "/v2/Bad_Name/tags/list", None, {}, 400, "NAME_INVALID"),
+        ("GET", "/v2/nothing/here/tags/list", None, {}, 404, "NAME_UNKNOWN"),
+        ("GET", "/v2/nothing/manifests/latest", None, {}, 404, "NAME_UNKNOWN"),
+        ("GET", "/v2/x/blobs/sha256:1234", None, {}, 400, "DIGEST_INVALID"),
+        ("GET", f"/v2/x/blobs/{digest(b'none')}", None, {}, 404, "BLOB_UNKNOWN"),
+        (
+            "PATCH",
+            "/v2/x/blobs/uploads/00000000-0000-0000-0000-000000000000",
+            b"x",
+            {},
+            404,
+            "BLOB_UPLOAD_UNKNOWN",
+        ),
+        (
+            "PUT",
+            "/v2/x/manifests/1",
+            b"{not json",
+            {"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+            400,
+            "MANIFEST_INVALID",
+        ),
+        (
+            "PUT",
+            "/v2/x/manifests/1",
+            b'{"schemaVersion": 2}',
+            {"Content-Type": "application/x-unknown"},
+            400,
+            "MANIFEST_INVALID",
+        ),
+        (
+            "PUT",
+            "/v2/x/manifests/1",
+            b" " * (4 * 1024 * 1024 + 1),
+            {"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+            413,
+            "SIZE_INVALID",
+        ),
+    ]
+    for method, path, body, headers, status, expected in cases:
+        got, _, reply = call(registry, method, path, body, headers)
+        assert (got, code(reply)) == (status, expected), (method, path)
+
+
+def test_pinnace_pushes_and_pulls_through_its_own_registry(
+    engine: Pinnace, registry: str, tmp_path: Path
+) -> None:
+    ref = f"{registry}/own/busybox:1"
+    engine.run("tag", "busybox", ref)
+    pushed = engine.run("push", ref).stdout
+    assert pushed.count(": Pushed") == 2
+    other = Pinnace(tmp_path / "other-root", tmp_path / "other-run")
+    assert other.run("pull", "-q", ref).stdout == f"{ref}\n"
+    assert (
+        other.run("run", "--rm", "--network", "none", ref, "echo", "via pinnace registry").stdout
+        == "via pinnace registry\n"
+    )
+    engine.run("tag", "busybox", f"{registry}/own/copy:1")
+    assert engine.run("push", f"{registry}/own/copy:1").stdout.count(": Mounted from own/busybox") == 2
+    from tests.helpers.zygote import stop_zygote
+
+    stop_zygote(other.runroot)
