@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,8 @@ def serving(root: Path, *flags: str) -> Iterator[str]:
             try:
                 with urllib.request.urlopen(f"http://{host}/v2/", timeout=2):
                     break
+            except urllib.error.HTTPError:
+                break  # it answers (401 when it wants credentials)
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(

@@ -206,3 +206,52 @@ def test_pinnace_pushes_and_pulls_through_its_own_registry(
     from tests.helpers.zygote import stop_zygote
 
     stop_zygote(other.runroot)
+
+
+def test_htpasswd_auth_anonymous_pull_and_read_only(engine: Pinnace, tmp_path: Path) -> None:
+    import base64
+    import contextlib
+    import os
+    import subprocess
+
+    import bcrypt
+
+    from tests.conftest import PINNACE
+
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_text(f"carol:{bcrypt.hashpw(b'secret', bcrypt.gensalt(rounds=5)).decode()}\n")
+    config = tmp_path / "docker-config"
+
+    def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(PINNACE), "--root", str(engine.root), "--runroot", str(engine.runroot), *args],
+            input=stdin, capture_output=True, text=True, timeout=60, env={**os.environ, "DOCKER_CONFIG": str(config)},
+        )  # fmt: skip
+
+    root = tmp_path / "registry"
+    with contextlib.contextmanager(serving)(root, "--htpasswd", str(htpasswd), "--anonymous-pull") as host:
+        status, headers, body = call(host, "GET", "/v2/")
+        assert (
+            status == 401
+            and code(body) == "UNAUTHORIZED"
+            and headers["www-authenticate"].startswith("Basic ")
+        )
+        good = "Basic " + base64.b64encode(b"carol:secret").decode()
+        assert call(host, "GET", "/v2/", headers={"Authorization": good})[0] == 200
+        wrong = "Basic " + base64.b64encode(b"carol:nope").decode()
+        assert call(host, "GET", "/v2/", headers={"Authorization": wrong})[0] == 401
+        ref = f"{host}/carol/app:1"
+        engine.run("tag", "busybox", ref)
+        assert cli("push", ref).returncode == 1  # a push needs credentials
+        assert (
+            cli("login", "-u", "carol", "--password-stdin", host, stdin="secret\n").stdout
+            == "Login Succeeded\n"
+        )
+        assert cli("push", ref).returncode == 0
+        assert cli("logout", host).returncode == 0
+        other = Pinnace(tmp_path / "anon-root", tmp_path / "anon-run")
+        assert other.run("pull", "-q", ref).stdout == f"{ref}\n"  # anonymous pull
+    with contextlib.contextmanager(serving)(root, "--read-only") as host:
+        status, _, body = call(host, "POST", "/v2/carol/app/blobs/uploads/")
+        assert status == 405 and code(body) == "UNSUPPORTED"
+        assert call(host, "GET", "/v2/carol/app/manifests/1")[0] == 200  # what was pushed is still served

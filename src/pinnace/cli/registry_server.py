@@ -19,6 +19,8 @@ def serve(ctx: Context, argv: list[str]) -> int:
     p.add_string("addr", help=f"Address to listen on, HOST:PORT (default {DEFAULT_ADDR})")
     p.add_string("root", help=f"Where the registry keeps its blobs and metadata (default {DEFAULT_ROOT})")
     p.add_bool("read-only", help="Serve pulls only: every write is refused (UNSUPPORTED)")
+    p.add_string("htpasswd", help="Require basic auth from the users of this htpasswd file (bcrypt hashes)")
+    p.add_bool("anonymous-pull", help="With --htpasswd: let anyone pull (GET and HEAD)")
     ns = p.parse(argv, max_args=0)
     addr = ns.value("addr") or DEFAULT_ADDR
     host, sep, port = addr.rpartition(":")
@@ -31,11 +33,22 @@ def serve(ctx: Context, argv: list[str]) -> int:
         sys.stderr.write(f"pinnace registry listening on {where}\n")
         sys.stderr.flush()
 
+    htpasswd = ns.value("htpasswd") or ""
+    if htpasswd:
+        from pinnace.distribution.server.app import Htpasswd
+
+        try:
+            Htpasswd(htpasswd)
+        except (OSError, ValueError) as e:
+            ctx.stderr.write(f"invalid htpasswd file: {e}\n")
+            return 125
     run(
         ns.value("root") or DEFAULT_ROOT,
         host.strip("[]") or "0.0.0.0",
         int(port),
         read_only=ns.flag("read_only"),
+        htpasswd=htpasswd,
+        anonymous_pull=ns.flag("anonymous_pull"),
         ready=ready,
     )
     return 0

@@ -44,7 +44,51 @@ def error_body(code: str, message: str, detail: object = None) -> bytes:
     return json.dumps({"errors": [{"code": code, "message": message, "detail": detail}]}).encode()
 
 
-def make_app(storage: Storage, *, read_only: bool = False) -> web.Application:
+class Htpasswd:
+    """Users and their bcrypt hashes from an htpasswd file (``htpasswd -B``), checked per request."""
+
+    def __init__(self, path: str) -> None:
+        self.users: dict[str, bytes] = {}
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                user, sep, hashed = line.strip().partition(":")
+                if sep and user and not user.startswith("#"):
+                    if not hashed.startswith(("$2a$", "$2b$", "$2y$")):
+                        raise ValueError(f"{path}: user {user!r}: only bcrypt hashes are supported")
+                    self.users[user] = hashed.encode()
+        self._known: dict[str, bool] = {}  # "user:password" seen -> valid (bcrypt is slow on purpose)
+
+    def check(self, header: str) -> bool:
+        import base64
+        import binascii
+
+        if not header.startswith("Basic "):
+            return False
+        try:
+            pair = base64.b64decode(header[6:], validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        if pair in self._known:
+            return self._known[pair]
+        user, _, password = pair.partition(":")
+        hashed = self.users.get(user)
+        if hashed is None:
+            return False
+        import bcrypt
+
+        ok = bcrypt.checkpw(password.encode(), hashed.replace(b"$2y$", b"$2b$", 1))
+        if len(self._known) < 10000:
+            self._known[pair] = ok
+        return ok
+
+
+def make_app(
+    storage: Storage,
+    *,
+    read_only: bool = False,
+    htpasswd: Htpasswd | None = None,
+    anonymous_pull: bool = False,
+) -> web.Application:
     from aiohttp import web
 
     @web.middleware
@@ -52,11 +96,19 @@ def make_app(storage: Storage, *, read_only: bool = False) -> web.Application:
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         try:
+            if (
+                htpasswd is not None
+                and not _open(request, anonymous_pull)
+                and not htpasswd.check(request.headers.get("Authorization", ""))
+            ):
+                raise RegistryError("UNAUTHORIZED", 401, "authentication required")
             response = await handler(request)
         except RegistryError as e:
             response = web.Response(
                 status=e.status, body=error_body(e.code, e.message, e.detail), content_type="application/json"
             )
+            if e.status == 401:
+                response.headers["WWW-Authenticate"] = 'Basic realm="pinnace-registry"'
         except web.HTTPException as e:
             if e.status == 404:
                 e = web.HTTPNotFound(
@@ -403,6 +455,11 @@ class _Api:
         )
 
 
+def _open(request: web.Request, anonymous_pull: bool) -> bool:
+    """Whether the request needs no credentials: a pull when anonymous pulls are allowed."""
+    return anonymous_pull and request.method in ("GET", "HEAD") and request.path != "/v2/"
+
+
 def _page(request: web.Request) -> tuple[int, str]:
     try:
         n = int(request.query.get("n", PAGE))
@@ -434,7 +491,14 @@ def _descriptor_digest(entry: object) -> str:
 
 
 def serve(
-    root: str, host: str, port: int, *, read_only: bool = False, ready: Callable[[str], None] | None = None
+    root: str,
+    host: str,
+    port: int,
+    *,
+    read_only: bool = False,
+    htpasswd: str = "",
+    anonymous_pull: bool = False,
+    ready: Callable[[str], None] | None = None,
 ) -> None:
     """Run the registry until SIGTERM/SIGINT (aiohttp finishes the requests in flight)."""
     import asyncio
@@ -443,7 +507,8 @@ def serve(
 
     storage = Storage(root)
     storage.expire_uploads()
-    app = make_app(storage, read_only=read_only)
+    users = Htpasswd(htpasswd) if htpasswd else None
+    app = make_app(storage, read_only=read_only, htpasswd=users, anonymous_pull=anonymous_pull)
 
     async def main() -> None:
         runner = web.AppRunner(app, access_log_format='%a "%r" %s %b %Tf')
