@@ -33,9 +33,13 @@ def serving(root: Path, *flags: str) -> Iterator[str]:
         )  # fmt: skip
     try:
         deadline = time.monotonic() + 20
+        scheme = "https" if "--tls-cert" in flags else "http"
+        import ssl
+
+        unverified = ssl._create_unverified_context() if scheme == "https" else None
         while True:
             try:
-                with urllib.request.urlopen(f"http://{host}/v2/", timeout=2):
+                with urllib.request.urlopen(f"{scheme}://{host}/v2/", timeout=2, context=unverified):
                     break
             except urllib.error.HTTPError:
                 break  # it answers (401 when it wants credentials)

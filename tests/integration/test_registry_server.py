@@ -255,3 +255,46 @@ def test_htpasswd_auth_anonymous_pull_and_read_only(engine: Pinnace, tmp_path: P
         status, _, body = call(host, "POST", "/v2/carol/app/blobs/uploads/")
         assert status == 405 and code(body) == "UNSUPPORTED"
         assert call(host, "GET", "/v2/carol/app/manifests/1")[0] == 200  # what was pushed is still served
+
+
+def test_tls(engine: Pinnace, tmp_path: Path) -> None:
+    import contextlib
+    import datetime
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    flags = ("--tls-cert", str(tmp_path / "cert.pem"), "--tls-key", str(tmp_path / "key.pem"))
+    with contextlib.contextmanager(serving)(tmp_path / "registry", *flags) as host:
+        verified = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
+        conn = http.client.HTTPSConnection(host, timeout=10, context=verified)
+        conn.request("GET", "/v2/")
+        assert conn.getresponse().status == 200  # a client that checks the certificate accepts it
+        conn.close()
+        with pytest.raises((http.client.HTTPException, ConnectionError)):
+            call(host, "GET", "/v2/")  # plain HTTP is not served
+        ref = f"{host}/tls/busybox:1"
+        engine.run("tag", "busybox", ref)
+        assert engine.run("push", ref).returncode == 0  # 127.0.0.1 is insecure: HTTPS without verification
+        other = Pinnace(tmp_path / "other-root", tmp_path / "other-run")
+        assert other.run("pull", "-q", ref).stdout == f"{ref}\n"

@@ -21,6 +21,8 @@ def serve(ctx: Context, argv: list[str]) -> int:
     p.add_bool("read-only", help="Serve pulls only: every write is refused (UNSUPPORTED)")
     p.add_string("htpasswd", help="Require basic auth from the users of this htpasswd file (bcrypt hashes)")
     p.add_bool("anonymous-pull", help="With --htpasswd: let anyone pull (GET and HEAD)")
+    p.add_string("tls-cert", help="Serve HTTPS with this certificate (PEM, with its chain)")
+    p.add_string("tls-key", help="The certificate's private key (PEM)")
     ns = p.parse(argv, max_args=0)
     addr = ns.value("addr") or DEFAULT_ADDR
     host, sep, port = addr.rpartition(":")
@@ -42,6 +44,10 @@ def serve(ctx: Context, argv: list[str]) -> int:
         except (OSError, ValueError) as e:
             ctx.stderr.write(f"invalid htpasswd file: {e}\n")
             return 125
+    cert, key = ns.value("tls_cert") or "", ns.value("tls_key") or ""
+    if bool(cert) != bool(key):
+        ctx.stderr.write("--tls-cert and --tls-key go together\n")
+        return 125
     run(
         ns.value("root") or DEFAULT_ROOT,
         host.strip("[]") or "0.0.0.0",
@@ -49,6 +55,7 @@ def serve(ctx: Context, argv: list[str]) -> int:
         read_only=ns.flag("read_only"),
         htpasswd=htpasswd,
         anonymous_pull=ns.flag("anonymous_pull"),
+        tls=(cert, key) if cert else None,
         ready=ready,
     )
     return 0

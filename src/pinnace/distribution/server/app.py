@@ -498,6 +498,7 @@ def serve(
     read_only: bool = False,
     htpasswd: str = "",
     anonymous_pull: bool = False,
+    tls: tuple[str, str] | None = None,
     ready: Callable[[str], None] | None = None,
 ) -> None:
     """Run the registry until SIGTERM/SIGINT (aiohttp finishes the requests in flight)."""
@@ -513,7 +514,13 @@ def serve(
     async def main() -> None:
         runner = web.AppRunner(app, access_log_format='%a "%r" %s %b %Tf')
         await runner.setup()
-        site = web.TCPSite(runner, host, port)
+        context = None
+        if tls is not None:
+            import ssl
+
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*tls)
+        site = web.TCPSite(runner, host, port, ssl_context=context)
         await site.start()
         if ready is not None:
             ready(f"{host}:{port}")
