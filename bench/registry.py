@@ -48,6 +48,7 @@ import subprocess
 import tarfile
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 from bench.cases import Context, Step, Target, case
@@ -154,25 +155,29 @@ def _archive(ctx: Context) -> Path:
 
 
 class Registry:
-    """docker-registry on 127.0.0.1 with its storage in ``directory``; stopped by pid."""
+    """A registry on 127.0.0.1 with its storage in ``directory``: CNCF distribution (``docker-registry``),
+    or ``serve`` (an argv prefix to which ``--addr HOST --root DIR`` is added: pinnace's); stopped by pid."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, serve: Sequence[str] = ()) -> None:
         self.storage = directory / "storage"
         self.storage.mkdir(parents=True)
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.host = f"127.0.0.1:{s.getsockname()[1]}"
-        config = directory / "config.yml"
-        config.write_text(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
-            f"    rootdirectory: {self.storage}\n  delete:\n    enabled: true\nhttp:\n  addr: {self.host}\n"
-        )
+        if serve:
+            argv = [*serve, "--addr", self.host, "--root", str(self.storage)]
+        else:
+            config = directory / "config.yml"
+            config.write_text(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
+                f"    rootdirectory: {self.storage}\n  delete:\n    enabled: true\nhttp:\n  addr: {self.host}\n"
+            )
+            argv = ["docker-registry", "serve", str(config)]
         self.log = directory / "registry.log"
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
-                ["docker-registry", "serve", str(config)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + 15
         while True:
             try:
@@ -182,14 +187,16 @@ class Registry:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     self.stop()
                     raise ToolError(
-                        f"docker-registry did not start: {self.log.read_text(errors='replace')[-300:]}"
+                        f"{argv[0]} did not start: {self.log.read_text(errors='replace')[-300:]}"
                     ) from None
                 time.sleep(0.05)
 
     def empty(self) -> None:
-        """Forget every repository and blob (its storage is read on each request: no cache is configured)."""
+        """Forget every blob (and, for distribution, every repository: it reads its storage on each
+        request, no cache being configured; pinnace's finds its blobs gone and takes them anew)."""
         for entry in self.storage.iterdir():
-            shutil.rmtree(entry)
+            if entry.is_dir() and entry.name != "uploads":
+                shutil.rmtree(entry)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -376,8 +376,25 @@ SKOPEO = Tool(
     note="copies between a registry and a directory: it stores blobs, unpacks nothing",
 )
 
+# distribution: CNCF distribution (docker-registry), the registry server's peer ---------------------
+
+
+def _distribution_open(workdir: Path) -> Session:
+    workdir.mkdir(parents=True, exist_ok=True)
+    version = _first_line(["docker-registry", "--version"])
+    return Session("distribution", (), _base_env(workdir), workdir, version)
+
+
+DISTRIBUTION = Tool(
+    "distribution",
+    lambda: None if shutil.which("docker-registry") else "not installed (apt-get install docker-registry)",
+    _distribution_open,
+    note="CNCF distribution (docker-registry) on 127.0.0.1, filesystem storage, no cache",
+)
+
 TOOLS: Mapping[str, Tool] = {
-    t.name: t for t in (PINNACE, VETH, PODMAN, DOCKER, SKOPEO, PINNACE_RUNTIME, RUNC, CRUN, HOST)
+    t.name: t
+    for t in (PINNACE, VETH, PODMAN, DOCKER, SKOPEO, DISTRIBUTION, PINNACE_RUNTIME, RUNC, CRUN, HOST)
 }
 
 

@@ -41,3 +41,18 @@ def test_a_session_registry_serves_empties_and_stops(tmp_path: Path) -> None:
     finally:
         reg.stop()
     assert reg.proc.poll() is not None
+
+
+def test_pinnace_registry_serve_as_a_session_server(tmp_path: Path) -> None:
+    import sys
+
+    pinnace = Path(sys.prefix) / "bin" / "pinnace"
+    reg = registry.Registry(tmp_path, serve=[str(pinnace), "registry", "serve"])
+    try:
+        with urllib.request.urlopen(f"http://{reg.host}/v2/") as reply:
+            assert reply.status == 200 and reply.headers["Docker-Distribution-API-Version"] == "registry/2.0"
+        assert (reg.storage / "registry.db").exists()
+        reg.empty()
+        assert sorted(p.name for p in reg.storage.iterdir() if p.is_dir()) == ["uploads"]
+    finally:
+        reg.stop()
