@@ -298,3 +298,62 @@ def test_tls(engine: Pinnace, tmp_path: Path) -> None:
         assert engine.run("push", ref).returncode == 0  # 127.0.0.1 is insecure: HTTPS without verification
         other = Pinnace(tmp_path / "other-root", tmp_path / "other-run")
         assert other.run("pull", "-q", ref).stdout == f"{ref}\n"
+
+
+def test_gc_removes_only_unreferenced_blobs_past_the_grace_period(tmp_path: Path) -> None:
+    import contextlib
+    import subprocess
+
+    from tests.conftest import PINNACE
+
+    root = tmp_path / "registry"
+
+    def gc(*flags: str) -> list[str]:
+        out = subprocess.run(
+            [str(PINNACE), "registry", "gc", "--root", str(root), *flags],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return [line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("blob ")]
+
+    def put_blob(host: str, repo: str, data: bytes) -> str:
+        status, _, _ = call(host, "POST", f"/v2/{repo}/blobs/uploads/?digest={digest(data)}", data)
+        assert status == 201
+        return digest(data)
+
+    def put_image(host: str, repo: str, tag: str, layer: bytes) -> str:
+        config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
+        descs = [(put_blob(host, repo, b), len(b)) for b in (config, layer)]
+        manifest = json.dumps({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": descs[0][0], "size": descs[0][1]},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": descs[1][0], "size": descs[1][1]}],
+        }).encode()  # fmt: skip
+        status, _, _ = call(
+            host,
+            "PUT",
+            f"/v2/{repo}/manifests/{tag}",
+            manifest,
+            {"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+        )
+        assert status == 201
+        return digest(manifest)
+
+    with contextlib.contextmanager(serving)(root) as host:
+        kept = put_image(host, "app", "keep", b"kept layer")
+        gone = put_image(host, "app", "gone", b"gone layer")
+        untagged = put_image(host, "app", "old", b"untagged layer")
+        assert call(host, "DELETE", "/v2/app/manifests/old")[0] == 202  # the tag goes, the manifest stays
+        assert call(host, "DELETE", f"/v2/app/manifests/{gone}")[0] == 202
+        orphan = put_blob(host, "app", b"uploaded, no manifest yet")
+        # within the grace period nothing goes (a push may be on its way)
+        assert gc("--dry-run") == []
+        assert gc("--grace", "0s", "--dry-run") == sorted([gone, digest(b"gone layer"), orphan])
+        assert gc("--grace", "0s") == sorted([gone, digest(b"gone layer"), orphan])
+        # --delete-untagged: a manifest no tag reaches goes too, with its own blobs
+        assert gc("--grace", "0s", "--delete-untagged") == sorted([untagged, digest(b"untagged layer")])
+        status, _, body = call(host, "GET", "/v2/app/manifests/keep")
+        assert status == 200 and digest(body) == kept
+        assert call(host, "GET", f"/v2/app/blobs/{digest(b'kept layer')}")[0] == 200
+        assert call(host, "GET", f"/v2/app/blobs/{digest(b'gone layer')}")[0] == 404

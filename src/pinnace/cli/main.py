@@ -67,6 +67,7 @@ COMMANDS: dict[str, Command] = {
     "image push": Command("pinnace.cli.registry", "push", "Upload an image to a registry"),
     "login": Command("pinnace.cli.registry", "login", "Log in to a registry"),
     "registry serve": Command("pinnace.cli.registry_server", "serve", "Run an OCI distribution registry"),
+    "registry gc": Command("pinnace.cli.registry_server", "gc", "Remove a registry's unreferenced blobs"),
     "logout": Command("pinnace.cli.registry", "logout", "Log out from a registry"),
     "image prune": Command("pinnace.cli.images", "prune", "Remove unused images"),
     "container run": Command("pinnace.cli.containers", "run", "Create and run a new container from an image"),

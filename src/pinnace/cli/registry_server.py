@@ -59,3 +59,29 @@ def serve(ctx: Context, argv: list[str]) -> int:
         ready=ready,
     )
     return 0
+
+
+def gc(ctx: Context, argv: list[str]) -> int:
+    p = Flags(
+        "registry gc", "Remove the blobs no manifest references (safe while the registry serves)", "[OPTIONS]"
+    )
+    p.add_string("root", help=f"The registry's root (default {DEFAULT_ROOT})")
+    p.add_bool("dry-run", "d", help="Only list what would be removed")
+    p.add_bool(
+        "delete-untagged", "m", help="Also remove the manifests no tag (or tagged index, or subject) reaches"
+    )
+    p.add_string("grace", help="Keep what was written or linked more recently than this (default 1h)")
+    ns = p.parse(argv, max_args=0)
+    from pinnace._util.golang import parse_duration
+    from pinnace.distribution.server.storage import Storage, collect_garbage
+
+    grace = parse_duration(ns.value("grace") or "1h") / 1e9
+    storage = Storage(ns.value("root") or DEFAULT_ROOT)
+    found = collect_garbage(
+        storage, grace=grace, delete_untagged=ns.flag("delete_untagged"), dry_run=ns.flag("dry_run")
+    )
+    verb = "eligible for deletion" if ns.flag("dry_run") else "deleted"
+    for digest in found:
+        ctx.stdout.write(f"blob {verb}: {digest}\n")
+    ctx.stdout.write(f"{len(found)} blobs {verb}\n")
+    return 0

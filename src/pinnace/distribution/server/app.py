@@ -183,7 +183,7 @@ class _Api:
             if not self.storage.unlink(name, digest):
                 raise blob_unknown(digest)
             return web.Response(status=202, headers={"Content-Length": "0"})
-        if not self.storage.has_blob(name, digest):
+        if not self.storage.has_blob(name, digest, touch=request.method == "HEAD"):
             raise blob_unknown(digest)
         headers = {
             "Docker-Content-Digest": digest,

@@ -52,7 +52,8 @@ def digest_invalid(detail: str) -> RegistryError:
 
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS repo_blobs (repo TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (repo, digest));
+CREATE TABLE IF NOT EXISTS repo_blobs (
+    repo TEXT NOT NULL, digest TEXT NOT NULL, linked REAL NOT NULL DEFAULT 0, PRIMARY KEY (repo, digest));
 CREATE TABLE IF NOT EXISTS manifests (
     repo TEXT NOT NULL, digest TEXT NOT NULL, media_type TEXT NOT NULL, size INTEGER NOT NULL,
     subject TEXT NOT NULL DEFAULT '', artifact_type TEXT NOT NULL DEFAULT '', annotations TEXT NOT NULL DEFAULT '{}',
@@ -62,6 +63,8 @@ CREATE TABLE IF NOT EXISTS tags (repo TEXT NOT NULL, tag TEXT NOT NULL, digest T
 CREATE TABLE IF NOT EXISTS uploads (id TEXT PRIMARY KEY, repo TEXT NOT NULL, started REAL NOT NULL);
 """
 
+#: How stale a blob's link may be before a HEAD of it renews it (see :meth:`Storage.has_blob`).
+TOUCH_EVERY = 600.0
 #: Upload sessions idle longer than this are dropped (distribution's default purge age is a week;
 #: a day is plenty for a push).
 UPLOAD_TTL = 24 * 3600.0
@@ -113,20 +116,32 @@ class Storage:
         hex_ = digest.partition(":")[2]
         return os.path.join(self.blobs, hex_[:2], hex_)
 
-    def has_blob(self, repo: str, digest: str) -> bool:
-        row = (
-            self._db()
-            .execute("SELECT 1 FROM repo_blobs WHERE repo = ? AND digest = ?", (repo, digest))
-            .fetchone()
-        )
-        return row is not None and os.path.exists(self.blob_path(digest))
+    def has_blob(self, repo: str, digest: str, *, touch: bool = False) -> bool:
+        """Whether the repository has the blob; ``touch`` (a client asking before it pushes a manifest that
+        names it) renews the link, so that a garbage collection's grace period covers the push."""
+        db = self._db()
+        row = db.execute(
+            "SELECT linked FROM repo_blobs WHERE repo = ? AND digest = ?", (repo, digest)
+        ).fetchone()
+        if row is None or not os.path.exists(self.blob_path(digest)):
+            return False
+        if touch and time.time() - row[0] > TOUCH_EVERY:
+            with self._tx() as tx:
+                tx.execute(
+                    "UPDATE repo_blobs SET linked = ? WHERE repo = ? AND digest = ?",
+                    (time.time(), repo, digest),
+                )
+        return True
 
     def blob_size(self, digest: str) -> int:
         return os.stat(self.blob_path(digest)).st_size
 
     def link(self, repo: str, digest: str) -> None:
         with self._tx() as db:
-            db.execute("INSERT OR IGNORE INTO repo_blobs (repo, digest) VALUES (?, ?)", (repo, digest))
+            db.execute(
+                "INSERT OR REPLACE INTO repo_blobs (repo, digest, linked) VALUES (?, ?, ?)",
+                (repo, digest, time.time()),
+            )
 
     def unlink(self, repo: str, digest: str) -> bool:
         with self._tx() as db:
@@ -220,7 +235,10 @@ class Storage:
         os.rename(path, target)
         with self._tx() as db:
             db.execute("DELETE FROM uploads WHERE id = ?", (session,))
-            db.execute("INSERT OR IGNORE INTO repo_blobs (repo, digest) VALUES (?, ?)", (repo, digest))
+            db.execute(
+                "INSERT OR REPLACE INTO repo_blobs (repo, digest, linked) VALUES (?, ?, ?)",
+                (repo, digest, time.time()),
+            )
         return size
 
     def cancel(self, repo: str, session: str) -> None:
@@ -344,3 +362,101 @@ def _file_digest(path: str) -> str:
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return "sha256:" + h.hexdigest()
+
+
+def collect_garbage(
+    storage: Storage, *, grace: float = 3600.0, delete_untagged: bool = False, dry_run: bool = False
+) -> list[str]:
+    """Remove the blobs no manifest references (and, with ``delete_untagged``, the manifests no tag or
+    index reaches first); the digests removed (or that would be, with ``dry_run``).
+
+    Safe while pushes go on: a blob is kept while it was written or linked into a repository less than
+    ``grace`` seconds ago (a push uploads its blobs before the manifest that names them), and every
+    manifest's references count, whoever wrote it meanwhile (the mark is read in one transaction).
+    """
+    import json
+
+    now = time.time()
+    db = storage._db()
+    db.execute("BEGIN")
+    try:
+        manifests = db.execute("SELECT repo, digest FROM manifests").fetchall()
+        tagged = {(r, d) for r, d in db.execute("SELECT repo, digest FROM tags")}
+        links = db.execute("SELECT repo, digest, linked FROM repo_blobs").fetchall()
+    finally:
+        db.execute("COMMIT")
+
+    def references(digest: str) -> tuple[list[str], list[str]]:
+        """(the blobs, the child manifests) a stored manifest names."""
+        try:
+            with open(storage.blob_path(digest), "rb") as f:
+                doc = json.load(f)
+        except (OSError, ValueError):
+            return [], []
+        blobs = [
+            d.get("digest", "")
+            for d in [doc.get("config") or {}, *(doc.get("layers") or [])]
+            if isinstance(d, dict)
+        ]
+        children = [d.get("digest", "") for d in doc.get("manifests") or [] if isinstance(d, dict)]
+        return [b for b in blobs if b], [c for c in children if c]
+
+    live_manifests = set(manifests)
+    if delete_untagged:
+        live_manifests = set()
+        todo = list(tagged)
+        subjects: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for repo, digest in manifests:
+            for row in db.execute(
+                "SELECT subject FROM manifests WHERE repo = ? AND digest = ?", (repo, digest)
+            ):
+                if row[0]:
+                    subjects.setdefault((repo, row[0]), []).append((repo, digest))
+        while todo:
+            key = todo.pop()
+            if key in live_manifests or key not in set(manifests):
+                continue
+            live_manifests.add(key)
+            _, children = references(key[1])
+            todo += [(key[0], c) for c in children]
+            todo += subjects.get(key, [])  # an artifact lives as long as its subject
+    live_blobs: set[str] = set()
+    for _repo, digest in live_manifests:
+        blobs, children = references(digest)
+        live_blobs.add(digest)
+        live_blobs.update(blobs)
+        live_blobs.update(children)
+    dead_manifests = [(r, d) for r, d in manifests if (r, d) not in live_manifests]
+    recent = {d for _, d, linked in links if now - linked < grace}
+    on_disk = []
+    for shard in os.listdir(storage.blobs):
+        for name in os.listdir(os.path.join(storage.blobs, shard)):
+            if ".tmp-" in name:
+                continue
+            digest = "sha256:" + name
+            try:
+                young = now - os.stat(os.path.join(storage.blobs, shard, name)).st_mtime < grace
+            except FileNotFoundError:
+                continue
+            if digest not in live_blobs and digest not in recent and not young:
+                on_disk.append(digest)
+    if dry_run:
+        return sorted(on_disk)
+    with storage._tx() as tx:
+        for repo, digest in dead_manifests:
+            tx.execute("DELETE FROM manifests WHERE repo = ? AND digest = ?", (repo, digest))
+        for digest in on_disk:
+            tx.execute("DELETE FROM repo_blobs WHERE digest = ? AND linked < ?", (digest, now - grace))
+    removed = []
+    started = now
+    for _repo, digest, created in storage._db().execute("SELECT repo, digest, created FROM manifests"):
+        if created >= started - 1:  # pushed while we marked: what it names stays
+            blobs, children = references(digest)
+            on_disk = [d for d in on_disk if d not in blobs and d not in children and d != digest]
+    for digest in on_disk:
+        try:
+            os.unlink(storage.blob_path(digest))
+            removed.append(digest)
+        except FileNotFoundError:
+            pass
+    return sorted(removed)
