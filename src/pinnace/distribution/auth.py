@@ -100,6 +100,9 @@ class Authorizer:
         self._creds: Credentials | None = None
         self._fetch = fetch  # fetch(method, url, headers=..., fields=...) -> (status, headers, body bytes)
         self._challenge: Challenge | None = None
+        import threading
+
+        self._lock = threading.RLock()  # a pull's threads meet the first challenge together
         self._tokens: dict[tuple[str, str, tuple[str, ...]], tuple[str, float]] = {}
         #: A refresh token the token service gave us (``pinnace login`` stores it as the identity token).
         self.refresh_token = ""
@@ -126,25 +129,29 @@ class Authorizer:
             return "Bearer " + self.token(scopes)
         return ""
 
-    def challenged(self, header: str, scopes: Sequence[str], *, offline: bool = False) -> bool:
-        """A 401's challenge arrived: remember it and get what it asks for; False when retrying cannot help."""
-        import time
-
+    def challenged(
+        self, header: str, scopes: Sequence[str], *, sent: str = "", offline: bool = False
+    ) -> bool:
+        """A 401's challenge arrived for a request sent with Authorization ``sent`` ("" for none): remember
+        the challenge and get what it asks for; False when a retry cannot help (what we sent is what we
+        have).  Requests on several threads may all meet the first challenge: each retries once."""
         found = [c for c in parse_challenges(header) if c.scheme in ("bearer", "basic")]
         if not found:
             return False
-        challenge = next((c for c in found if c.scheme == "bearer"), found[0])
-        again = challenge == self._challenge
-        self._challenge = challenge
-        if challenge.scheme == "basic":
-            return not again and not self.creds.empty
-        key = self._key(scopes)
-        cached = self._tokens.get(key)
-        if again and cached is not None and cached[1] > time.monotonic():
-            return False  # the token we sent was refused: a fresh one would be too
-        self._tokens.pop(key, None)
-        self.token(scopes, offline=offline)
-        return True
+        with self._lock:
+            self._challenge = next((c for c in found if c.scheme == "bearer"), found[0])
+            if self._challenge.scheme == "basic":
+                return not self.creds.empty and sent != _basic(self.creds)
+            key = self._key(scopes)
+            cached = self._tokens.get(key)
+            if cached is not None and sent == "Bearer " + cached[0]:
+                self._tokens.pop(key, None)  # that token was refused: one more try with a fresh one
+                if not self.creds.empty:
+                    self.token(scopes, offline=offline)
+                    return self._tokens[key][0] != cached[0]
+                return False
+            self.token(scopes, offline=offline)
+            return True
 
     def _key(self, scopes: Sequence[str]) -> tuple[str, str, tuple[str, ...]]:
         assert self._challenge is not None

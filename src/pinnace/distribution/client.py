@@ -38,7 +38,7 @@ MANIFEST_ACCEPT = ", ".join(
 )
 
 
-class RegistryError:
+class ErrorBody:
     """The first error of a registry's JSON error body: code and message (both "" when there is none)."""
 
     def __init__(self, body: bytes) -> None:
@@ -254,7 +254,7 @@ class Repository:
     def fail(self, response: Response, what: str) -> None:
         """Raise docker's error for a registry's non-success answer about ``what``."""
         status = response.status
-        error = RegistryError(response.read(65536))
+        error = ErrorBody(response.read(65536))
         if status == 401:
             raise Unauthenticated(f"unauthorized: {error.message or 'authentication required'}")
         if status == 403 or error.code == "DENIED":

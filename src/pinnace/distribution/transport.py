@@ -138,7 +138,7 @@ class Transport:
                 if self._fall_back(e) or (url.startswith("https://") and self.base.startswith("http://")):
                     continue  # HTTPS to an insecure registry failed: HTTP now (another thread may have switched)
                 attempt += 1
-                if not idempotent or attempt >= ATTEMPTS or _refused(e):
+                if not idempotent or attempt >= ATTEMPTS or _hopeless(e):
                     raise Unavailable(f'{method.title()} "{url}": {_reason(e, url)}') from None
                 time.sleep(min(BACKOFF * 2**attempt, MAX_WAIT))
                 continue
@@ -147,11 +147,13 @@ class Transport:
                 challenged = True
                 header = response.headers.get("WWW-Authenticate", "")
                 response.drain()
-                if self.auth.challenged(header, scopes, offline=offline):
+                if self.auth.challenged(header, scopes, sent=sent.get("Authorization", ""), offline=offline):
                     if not idempotent and body is not None and hasattr(body, "seek"):
                         body.seek(0)
                     continue
-                return self._refused(method, url, header)
+                from pinnace.errors import Unauthenticated
+
+                raise Unauthenticated("unauthorized: authentication required")  # nothing we have would do
             if idempotent and response.status in RETRIED_STATUS and response.status not in ok:
                 attempt += 1
                 if attempt < ATTEMPTS:
@@ -160,11 +162,6 @@ class Transport:
                     time.sleep(wait)
                     continue
             return response
-
-    def _refused(self, method: str, url: str, header: str) -> Response:
-        from pinnace.errors import Unauthenticated
-
-        raise Unauthenticated("unauthorized: authentication required")
 
     def _plain(
         self,
@@ -211,7 +208,7 @@ def _same_host(url: str, base: str) -> bool:
     return host(url) == host(base)
 
 
-def _refused(error: BaseException) -> bool:
+def _hopeless(error: BaseException) -> bool:
     """Nothing listens there, no such host, or it let a whole timeout pass: no retry helps."""
     text = _reason(error).lower()
     return any(
