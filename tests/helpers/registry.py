@@ -2,7 +2,9 @@
 htpasswd basic auth, or token auth from a small token issuer of our own (Docker's token spec).
 
 ``running_registry(tmp_path, auth=..., users=...)`` yields a :class:`Registry` and stops it (and its
-issuer) by pid at the end.  The issuer signs RS256 JWTs with a key whose self-signed certificate is the
+issuer) by pid at the end; ``start_registry`` is the same without the stop.  Everything (config, storage
+under ``data/``, ``registry.log``, htpasswd, the issuer's certificate) lives in the given directory, so
+give each registry a directory of its own.  The issuer signs RS256 JWTs with a key whose self-signed certificate is the
 registry's ``rootcertbundle``; the certificate travels in the token's ``x5c`` header, which distribution
 verifies against that bundle.  ``Registry.issued`` records every token request (account, scopes, grant).
 """
@@ -13,6 +15,7 @@ import base64
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -28,6 +31,7 @@ from urllib.parse import parse_qs, urlparse
 
 SERVICE = "pinnace-test-registry"
 ISSUER = "pinnace-test-issuer"
+BINARY = "/usr/bin/docker-registry"
 
 Acl = Callable[[str, str, list[str]], list[str]]
 
@@ -43,13 +47,23 @@ def _default_acl(account: str, _repository: str, actions: list[str]) -> list[str
 
 
 class Registry:
-    def __init__(self, base: Path, auth: str, users: dict[str, str], acl: Acl | None) -> None:
+    """One distribution process (and, for ``auth="token"``, its issuer thread).
+
+    ``port`` pins the listening port; without it a free one is picked, and picked again if another
+    process takes it between the probe and distribution's bind (the window of ``_free_port``)."""
+
+    def __init__(
+        self, base: Path, auth: str, users: dict[str, str], acl: Acl | None, port: int | None = None
+    ) -> None:
+        if auth not in ("none", "htpasswd", "token"):
+            raise ValueError(f"auth must be none, htpasswd or token, not {auth!r}")
         self.base = base
         self.auth = auth
         self.users = users
         self.acl = acl or _default_acl
         self.data = base / "data"
-        self.port = _free_port()
+        self._fixed_port = port is not None
+        self.port = port if port is not None else _free_port()
         self.host = f"127.0.0.1:{self.port}"
         self.url = f"http://{self.host}"
         self.token_url = ""
@@ -58,11 +72,37 @@ class Registry:
         self._issuer: ThreadingHTTPServer | None = None
         self._refresh: dict[str, str] = {}  # refresh token -> account
 
+    @property
+    def pid(self) -> int | None:
+        """The registry process's pid while it runs (None before start and after stop)."""
+        return self._proc.pid if self._proc is not None else None
+
     # -- the registry
 
-    def start(self) -> None:
+    def start(self, attempts: int = 3) -> None:
+        """Start the issuer (token mode) and distribution; return once ``GET /v2/`` answers 200 or 401."""
         self.base.mkdir(parents=True, exist_ok=True)
         self.data.mkdir(exist_ok=True)
+        cert = self._start_issuer() if self.auth == "token" else None
+        htpasswd = self._htpasswd() if self.auth == "htpasswd" else None
+        for attempt in range(attempts):
+            if attempt:
+                self.port = _free_port()
+                self.host = f"127.0.0.1:{self.port}"
+                self.url = f"http://{self.host}"
+            try:
+                self._serve(htpasswd, cert)
+                return
+            except _PortTaken:
+                if self._fixed_port or attempt == attempts - 1:
+                    tail = self.log()[-2000:]
+                    self.stop()
+                    raise RuntimeError(f"docker-registry did not start on {self.host}: {tail}") from None
+            except BaseException:
+                self.stop()
+                raise
+
+    def _serve(self, htpasswd: Path | None, cert: Path | None) -> None:
         lines = [
             "version: 0.1",
             "log:",
@@ -75,10 +115,9 @@ class Registry:
             "http:",
             f"  addr: {self.host}",
         ]
-        if self.auth == "htpasswd":
-            lines += ["auth:", "  htpasswd:", "    realm: pinnace-test", f"    path: {self._htpasswd()}"]
-        elif self.auth == "token":
-            cert = self._start_issuer()
+        if htpasswd is not None:
+            lines += ["auth:", "  htpasswd:", "    realm: pinnace-test", f"    path: {htpasswd}"]
+        elif cert is not None:
             lines += [
                 "auth:",
                 "  token:",
@@ -91,24 +130,32 @@ class Registry:
         config.write_text("\n".join(lines) + "\n")
         with open(self.base / "registry.log", "wb") as log:
             self._proc = subprocess.Popen(
-                ["docker-registry", "serve", str(config)],
+                [BINARY if os.path.exists(BINARY) else shutil.which("docker-registry") or BINARY,
+                 "serve", str(config)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
+        # Only an answer after distribution's own "listening on" line counts: a stranger that took the port
+        # first (another test's registry) would answer /v2/ too.
         deadline = time.monotonic() + 15
         while True:
-            try:
-                with urllib.request.urlopen(self.url + "/v2/", timeout=2) as reply:
-                    if reply.status == 200:
+            if "listening on" in self.log():
+                try:
+                    with urllib.request.urlopen(self.url + "/v2/", timeout=2) as reply:
+                        if reply.status == 200:
+                            return
+                except urllib.error.HTTPError as e:
+                    e.close()
+                    if e.code == 401:
                         return
-            except urllib.error.HTTPError as e:
-                if e.code == 401:
-                    return
-            except OSError:
-                pass
-            if self._proc.poll() is not None or time.monotonic() > deadline:
-                tail = self.log()[-2000:]
-                self.stop()
-                raise RuntimeError(f"docker-registry did not start: {tail}")
+                except OSError:
+                    pass
+            if self._proc.poll() is not None:
+                self._proc = None
+                if "address already in use" in self.log():
+                    raise _PortTaken
+                raise RuntimeError(f"docker-registry exited at start: {self.log()[-2000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"docker-registry did not answer within 15 s: {self.log()[-2000:]}")
             time.sleep(0.05)
 
     def _htpasswd(self) -> Path:
@@ -124,12 +171,14 @@ class Registry:
         return path
 
     def log(self) -> str:
+        """What distribution wrote (stdout and stderr), for assertion messages."""
         try:
             return (self.base / "registry.log").read_text(errors="replace")
         except OSError:
             return ""
 
     def stop(self) -> None:
+        """Kill distribution by pid and reap it, and shut the issuer's server; safe to call twice."""
         if self._proc is not None and self._proc.poll() is None:
             os.kill(self._proc.pid, signal.SIGKILL)
         if self._proc is not None:
@@ -228,8 +277,11 @@ class Registry:
         """The account of a basic Authorization header: "" for none, None for wrong credentials."""
         if not header.startswith("Basic "):
             return ""
-        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-        return user if self.users.get(user) == password else None
+        try:
+            user, sep, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
+        except ValueError:  # binascii.Error and UnicodeDecodeError both are
+            return None
+        return user if sep and user in self.users and self.users[user] == password else None
 
     def _grant(
         self, account: str, service: str, scopes: list[str], grant: str, offline: bool
@@ -261,6 +313,10 @@ class Registry:
             self._refresh[refresh] = account
             out["refresh_token"] = refresh
         return out
+
+
+class _PortTaken(Exception):
+    """distribution exited because its port was taken: worth another port."""
 
 
 def start_registry(
