@@ -1,4 +1,4 @@
-"""The registry operations the fronts call: pull (push and login follow), with the store's settings."""
+"""The registry operations the fronts call (pull, push, login, logout, tag lists), with the store's settings."""
 
 from __future__ import annotations
 
