@@ -19,6 +19,15 @@ from tests.helpers.fake_registry import FakeRegistry, layer_tar, sha256
 pytestmark = pytest.mark.root
 
 
+@pytest.fixture(autouse=True)
+def no_zygote_left(pinnace: Pinnace) -> Iterator[None]:
+    """A test that runs what it pulled starts the store's zygotes: stop them (by pid file) at the end."""
+    from tests.helpers.zygote import stop_zygote
+
+    yield
+    stop_zygote(pinnace.runroot)
+
+
 @pytest.fixture
 def fake() -> Iterator[FakeRegistry]:
     registry = FakeRegistry()
