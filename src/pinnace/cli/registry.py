@@ -54,10 +54,7 @@ def pull(ctx: Context, argv: list[str]) -> int:
         return 1
     quiet = ns.flag("quiet")
     if ns.flag("all_tags"):
-        if ref.tag or ref.digest:
-            ctx.stderr.write("tag can't be used with --all-tags/-a\n")
-            return 1
-        return _pull_all(ctx, ref, platform, quiet)
+        return _pull_all(ctx, ref, platform, quiet) if _whole_repository(ctx, ref) else 1
     out = ctx.stdout
     if not ref.tag and not ref.digest and not quiet:
         out.write("Using default tag: latest\n")
@@ -97,8 +94,7 @@ def push(ctx: Context, argv: list[str]) -> int:
         return 1
     quiet = ns.flag("quiet")
     if ns.flag("all_tags"):
-        if ref.tag or ref.digest:
-            ctx.stderr.write("tag can't be used with --all-tags/-a\n")
+        if not _whole_repository(ctx, ref):
             return 1
         tags = ctx.engine.registry.local_tags(ns.args[0])
         if not tags:
@@ -210,6 +206,14 @@ def _push_error(error: PinnaceError, ref: Any) -> str:
     if isinstance(error, (PermissionDenied, Unauthenticated)):
         return f"{error.message}"
     return error.message
+
+
+def _whole_repository(ctx: Context, ref: Any) -> bool:
+    """``--all-tags`` names a repository, not a tag or digest of it (docker's refusal otherwise)."""
+    if ref.tag or ref.digest:
+        ctx.stderr.write("tag can't be used with --all-tags/-a\n")
+        return False
+    return True
 
 
 def _pull_all(ctx: Context, ref: Any, platform: Any, quiet: bool) -> int:
