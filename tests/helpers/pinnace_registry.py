@@ -9,10 +9,10 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from tests.conftest import PINNACE
+from tests.conftest import PINNACE, Pinnace
 
 
 def free_port() -> int:
@@ -58,3 +58,16 @@ def serving(root: Path, *flags: str) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+def as_user(store: Pinnace, config: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``pinnace`` on ``store`` with a docker config directory of its own (where ``login`` keeps
+    credentials), so that no test reads or writes the host's ``~/.docker``."""
+
+    def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(PINNACE), "--root", str(store.root), "--runroot", str(store.runroot), *args],
+            input=stdin, capture_output=True, text=True, timeout=60, env={**os.environ, "DOCKER_CONFIG": str(config)},
+        )  # fmt: skip
+
+    return cli

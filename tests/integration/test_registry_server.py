@@ -357,3 +357,51 @@ def test_gc_removes_only_unreferenced_blobs_past_the_grace_period(tmp_path: Path
         assert status == 200 and digest(body) == kept
         assert call(host, "GET", f"/v2/app/blobs/{digest(b'kept layer')}")[0] == 200
         assert call(host, "GET", f"/v2/app/blobs/{digest(b'gone layer')}")[0] == 404
+
+
+def test_a_distribution_config_file_and_the_json_access_log(tmp_path: Path) -> None:
+    import base64
+    import contextlib
+    import subprocess
+
+    import bcrypt
+
+    from tests.conftest import PINNACE
+
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_text(f"dave:{bcrypt.hashpw(b'pw', bcrypt.gensalt(rounds=5)).decode()}\n")
+    config = tmp_path / "config.yml"
+    config.write_text(
+        "version: 0.1\nlog:\n  formatter: json\nstorage:\n  delete:\n    enabled: false\n"
+        f"auth:\n  htpasswd:\n    realm: r\n    path: {htpasswd}\n"
+        "notifications:\n  endpoints: []\n"
+    )
+    root = tmp_path / "registry"
+    auth = {"Authorization": "Basic " + base64.b64encode(b"dave:pw").decode()}
+    with contextlib.contextmanager(serving)(root, "--config", str(config)) as host:
+        assert call(host, "GET", "/v2/")[0] == 401  # the file's htpasswd holds
+        blob = b"config file"
+        status, _, _ = call(host, "POST", f"/v2/dave/x/blobs/uploads/?digest={digest(blob)}", blob, auth)
+        assert status == 201
+        status, _, body = call(host, "DELETE", f"/v2/dave/x/blobs/{digest(blob)}", headers=auth)
+        assert status == 405 and code(body) == "UNSUPPORTED"  # storage.delete.enabled: false
+    lines = [
+        json.loads(line)
+        for line in (tmp_path / "registry.log").read_text().splitlines()
+        if line.startswith("{")
+    ]
+    upload = [e for e in lines if e["method"] == "POST"]
+    assert upload and upload[0]["account"] == "dave" and upload[0]["status"] == 201
+    assert {"time", "remote", "uri", "bytes", "duration_ms", "user_agent"} <= set(upload[0])
+    assert any(e["status"] == 405 and e["error"] == "UNSUPPORTED" for e in lines)
+    assert "notifications is not supported; ignored" in (tmp_path / "registry.log").read_text()
+
+    config.write_text("storage:\n  delete:\n    enabled: maybe\n")
+    bad = subprocess.run(
+        [str(PINNACE), "registry", "serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert bad.returncode == 125
+    assert bad.stderr == f"{config}: storage.delete.enabled must be true or false\n"

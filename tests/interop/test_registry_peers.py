@@ -227,3 +227,70 @@ def test_skopeo_and_podman_against_pinnace_registries(
         skopeo.run("delete", "--tls-verify=false", f"docker://{two}/dst/busybox:2")
         gone = skopeo.run("inspect", "--tls-verify=false", f"docker://{two}/dst/busybox:2", check=False)
         assert gone.returncode != 0 and "manifest unknown" in gone.stderr
+
+
+def test_skopeo_and_podman_with_token_auth_and_through_a_pull_through_cache(
+    store: Pinnace, skopeo: Peer, podman: Peer, tmp_path: Path
+) -> None:
+    """skopeo and podman do the token dance with pinnace's token service, ACL refusals included, and
+    podman pulls through a pinnace cache that holds the upstream's credentials."""
+    import bcrypt
+
+    from tests.helpers.pinnace_registry import as_user, serving
+
+    users = {"alice": "alice-pw", "bob": "bob-pw"}
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_text(
+        "".join(
+            f"{u}:{bcrypt.hashpw(p.encode(), bcrypt.gensalt(rounds=5)).decode()}\n" for u, p in users.items()
+        )
+    )
+    acl = tmp_path / "acl.yml"
+    acl.write_text(
+        '- {account: alice, name: "*", actions: ["*"]}\n- {account: "*", name: "*", actions: [pull]}\n'
+    )
+    with contextlib.contextmanager(serving)(
+        tmp_path / "tokens", "--htpasswd", str(htpasswd), "--acl", str(acl)
+    ) as up:
+        store.run("tag", "busybox", f"{up}/src/busybox:1")
+        no = "--dest-tls-verify=false"
+        cli = as_user(store, tmp_path / "docker-config")
+        assert cli("push", f"{up}/src/busybox:1").returncode == 1  # anonymous: no push
+        # the image comes in through pinnace's own client as alice
+        assert cli("login", "-u", "alice", "--password-stdin", up, stdin="alice-pw\n").returncode == 0
+        assert cli("push", f"{up}/src/busybox:1").returncode == 0
+        skopeo.run(
+            "copy", "--src-tls-verify=false", no, "--src-creds", "bob:bob-pw", "--dest-creds", "alice:alice-pw",
+            f"docker://{up}/src/busybox:1", f"docker://{up}/dst/busybox:2",
+        )  # fmt: skip
+        as_bob = skopeo.run(
+            "copy", "--src-tls-verify=false", no, "--src-creds", "bob:bob-pw", "--dest-creds", "bob:bob-pw",
+            f"docker://{up}/src/busybox:1", f"docker://{up}/dst/busybox:3", check=False,
+        )  # fmt: skip
+        assert as_bob.returncode != 0  # bob pulls, never pushes
+        denied = skopeo.run(
+            "delete",
+            "--tls-verify=false",
+            "--creds",
+            "bob:bob-pw",
+            f"docker://{up}/dst/busybox:2",
+            check=False,
+        )
+        assert denied.returncode != 0
+        with contextlib.contextmanager(serving)(
+            tmp_path / "cache",
+            "--proxy-remote-url",
+            f"http://{up}",
+            "--proxy-username",
+            "bob",
+            "--proxy-password",
+            "bob-pw",
+        ) as cache:
+            podman.run("pull", "--tls-verify=false", f"{cache}/dst/busybox:2", timeout=120)
+            out = podman.run(
+                "run", "--rm", "--network", "none", f"{cache}/dst/busybox:2", "echo", "cached", timeout=120
+            )
+            assert out.stdout == "cached\n"
+        skopeo.run(
+            "delete", "--tls-verify=false", "--creds", "alice:alice-pw", f"docker://{up}/dst/busybox:2"
+        )

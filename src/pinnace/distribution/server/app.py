@@ -8,6 +8,7 @@ the same form, logged, and stores nothing half-way (see :mod:`.storage`).
 from __future__ import annotations
 
 import json
+import logging
 import re
 
 from pinnace.distribution.server.storage import RegistryError, Storage, blob_unknown
@@ -19,6 +20,12 @@ if TYPE_CHECKING:
 
     from aiohttp import web
 
+    from pinnace.distribution.server.auth import Authorizer
+    from pinnace.distribution.server.config import Settings
+    from pinnace.distribution.server.proxy import Proxy
+    from pinnace.distribution.server.tokens import TokenService
+
+log = logging.getLogger("pinnace.registry")
 API_VERSION = "registry/2.0"
 #: The spec's repository name grammar.
 NAME = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*")
@@ -44,81 +51,55 @@ def error_body(code: str, message: str, detail: object = None) -> bytes:
     return json.dumps({"errors": [{"code": code, "message": message, "detail": detail}]}).encode()
 
 
-class Htpasswd:
-    """Users and their bcrypt hashes from an htpasswd file (``htpasswd -B``), checked per request."""
-
-    def __init__(self, path: str) -> None:
-        self.users: dict[str, bytes] = {}
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                user, sep, hashed = line.strip().partition(":")
-                if sep and user and not user.startswith("#"):
-                    if not hashed.startswith(("$2a$", "$2b$", "$2y$")):
-                        raise ValueError(f"{path}: user {user!r}: only bcrypt hashes are supported")
-                    self.users[user] = hashed.encode()
-        self._known: dict[str, bool] = {}  # "user:password" seen -> valid (bcrypt is slow on purpose)
-
-    def check(self, header: str) -> bool:
-        import base64
-        import binascii
-
-        if not header.startswith("Basic "):
-            return False
-        try:
-            pair = base64.b64decode(header[6:], validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        if pair in self._known:
-            return self._known[pair]
-        user, _, password = pair.partition(":")
-        hashed = self.users.get(user)
-        if hashed is None:
-            return False
-        import bcrypt
-
-        ok = bcrypt.checkpw(password.encode(), hashed.replace(b"$2y$", b"$2b$", 1))
-        if len(self._known) < 10000:
-            self._known[pair] = ok
-        return ok
-
-
 def make_app(
     storage: Storage,
     *,
     read_only: bool = False,
-    htpasswd: Htpasswd | None = None,
-    anonymous_pull: bool = False,
+    delete_enabled: bool = True,
+    authorizer: Authorizer | None = None,
+    tokens: TokenService | None = None,
+    proxy: Proxy | None = None,
 ) -> web.Application:
+    """The registry's application: the API on ``storage``, behind ``authorizer`` (none: open), with the
+    token service at ``/token`` when ``tokens`` is given, as a pull-through cache when ``proxy`` is."""
     from aiohttp import web
+
+    from pinnace.distribution.server.auth import TOKEN_PATH, Authorizer
+
+    guard = authorizer or Authorizer()
 
     @web.middleware
     async def errors(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         try:
-            if (
-                htpasswd is not None
-                and not _open(request, anonymous_pull)
-                and not htpasswd.check(request.headers.get("Authorization", ""))
-            ):
-                raise RegistryError("UNAUTHORIZED", 401, "authentication required")
+            if request.path != TOKEN_PATH:
+                request["account"] = guard.authorize(request)
             response = await handler(request)
         except RegistryError as e:
+            request["error"] = e.code
             response = web.Response(
-                status=e.status, body=error_body(e.code, e.message, e.detail), content_type="application/json"
+                status=e.status,
+                body=error_body(e.code, e.message, e.detail),
+                content_type="application/json",
+                headers=e.headers,
             )
-            if e.status == 401:
-                response.headers["WWW-Authenticate"] = 'Basic realm="pinnace-registry"'
         except web.HTTPException as e:
             if e.status == 404:
                 e = web.HTTPNotFound(
                     body=error_body("NOT_FOUND", "not found"), content_type="application/json"
                 )
             raise e
+        except Exception:
+            log.exception("%s %s failed", request.method, request.path)
+            request["error"] = "UNKNOWN"
+            response = web.Response(
+                status=500, body=error_body("UNKNOWN", "unknown error"), content_type="application/json"
+            )
         response.headers["Docker-Distribution-API-Version"] = API_VERSION
         return response
 
-    api = _Api(storage, read_only)
+    api = _Api(storage, read_only=read_only, delete_enabled=delete_enabled, guard=guard, proxy=proxy)
     app = web.Application(middlewares=[errors], client_max_size=MAX_MANIFEST)
     app.router.add_get("/v2/", api.ping)
     app.router.add_get("/v2/_catalog", api.catalog)
@@ -128,13 +109,41 @@ def make_app(
     app.router.add_route("*", "/v2/{name:.+}/manifests/{reference}", api.manifest)
     app.router.add_get("/v2/{name:.+}/tags/list", api.tags)
     app.router.add_get("/v2/{name:.+}/referrers/{digest}", api.referrers)
+    if tokens is not None:
+        service = tokens
+
+        async def token(request: web.Request) -> web.StreamResponse:
+            """Docker's token endpoint: GET with basic auth, or an OAuth2 POST form."""
+            if request.method == "POST":
+                form = await request.post()
+                account, doc = service.answer_post({k: str(v) for k, v in form.items()})
+            else:
+                account, doc = service.answer_get(
+                    request.headers.get("Authorization", ""), request.query, request.query.getall("scope", [])
+                )
+            request["account"] = account
+            return web.json_response(doc)
+
+        app.router.add_route("GET", TOKEN_PATH, token)
+        app.router.add_route("POST", TOKEN_PATH, token)
     return app
 
 
 class _Api:
-    def __init__(self, storage: Storage, read_only: bool) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        read_only: bool,
+        delete_enabled: bool,
+        guard: Authorizer,
+        proxy: Proxy | None,
+    ) -> None:
         self.storage = storage
         self.read_only = read_only
+        self.delete_enabled = delete_enabled
+        self.guard = guard
+        self.proxy = proxy
 
     # -- helpers
 
@@ -144,9 +153,15 @@ class _Api:
             raise RegistryError("NAME_INVALID", 400, "invalid repository name", {"name": name})
         return name
 
-    def _writable(self) -> None:
+    def _writable(self, *, delete: bool = False) -> None:
         if self.read_only:
             raise RegistryError("UNSUPPORTED", 405, "the registry is read-only")
+        if self.proxy is not None:
+            raise RegistryError(
+                "UNSUPPORTED", 405, "the registry is a pull-through cache: it takes no pushes"
+            )
+        if delete and not self.delete_enabled:
+            raise RegistryError("UNSUPPORTED", 405, "deletes are disabled (storage.delete.enabled)")
 
     @staticmethod
     def _digest(value: str) -> str:
@@ -179,24 +194,32 @@ class _Api:
         name = self._name(request)
         digest = self._digest(request.match_info["digest"])
         if request.method == "DELETE":
-            self._writable()
+            self._writable(delete=True)
             if not self.storage.unlink(name, digest):
                 raise blob_unknown(digest)
             return web.Response(status=202, headers={"Content-Length": "0"})
-        if not self.storage.has_blob(name, digest, touch=request.method == "HEAD"):
-            raise blob_unknown(digest)
         headers = {
             "Docker-Content-Digest": digest,
             "Content-Type": "application/octet-stream",
             "Accept-Ranges": "bytes",
         }
+        if self.proxy is not None and not self.storage.has_blob(name, digest):
+            size = await self.proxy.stat_blob(name, digest)
+            if size is None:
+                raise blob_unknown(digest)
+            if request.method == "GET" and not self.storage.has_blob(name, digest):
+                response = await self.proxy.serve_blob(request, name, digest)
+                if response is not None:
+                    return response
+            if request.method == "HEAD":
+                headers["Content-Length"] = str(size)
+                return web.Response(status=200, headers=headers)
+        if not self.storage.has_blob(name, digest, touch=request.method == "HEAD"):
+            raise blob_unknown(digest)
         if request.method == "HEAD":
             headers["Content-Length"] = str(self.storage.blob_size(digest))
             return web.Response(status=200, headers=headers)
-        response = web.FileResponse(
-            self.storage.blob_path(digest), headers=headers
-        )  # sendfile; honours Range
-        return response
+        return web.FileResponse(self.storage.blob_path(digest), headers=headers)  # sendfile; honours Range
 
     # -- uploads
 
@@ -210,7 +233,11 @@ class _Api:
         if "mount" in query and "from" in query:
             digest = self._digest(query["mount"])
             source = query["from"]
-            if NAME.fullmatch(source) and self.storage.mount(name, digest, source):
+            if (
+                NAME.fullmatch(source)
+                and self.guard.may(request, "repository", source, "pull")
+                and self.storage.mount(name, digest, source)
+            ):
                 return self._created(name, digest)
         if "digest" in query:  # monolithic: the whole blob in this request
             digest = self._digest(query["digest"])
@@ -304,16 +331,19 @@ class _Api:
             self._writable()
             return await self._put_manifest(request, name, reference)
         if request.method == "DELETE":
-            self._writable()
+            self._writable(delete=True)
             if DIGEST.fullmatch(reference):
                 if not self.storage.delete_manifest(name, reference):
                     raise RegistryError("MANIFEST_UNKNOWN", 404, "manifest unknown", {"reference": reference})
             elif not self.storage.delete_tag(name, reference):
                 raise RegistryError("MANIFEST_UNKNOWN", 404, "manifest unknown", {"reference": reference})
             return web.Response(status=202, headers={"Content-Length": "0"})
-        found = self.storage.resolve(name, reference)
+        if self.proxy is not None:
+            found = await self.proxy.manifest(name, reference)
+        else:
+            found = self.storage.resolve(name, reference)
         if found is None:
-            if not self.storage.known(name):
+            if not self.storage.known(name) and self.proxy is None:
                 raise RegistryError(
                     "NAME_UNKNOWN", 404, "repository name not known to registry", {"name": name}
                 )
@@ -403,10 +433,14 @@ class _Api:
         from aiohttp import web
 
         name = self._name(request)
-        if not self.storage.known(name):
-            raise RegistryError("NAME_UNKNOWN", 404, "repository name not known to registry", {"name": name})
         n, last = _page(request)
-        found = self.storage.tags(name, last, n + 1)
+        upstream = await self.proxy.tags(name) if self.proxy is not None else None
+        if upstream is not None:
+            found = sorted(t for t in upstream if t > last)[: n + 1]
+        elif self.storage.known(name):
+            found = self.storage.tags(name, last, n + 1)
+        else:
+            raise RegistryError("NAME_UNKNOWN", 404, "repository name not known to registry", {"name": name})
         headers = {}
         if len(found) > n:
             found = found[:n]
@@ -455,11 +489,6 @@ class _Api:
         )
 
 
-def _open(request: web.Request, anonymous_pull: bool) -> bool:
-    """Whether the request needs no credentials: a pull when anonymous pulls are allowed."""
-    return anonymous_pull and request.method in ("GET", "HEAD") and request.path != "/v2/"
-
-
 def _page(request: web.Request) -> tuple[int, str]:
     try:
         n = int(request.query.get("n", PAGE))
@@ -490,36 +519,40 @@ def _descriptor_digest(entry: object) -> str:
     return str(entry["digest"])
 
 
-def serve(
-    root: str,
-    host: str,
-    port: int,
-    *,
-    read_only: bool = False,
-    htpasswd: str = "",
-    anonymous_pull: bool = False,
-    tls: tuple[str, str] | None = None,
-    ready: Callable[[str], None] | None = None,
-) -> None:
-    """Run the registry until SIGTERM/SIGINT (aiohttp finishes the requests in flight)."""
+def serve(settings: Settings, ready: Callable[[str], None] | None = None) -> None:
+    """Run the registry until SIGTERM/SIGINT (aiohttp finishes the requests in flight; every commit is
+    a rename and a SQLite transaction, so nothing committed is lost and nothing half-done is seen)."""
     import asyncio
 
     from aiohttp import web
 
-    storage = Storage(root)
-    storage.expire_uploads()
-    users = Htpasswd(htpasswd) if htpasswd else None
-    app = make_app(storage, read_only=read_only, htpasswd=users, anonymous_pull=anonymous_pull)
+    storage = Storage(settings.root)
+    storage.expire_uploads(ttl=settings.upload_ttl)
+    authorizer, tokens = _auth(settings)
+    app = make_app(
+        storage,
+        read_only=settings.read_only,
+        delete_enabled=settings.delete_enabled,
+        authorizer=authorizer,
+        tokens=tokens,
+        proxy=_proxy(storage, settings),
+    )
+    host, port = settings.host_port
 
     async def main() -> None:
-        runner = web.AppRunner(app, access_log_format='%a "%r" %s %b %Tf')
+        from pinnace.distribution.server import accesslog
+
+        logger = accesslog.JsonAccessLogger if settings.access_log == "json" else accesslog.TextAccessLogger
+        runner = web.AppRunner(
+            app, access_log_class=logger, access_log=None if settings.access_log == "none" else _logger()
+        )
         await runner.setup()
         context = None
-        if tls is not None:
+        if settings.tls_cert:
             import ssl
 
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(*tls)
+            context.load_cert_chain(settings.tls_cert, settings.tls_key)
         site = web.TCPSite(runner, host, port, ssl_context=context)
         await site.start()
         if ready is not None:
@@ -530,7 +563,58 @@ def serve(
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        while True:
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=3600)
+                break
+            except TimeoutError:
+                storage.expire_uploads(ttl=settings.upload_ttl)  # hourly, as distribution's purging
         await runner.cleanup()
 
     asyncio.run(main())
+
+
+def _logger() -> Any:
+    import logging
+
+    return logging.getLogger("pinnace.registry.access")
+
+
+def _auth(settings: Settings) -> tuple[Authorizer | None, TokenService | None]:
+    """What checks requests (basic, bearer, or nothing) and the own token service, if any."""
+    import os
+
+    from pinnace.distribution.server.auth import BasicAuth, Htpasswd, TokenAuth
+    from pinnace.distribution.server.config import ConfigError
+    from pinnace.distribution.server.tokens import Acl, KeyPair, TokenService, TokenVerifier, load_bundle
+
+    users = None
+    if settings.htpasswd:
+        try:
+            users = Htpasswd(settings.htpasswd)
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"invalid htpasswd file: {e}") from None
+    token = settings.token
+    if token is None:
+        return (BasicAuth(users, anonymous_pull=settings.anonymous_pull) if users else None), None
+    trusted = load_bundle(token.rootcertbundle) if token.rootcertbundle else []
+    service = None
+    if token.acl:
+        keys = KeyPair.load_or_create(
+            token.signingkey or os.path.join(settings.root, "token", "key.pem"),
+            token.signingcert or os.path.join(settings.root, "token", "cert.pem"),
+            token.issuer,
+        )
+        trusted.append(keys.cert)
+        service = TokenService(
+            keys, Acl.load(token.acl), issuer=token.issuer, service=token.service,
+            ttl=int(token.expiration), users=users,
+        )  # fmt: skip
+    verifier = TokenVerifier(trusted, issuer=token.issuer, service=token.service)
+    return TokenAuth(verifier, realm=token.realm or None, service=token.service), service
+
+
+def _proxy(storage: Storage, settings: Settings) -> Proxy | None:
+    from pinnace.distribution.server.proxy import Proxy
+
+    return Proxy(storage, settings.proxy) if settings.proxy is not None else None

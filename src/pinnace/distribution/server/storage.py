@@ -32,11 +32,19 @@ if TYPE_CHECKING:
 class RegistryError(PinnaceError):
     """An error the spec names: its code, HTTP status and message go to the client as they are."""
 
-    def __init__(self, code: str, status: int, message: str, detail: object = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        status: int,
+        message: str,
+        detail: object = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.status = status
         self.detail = detail
+        self.headers = headers or {}  # a challenge's WWW-Authenticate, a 429's Retry-After
 
 
 def blob_unknown(digest: str) -> RegistryError:
@@ -132,6 +140,10 @@ class Storage:
                     (time.time(), repo, digest),
                 )
         return True
+
+    def exists(self, digest: str) -> bool:
+        """Whether the blob is stored at all (for some repository)."""
+        return os.path.exists(self.blob_path(digest))
 
     def blob_size(self, digest: str) -> int:
         return os.stat(self.blob_path(digest)).st_size
@@ -252,9 +264,9 @@ class Storage:
         except FileNotFoundError:
             pass
 
-    def expire_uploads(self, now: float | None = None) -> int:
-        """Drop the sessions idle past :data:`UPLOAD_TTL`; how many."""
-        cutoff = (now or time.time()) - UPLOAD_TTL
+    def expire_uploads(self, now: float | None = None, ttl: float = UPLOAD_TTL) -> int:
+        """Drop the sessions idle longer than ``ttl``; how many."""
+        cutoff = (now or time.time()) - ttl
         rows = self._db().execute("SELECT id, repo FROM uploads").fetchall()
         dropped = 0
         for session, repo in rows:
@@ -289,6 +301,13 @@ class Storage:
                 db.execute(
                     "INSERT OR REPLACE INTO tags (repo, tag, digest) VALUES (?, ?, ?)", (repo, tag, digest)
                 )
+
+    def tag(self, repo: str, tag: str, digest: str) -> None:
+        """Point ``tag`` at a manifest the repository has."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO tags (repo, tag, digest) VALUES (?, ?, ?)", (repo, tag, digest)
+            )
 
     def resolve(self, repo: str, reference: str) -> tuple[str, str, int] | None:
         """(digest, media type, size) of a manifest by tag or digest, or None."""
