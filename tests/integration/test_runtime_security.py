@@ -284,7 +284,7 @@ BAD_SPECS: dict[str, tuple[Any, str]] = {
         ),
         "mounts[7]",
     ),
-    "missing cwd": (set_cwd("/nonexistent/dir"), "process.cwd"),
+    "cwd under a file": (set_cwd("/bin/busybox/dir"), "process.cwd"),
     "missing executable": (
         lambda s: s["process"].update(args=["/no/such/binary"]),
         'exec: "/no/such/binary": stat /no/such/binary: no such file or directory',
@@ -302,6 +302,12 @@ def test_a_bad_spec_leaves_nothing(runtime: Runtime, case: str) -> None:
     assert words in proc.stderr
     assert proc.stderr.count("\n") == 1, proc.stderr
     assert_nothing_left(runtime, container_id, mark)
+
+
+def test_a_missing_cwd_is_made_as_runc_makes_it(runtime: Runtime) -> None:
+    bundle = runtime.bundle(["pwd"], edit=set_cwd("/nonexistent/dir"))
+    proc, _ = run_marked(runtime, "run", "-b", str(bundle), runtime.new_id())
+    assert (proc.returncode, proc.stdout) == (0, "/nonexistent/dir\n"), proc.stderr
 
 
 def test_invalid_json_leaves_nothing(runtime: Runtime, tmp_path: Path) -> None:

@@ -208,10 +208,25 @@ def prepare(spec: Spec, bundle: str, sys: Sys) -> str:
             setup.mount(i, m)
         if not any(_is_bind(m) and posixpath.normpath(m["destination"]) == "/dev" for m in mounts):
             setup.devices()
+        _make_cwd(spec, tree)
     finally:
         tree.close()
     os.chdir(rootfs)
     return rootfs
+
+
+def _make_cwd(spec: Spec, tree: _Tree) -> None:
+    """``process.cwd`` made (0755, root's) when missing, as runc does before the rootfs goes read-only:
+    an image's WorkingDir need not exist in its layers (docker relies on this)."""
+    process = spec.get("process") or {}
+    cwd = process.get("cwd") if isinstance(process, dict) else None
+    if not isinstance(cwd, str) or not cwd.startswith("/"):
+        return
+    try:
+        fd, _, _ = tree.open(cwd, create="dir")
+    except OSError:
+        return  # the chdir reports it, in runc's words
+    os.close(fd)
 
 
 def pivot(spec: Spec, bundle: str, sys: Sys, *, no_pivot: bool = False) -> None:
