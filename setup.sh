@@ -15,6 +15,7 @@ APT_PACKAGES=(
     iproute2                      # ip(8): the NAT tests build their namespaces and veths with it
     busybox-static                # the host /bin/busybox the quickstart image is made of
     podman skopeo umoci runc crun uidmap fuse-overlayfs iperf3 wrk   # peers: interop tests and benchmarks (iperf3, wrk: bench/network.py)
+    buildah                       # peer: the builder's comparisons and benchmarks
     docker.io                     # peer: a private dockerd for the benchmarks
     docker-registry               # CNCF distribution: the registry the registry client's tests and benchmarks start on 127.0.0.1
     zstd hyperfine git

@@ -234,6 +234,34 @@ def _podman_close(session: Session) -> None:
 PODMAN = Tool("podman", _podman_probe, _podman_open)
 
 
+def _buildah_open(workdir: Path) -> Session:
+    """buildah on a store of its own, with podman's containers.conf (runc, the hard rlimits)."""
+    podman = _podman_open(workdir)
+    prefix = ("buildah", *podman.prefix[1:])
+    return Session(
+        "buildah", prefix, podman.env, workdir, _first_line(["buildah", "--version"]), _buildah_close
+    )
+
+
+def _buildah_close(session: Session) -> None:
+    for args in (("rm", "--all"), ("rmi", "--all", "--force")):
+        subprocess.run(
+            session.argv(*args),
+            env=dict(session.env),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            check=False,
+        )
+
+
+BUILDAH = Tool(
+    "buildah",
+    lambda: None if shutil.which("buildah") else "not installed (apt-get install buildah)",
+    _buildah_open,
+    note="buildah bud with runc, on a containers-storage overlay store of its own",
+)
+
+
 # docker -----------------------------------------------------------------------------------------
 
 
@@ -394,7 +422,7 @@ DISTRIBUTION = Tool(
 
 TOOLS: Mapping[str, Tool] = {
     t.name: t
-    for t in (PINNACE, VETH, PODMAN, DOCKER, SKOPEO, DISTRIBUTION, PINNACE_RUNTIME, RUNC, CRUN, HOST)
+    for t in (PINNACE, VETH, PODMAN, BUILDAH, DOCKER, SKOPEO, DISTRIBUTION, PINNACE_RUNTIME, RUNC, CRUN, HOST)
 }
 
 

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import TypeVar
 
+    from pinnace.build.builder import Builder, Progress
+    from pinnace.build.cache import BuildCache
+    from pinnace.build.context import IgnoreMatcher
     from pinnace.containers.service import ContainerService
     from pinnace.content import ContentStore
     from pinnace.distribution.service import DistributionService
@@ -158,6 +161,26 @@ class Engine:
             self.config.runroot,
             volumes=lambda: self.volumes,
             networks=lambda: self.networks,
+        )
+
+    @_once
+    def build_cache(self) -> BuildCache:
+        """The builder's cache of steps (rows in the store's database)."""
+        from pinnace.build.cache import BuildCache
+
+        return BuildCache(self.db)
+
+    def builder(self, matcher: IgnoreMatcher, progress: Progress) -> Builder:
+        """A builder on this store: base images it lacks come from the registry client."""
+        from pinnace.build.builder import Builder
+
+        return Builder(
+            self.stores,
+            self.build_cache,
+            self.config.runroot,
+            pull=lambda ref: self.registry.pull(ref).image,
+            matcher=matcher,
+            progress=progress,
         )
 
     def collect_garbage(self) -> GCReport:

@@ -58,10 +58,22 @@ def df(ctx: Context, argv: list[str]) -> int:
             "Reclaimable": human_size(containers.reclaimable, precision=4) + _percent(containers),
         },
         vol.df_row(volume_usage),
-        {"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"},
+        _build_cache_row(ctx),
     ]
     ctx.stdout.write(render(rows, fmt, default_table=DF_TABLE, headers=DF_HEADERS))
     return 0
+
+
+def _build_cache_row(ctx: Context) -> dict[str, str]:
+    """The builder's cache: its steps, their layers' bytes, what only the cache holds (reclaimable)."""
+    cache = ctx.engine.build_cache.usage()
+    return {
+        "Type": "Build Cache",
+        "TotalCount": str(cache.entries),
+        "Active": "0",
+        "Size": human_size(cache.total, precision=4),
+        "Reclaimable": human_size(cache.size, precision=4),
+    }
 
 
 def _df_verbose(ctx: Context, fmt: str | None, volumes: list[Any]) -> int:

@@ -560,7 +560,7 @@ class _Producer:
             raise self._error
 
 
-def _consume(produce: Callable[[BinaryIO], object], consume: Callable[[BinaryIO], int]) -> int:
+def consume_pipe(produce: Callable[[BinaryIO], object], consume: Callable[[BinaryIO], int]) -> int:
     """``consume`` what ``produce`` writes, through a pipe; the producer's error first."""
     producer = _Producer(produce)
     try:
@@ -749,7 +749,7 @@ def copy_from_container(
             except PinnaceError as exc:
                 raise LocalError(exc.message) from exc
 
-        transferred = _consume(produce, consume)
+        transferred = consume_pipe(produce, consume)
     content = transferred if stat.S_ISDIR(found.mode) else found.size
     return Copied(content, transferred, dst_path)
 
@@ -795,7 +795,7 @@ def copy_to_container(
             except OSError as exc:
                 raise LocalError(_go_error("open", src.path, exc)) from exc
 
-        transferred = _consume(produce, consume)
+        transferred = consume_pipe(produce, consume)
     return Copied(content_size(src.path), transferred, f"{ref}:{dst.path}")
 
 

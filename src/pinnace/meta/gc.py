@@ -38,7 +38,10 @@ from pinnace.meta.operations import exclusive
 from pinnace.oci.digest import Digest
 
 #: Queries returning one column of blob digests that must be kept.
-CONTENT_ROOTS: tuple[str, ...] = ("SELECT digest FROM image_blobs",)
+CONTENT_ROOTS: tuple[str, ...] = (
+    "SELECT digest FROM image_blobs",
+    "SELECT digest FROM build_cache WHERE digest != ''",  # the layers cached build steps made
+)
 
 #: Queries returning one column of snapshot keys that must be kept (with their parents).
 SNAPSHOT_ROOTS: tuple[str, ...] = (
@@ -46,6 +49,7 @@ SNAPSHOT_ROOTS: tuple[str, ...] = (
     # each container's writable layer, and through its parents the image layers under it,
     # even once `rmi -f` has removed the image record
     "SELECT snapshot_key FROM containers",
+    "SELECT chain_id FROM build_cache WHERE chain_id != ''",
 )
 
 

@@ -149,4 +149,20 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX endpoints_container ON endpoints(container);
     CREATE UNIQUE INDEX endpoints_ip6 ON endpoints(network, ip6) WHERE ip6 != '';
     """,
+    # 5: the builder's cache: a step's result by its cache key.
+    """
+    CREATE TABLE build_cache (
+        key         TEXT PRIMARY KEY,              -- sha256 of the parent key, the instruction and its inputs
+        parent      TEXT NOT NULL,                 -- the key of the step before (why-miss compares siblings)
+        inputs      TEXT NOT NULL,                 -- JSON: what went into the key, readable
+        media_type  TEXT NOT NULL DEFAULT '',      -- the layer the step added ('' for none)
+        digest      TEXT NOT NULL DEFAULT '',
+        size        INTEGER NOT NULL DEFAULT 0,
+        diff_id     TEXT NOT NULL DEFAULT '',
+        chain_id    TEXT NOT NULL DEFAULT '',      -- the layer's snapshot
+        created     TEXT NOT NULL,                 -- the history entry's time (RFC 3339)
+        last_used   REAL NOT NULL
+    );
+    CREATE INDEX build_cache_parent ON build_cache(parent);
+    """,
 )

@@ -1,0 +1,1 @@
+"""The Dockerfile builder (``pinnace build``)."""

@@ -1,0 +1,224 @@
+"""A RUN step: the command in a container on the stage's layers; what it changed becomes a layer.
+
+The container is docker's: its writable layer on an init layer (/etc/hosts, /etc/resolv.conf and the
+other mount points, so they never land in the image), Docker's default capabilities, seccomp profile
+and masked paths, run by the runtime library in a forked child whose stdout and stderr are a pipe
+the builder reads (the build's output), stdin /dev/null.  The upper directory is the diff: it is
+written as the layer's tar, then moved onto the stage's top layer and committed as the new layer's
+snapshot (no second extraction).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+
+from pinnace.errors import InvalidArgument, PinnaceError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from pinnace.images.stores import Stores
+
+
+class StepFailed(PinnaceError):
+    """A RUN whose command failed: buildkit's words, with the exit code."""
+
+    def __init__(self, command: str, code: int) -> None:
+        super().__init__(f'process "{command}" did not complete successfully: exit code: {code}')
+        self.code = code
+
+
+@dataclass
+class RunSpec:
+    args: list[str]
+    env: list[str]
+    cwd: str = "/"
+    user: str = ""
+    network: str = "default"  # default (the host's, as buildkit without CNI), none, host
+    mounts: list[dict[str, object]] = field(default_factory=list)  # extra OCI mounts (RUN --mount)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """The layer a step made: its blob (uncompressed tar) and its snapshot; None fields: no change."""
+
+    digest: str
+    size: int
+    diff_id: str
+    chain_id: str
+
+
+def run_step(
+    stores: Stores,
+    runroot: str,
+    parent_chain: str,
+    parent_diff_ids: Sequence[str],
+    spec: RunSpec,
+    output: Callable[[bytes], None],
+) -> Layer | None:
+    """Run ``spec`` on the layers up to ``parent_chain``; the new layer, or None if nothing changed."""
+    from pinnace.containers import layer
+
+    step_id = secrets.token_hex(32)
+    key = layer.prepare(stores, step_id, parent_chain)
+    bundle = os.path.join(runroot, "build", step_id)
+    rootfs = os.path.join(bundle, "rootfs")
+    done = False
+    try:
+        layer.mount_rootfs(stores, key, rootfs)
+        try:
+            code = _execute(runroot, step_id, bundle, rootfs, spec, output)
+        finally:
+            layer.unmount_rootfs(rootfs)
+        if code != 0:
+            raise StepFailed(" ".join(spec.args), code)
+        made = _commit(stores, key, parent_chain, parent_diff_ids)
+        done = True
+        return made
+    finally:
+        if not done:
+            layer.remove(stores, key)
+        _remove_tree(bundle)
+
+
+def _execute(
+    runroot: str, step_id: str, bundle: str, rootfs: str, spec: RunSpec, output: Callable[[bytes], None]
+) -> int:
+    """The command's exit status (128+N for a signal), its output passed to ``output`` as it comes."""
+    import json
+
+    config = _runtime_spec(step_id, bundle, rootfs, spec)
+    with open(os.path.join(bundle, "config.json"), "w", encoding="utf-8") as f:
+        json.dump(config, f)
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:  # the child: stdio to the pipe, then the runtime's run (create, start, wait, delete)
+        code = 125
+        try:
+            os.close(read_end)
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.dup2(write_end, 1)
+            os.dup2(write_end, 2)
+            from pinnace.runtime import container
+
+            code = container.run(os.path.join(runroot, "runtime"), step_id, bundle)
+        except BaseException as e:  # noqa: BLE001 - the child reports anything and exits
+            try:
+                os.write(2, f"{getattr(e, 'message', '') or e}\n".encode())
+            except OSError:
+                pass
+        finally:
+            os._exit(code & 0xFF if code >= 0 else 125)
+    os.close(write_end)
+    try:
+        while True:
+            chunk = os.read(read_end, 65536)
+            if not chunk:
+                break
+            output(chunk)
+    finally:
+        os.close(read_end)
+        _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+def _runtime_spec(step_id: str, bundle: str, rootfs: str, spec: RunSpec) -> dict[str, object]:
+    from pinnace.containers.spec import resolve_user
+    from pinnace.runtime.defaults import docker_spec
+
+    hostname = step_id[:12]
+    uid, gid, groups = resolve_user(spec.user or "0", rootfs)
+    config = docker_spec(
+        args=spec.args,
+        rootfs=rootfs,
+        env=spec.env,
+        cwd=spec.cwd or "/",
+        user={"uid": uid, "gid": gid, "additionalGids": groups},
+        hostname=hostname,
+    )
+    linux = config["linux"]
+    linux["cgroupsPath"] = f"/pinnace/{step_id}"
+    if spec.network == "host":
+        linux["namespaces"] = [n for n in linux["namespaces"] if n["type"] != "network"]
+    elif spec.network not in ("default", "none"):
+        raise InvalidArgument(f"network mode {spec.network!r} not supported by the builder")
+    if spec.network == "default":
+        linux["namespaces"] = [n for n in linux["namespaces"] if n["type"] != "network"]
+    files = _host_files(bundle, hostname, host_network=spec.network != "none")
+    config["mounts"] = [
+        *config["mounts"],
+        *(
+            {"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate", "ro"]}
+            for dest, src in files
+        ),
+        *spec.mounts,
+    ]
+    return config
+
+
+def _host_files(bundle: str, hostname: str, *, host_network: bool) -> list[tuple[str, str]]:
+    """/etc/hosts, /etc/hostname and /etc/resolv.conf for the step's container."""
+    hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+    resolv = ""
+    if host_network:
+        try:
+            with open("/etc/resolv.conf", encoding="utf-8", errors="replace") as f:
+                resolv = f.read()
+        except OSError:
+            resolv = ""
+    out = []
+    for name, text in (("hosts", hosts), ("hostname", hostname + "\n"), ("resolv.conf", resolv)):
+        path = os.path.join(bundle, name)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        out.append((f"/etc/{name}", path))
+    return out
+
+
+def _commit(stores: Stores, key: str, parent_chain: str, parent_diff_ids: Sequence[str]) -> Layer | None:
+    """The upper dir as a layer blob, and as the snapshot of the new chain ID (moved off the init layer)."""
+    from pinnace.containers import layer
+    from pinnace.containers.commit import EMPTY_TAR_DIGEST
+    from pinnace.images.stores import unique_ref
+
+    with stores.content.writer(unique_ref("build")) as writer:
+        result = layer.diff_tar(stores, key, writer)  # type: ignore[arg-type]
+        if result.diff_id == EMPTY_TAR_DIGEST:
+            writer.abort()
+            layer.remove(stores, key)
+            return None
+        info = writer.commit()
+    return commit_snapshot(stores, key, parent_chain, parent_diff_ids, str(info.digest), info.size)
+
+
+def commit_snapshot(
+    stores: Stores, key: str, parent_chain: str, parent_diff_ids: Sequence[str], digest: str, size: int
+) -> Layer:
+    """Make active ``key`` (whose upper is exactly the layer ``digest``, uncompressed) the committed
+    snapshot of the new chain ID on ``parent_chain``; a snapshot of that chain already there wins."""
+    from pinnace.containers import layer
+    from pinnace.images.unpack import has_snapshot
+    from pinnace.oci.config import chain_ids
+
+    chain = str(chain_ids([*parent_diff_ids, digest])[-1])
+    if has_snapshot(stores.snapshots, chain):
+        layer.remove(stores, key)
+    else:
+        stores.snapshots.rebase(key, parent_chain)  # type: ignore[attr-defined]
+        from pinnace.images.unpack import commit
+
+        commit(stores.snapshots, key, chain)
+    return Layer(digest, size, digest, chain)
+
+
+def _remove_tree(path: str) -> None:
+    from pinnace._util.fs import remove_tree
+
+    try:
+        remove_tree(path)
+    except OSError:
+        pass  # a scratch directory under the runroot: a leftover costs nothing
