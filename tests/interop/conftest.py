@@ -216,6 +216,17 @@ def podman(peer_env: PeerEnv) -> Iterator[Peer]:
     assert not leaked, f"mounts left under {peer_env.base}: {leaked}"
 
 
+@pytest.fixture
+def buildah(podman: Peer, peer_env: PeerEnv) -> Peer:
+    """buildah on podman's store (podman imports its base images; podman's reset cleans both)."""
+    binary = require("buildah")
+    base = peer_env.base / "podman"
+    argv = peer_env.wrap(
+        binary, "--root", str(base / "storage"), "--runroot", PODMAN_RUNROOT, "--storage-driver", "overlay"
+    )
+    return Peer("buildah", argv, dict(podman.env))
+
+
 def _libpod_cgroups() -> list[Path]:
     """podman's cgroupfs parent (``libpod_parent``) in every hierarchy: the cgroup tree is not sandboxed."""
     return sorted(Path("/sys/fs/cgroup").glob("*/libpod_parent"))

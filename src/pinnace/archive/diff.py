@@ -35,13 +35,15 @@ class DiffResult:
     size: int  # bytes written
 
 
-def write_diff(upper: Path, out: BinaryIO) -> DiffResult:
+def write_diff(upper: Path, out: BinaryIO, *, clamp_mtime: int | None = None) -> DiffResult:
     """Write the overlay upper dir ``upper`` as an uncompressed OCI layer tar to ``out``.
 
     0/0 character devices become ``.wh.NAME`` and opaque directories get a
-    ``.wh..wh..opq`` entry right after their own.
+    ``.wh..wh..opq`` entry right after their own.  ``clamp_mtime`` (a build's
+    SOURCE_DATE_EPOCH) caps every entry's mtime, so the same build gives the
+    same bytes (BuildKit's rewrite-timestamp).
     """
-    return _write(upper, out, whiteouts=True)
+    return _write(upper, out, whiteouts=True, clamp_mtime=clamp_mtime)
 
 
 def write_tree(root: Path, out: BinaryIO) -> DiffResult:
@@ -65,14 +67,14 @@ def write_entry(dir_fd: int, name: str, as_name: str, out: BinaryIO) -> DiffResu
         raise os_error("write archive" + (f" entry {where}" if where else ""), exc) from exc
 
 
-def _write(root: Path, out: BinaryIO, *, whiteouts: bool) -> DiffResult:
+def _write(root: Path, out: BinaryIO, *, whiteouts: bool, clamp_mtime: int | None = None) -> DiffResult:
     try:
         fd = os.open(root, _DIR_FLAGS & ~os.O_NOFOLLOW)
     except FileNotFoundError:
         raise NotFound(f"write layer: {root}: no such directory") from None
     except NotADirectoryError:
         raise InvalidArgument(f"write layer: {root}: not a directory") from None
-    writer = _Writer(out, whiteouts)
+    writer = _Writer(out, whiteouts, clamp_mtime)
     try:
         writer.tree(fd)
         return writer.finish()
@@ -112,9 +114,10 @@ def _xattrs(target: int | bytes) -> tuple[dict[str, bytes], bool]:
 
 
 class _Writer:
-    def __init__(self, out: BinaryIO, whiteouts: bool) -> None:
+    def __init__(self, out: BinaryIO, whiteouts: bool, clamp_mtime: int | None = None) -> None:
         import hashlib
 
+        self._clamp = clamp_mtime
         self._out = out
         self._sha = hashlib.sha256()
         self._size = 0
@@ -178,6 +181,8 @@ class _Writer:
         st = os.lstat(name, dir_fd=dir_fd)
         kind = stat.S_IFMT(st.st_mode)
         mode, uid, gid, mtime = st.st_mode & 0o7777, st.st_uid, st.st_gid, st.st_mtime_ns // 1_000_000_000
+        if self._clamp is not None and mtime > self._clamp:
+            mtime = self._clamp
         if kind == stat.S_IFDIR:
             fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
             try:

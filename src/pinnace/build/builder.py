@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from types import MappingProxyType
 
+from pinnace._util.record import record
 from pinnace.build.dockerfile import DockerfileError, Instruction, arg_pairs, expand, expand_words, key_values
 from pinnace.errors import InvalidArgument, NotFound
 
@@ -40,19 +41,22 @@ DEFAULT_SHELL = ["/bin/sh", "-c"]
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-@dataclass
+NOTHING: Mapping[str, str] = MappingProxyType({})
+
+
+@record
 class BuildOptions:
     context_dir: str
     dockerfile: str  # the Dockerfile's text
     dockerfile_name: str = "Dockerfile"
     tags: Sequence[Reference] = ()
-    build_args: Mapping[str, str] = field(default_factory=dict)
-    labels: Mapping[str, str] = field(default_factory=dict)
+    build_args: Mapping[str, str] = NOTHING
+    labels: Mapping[str, str] = NOTHING
     target: str = ""
     no_cache: bool = False
     pull: bool = False
     network: str = "default"
-    secrets: Mapping[str, str] = field(default_factory=dict)  # id -> host file
+    secrets: Mapping[str, str] = NOTHING  # id -> host file
     source_date_epoch: int | None = None
 
 
@@ -72,15 +76,17 @@ class Progress:
     def note(self, text: str) -> None: ...
 
 
-@dataclass
 class Stage:
-    index: int
-    name: str
-    base: Instruction
-    instructions: list[Instruction]
+    """A FROM and the instructions after it; ``name`` is its ``AS`` name, lower-cased ("" if none)."""
+
+    def __init__(self, index: int, name: str, base: Instruction, instructions: list[Instruction]) -> None:
+        self.index = index
+        self.name = name
+        self.base = base
+        self.instructions = instructions
 
 
-@dataclass
+@record
 class _Result:
     state: ImageState
     key: str
@@ -532,6 +538,8 @@ class _Run:
         from pinnace.oci.descriptor import Descriptor
 
         parent = self.key
+        if self.b.options.source_date_epoch is not None:  # the layer's mtimes are clamped to it
+            inputs = {**inputs, "epoch": self.b.options.source_date_epoch}
         key = step_key(parent, inputs)
         entry = None if self.b.options.no_cache else self.b.cache.get(key)
         if entry is not None and not self._usable(entry):
@@ -614,6 +622,7 @@ class _Run:
                 return run_step(
                     self.b.stores, self.b.runroot, self.state.chain, self.state.diff_ids, spec,
                     lambda data: self.b.progress.output(number, data),
+                    clamp_mtime=self.b.options.source_date_epoch,
                 )  # fmt: skip
 
             self._layer_step(ins, number, inputs, f"RUN {' '.join(args)} # buildkit", make)
@@ -651,7 +660,7 @@ class _Run:
                 return copy_step(
                     self.b.stores, self.b.runroot, self.state.chain, self.state.diff_ids, plan.sources,
                     plan.dest, workdir=str(self.state.config.get("WorkingDir") or "/"), chown=plan.chown,
-                    chmod=plan.chmod, unpack_archives=add,
+                    chmod=plan.chmod, unpack_archives=add, clamp_mtime=self.b.options.source_date_epoch,
                 )  # fmt: skip
 
             self._layer_step(ins, number, plan.inputs, plan.created_by, make)

@@ -16,7 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass
+
+from pinnace._util.record import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ def step_key(parent: str, inputs: Mapping[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-@dataclass(frozen=True)
+@record
 class Entry:
     key: str
     media_type: str  # "" when the step changed nothing (no layer)
@@ -43,7 +44,7 @@ class Entry:
     created: str
 
 
-@dataclass(frozen=True)
+@record
 class Usage:
     entries: int
     size: int  # bytes of the layers only the cache holds (what pruning would free, roughly)

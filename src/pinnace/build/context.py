@@ -21,12 +21,12 @@ import io
 import os
 import re
 import stat
-import tarfile
 
 from pinnace.errors import InvalidArgument, NotImplementedYet, UnsafeArchive
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import tarfile
     from collections.abc import Iterator, Sequence
     from typing import BinaryIO
 
@@ -716,6 +716,8 @@ def extract_context(stream: BinaryIO, dest_dir: str) -> None:
         raise NotImplementedYet("zstd-compressed build contexts are not supported: use gzip, bzip2 or xz")
     root = os.path.realpath(dest_dir)
     dirs: list[tuple[str, int]] = []
+    import tarfile
+
     reader = io.BufferedReader(_Prefixed(head, stream), _CHUNK)
     try:
         with tarfile.open(fileobj=reader, mode=f"r|{kind}") as tar:  # type: ignore[call-overload]

@@ -18,8 +18,8 @@ import os
 import secrets
 import stat
 import tarfile
-from dataclasses import dataclass
 
+from pinnace._util.record import record
 from pinnace.errors import InvalidArgument
 
 TYPE_CHECKING = False
@@ -35,7 +35,7 @@ MANY_SOURCES = (
 )
 
 
-@dataclass(frozen=True)
+@record
 class Source:
     """One thing to copy: ``path`` under the host directory ``root`` ("" for ``root`` itself), or
     ``data`` (a heredoc, a download) named ``name``."""
@@ -60,6 +60,7 @@ def copy_step(
     chown: str = "",
     chmod: int | None = None,
     unpack_archives: bool = False,
+    clamp_mtime: int | None = None,
 ) -> Layer | None:
     """The layer of ``sources`` copied to ``dest`` on the layers up to ``parent_chain``."""
     from pinnace.build.run import commit_snapshot
@@ -90,7 +91,7 @@ def copy_step(
             except OSError:
                 pass
         with stores.content.writer(unique_ref("build")) as writer:
-            result = layer.diff_tar(stores, key, writer)  # type: ignore[arg-type]
+            result = layer.diff_tar(stores, key, writer, clamp_mtime=clamp_mtime)  # type: ignore[arg-type]
             if result.diff_id == EMPTY_TAR_DIGEST:
                 writer.abort()
                 return None

@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
 
+from pinnace._util.record import record
 from pinnace.errors import InvalidArgument
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 __all__ = [
     "Dockerfile",
@@ -39,7 +43,7 @@ class DockerfileError(InvalidArgument):
     """A Dockerfile that docker would refuse to build, or a word its shell lexer refuses."""
 
 
-@dataclass(frozen=True)
+@record
 class Heredoc:
     """One ``<<NAME`` body attached to a RUN/COPY/ADD line.
 
@@ -54,7 +58,7 @@ class Heredoc:
     chomp: bool
 
 
-@dataclass(frozen=True)
+@record
 class Instruction:
     """One logical instruction (continuations joined, comment lines inside it dropped)."""
 
@@ -69,7 +73,7 @@ class Instruction:
     onbuild: Instruction | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Dockerfile:
     """A parsed Dockerfile: its instructions and what the directives at its top said."""
 
@@ -143,12 +147,28 @@ _FLAGS: dict[str, dict[str, str]] = {
 }
 
 _DIRECTIVES = frozenset({"escape", "syntax", "check"})
+
+
 # Go's \s is ASCII-only; spell it out so Python's Unicode \s does not widen the match.
-_RE_DIRECTIVE = re.compile(r"^#[\t\n\f\r ]*([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*$")
-_RE_WHITESPACE = re.compile(r"[\t\v\f\r ]+")
-_RE_HEREDOC = re.compile(r"^([0-9]*)<<(-?)([^<]*)$")
-_RE_LEADING_TABS = re.compile(r"^\t+", re.MULTILINE)
-_RE_STAGE_NAME = re.compile(r"^[a-z][a-z0-9_.-]*$")
+class _Lazy:
+    """A regular expression compiled on first use: each costs about a millisecond to compile, and a
+    command pays for what its imports compile (most Dockerfiles need few of these)."""
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self._args = (pattern, flags)
+        self._compiled: re.Pattern[str] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._compiled is None:
+            self._compiled = re.compile(*self._args)
+        return getattr(self._compiled, name)
+
+
+_RE_DIRECTIVE = _Lazy(r"^#[\t\n\f\r ]*([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*$")
+_RE_WHITESPACE = _Lazy(r"[\t\v\f\r ]+")
+_RE_HEREDOC = _Lazy(r"^([0-9]*)<<(-?)([^<]*)$")
+_RE_LEADING_TABS = _Lazy(r"^\t+", re.MULTILINE)
+_RE_STAGE_NAME = _Lazy(r"^[a-z][a-z0-9_.-]*$")
 _EOF = ""
 
 
@@ -712,20 +732,25 @@ def _heredocs_from_line(line: str) -> list[Heredoc]:
 # The parser
 
 
-@dataclass
 class _Node:
     """An instruction before validation: flags still as written (``--name[=value]``)."""
 
-    cmd: str
-    flags: list[str]
-    rest: str
-    args: tuple[str, ...]
-    json: bool
-    original: str
-    line: int
-    end_line: int
-    sub: _Node | None = None
-    heredocs: tuple[Heredoc, ...] = ()
+    __slots__ = ("cmd", "flags", "rest", "args", "json", "original", "line", "end_line", "sub", "heredocs")
+
+    def __init__(
+        self, cmd: str, flags: list[str], rest: str, args: tuple[str, ...], json: bool, original: str,
+        line: int, end_line: int, sub: _Node | None = None, heredocs: tuple[Heredoc, ...] = (),
+    ) -> None:  # fmt: skip
+        self.cmd = cmd
+        self.flags = flags
+        self.rest = rest
+        self.args = args
+        self.json = json
+        self.original = original
+        self.line = line
+        self.end_line = end_line
+        self.sub = sub
+        self.heredocs = heredocs
 
 
 def _new_node(line: str, start: int, end: int) -> _Node:

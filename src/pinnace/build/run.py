@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field
 
+from pinnace._util.record import record
 from pinnace.errors import InvalidArgument, PinnaceError
 
 TYPE_CHECKING = False
@@ -31,17 +31,17 @@ class StepFailed(PinnaceError):
         self.code = code
 
 
-@dataclass
+@record
 class RunSpec:
     args: list[str]
     env: list[str]
     cwd: str = "/"
     user: str = ""
     network: str = "default"  # default (the host's, as buildkit without CNI), none, host
-    mounts: list[dict[str, object]] = field(default_factory=list)  # extra OCI mounts (RUN --mount)
+    mounts: Sequence[dict[str, object]] = ()  # extra OCI mounts (RUN --mount)
 
 
-@dataclass(frozen=True)
+@record
 class Layer:
     """The layer a step made: its blob (uncompressed tar) and its snapshot; None fields: no change."""
 
@@ -58,6 +58,8 @@ def run_step(
     parent_diff_ids: Sequence[str],
     spec: RunSpec,
     output: Callable[[bytes], None],
+    *,
+    clamp_mtime: int | None = None,
 ) -> Layer | None:
     """Run ``spec`` on the layers up to ``parent_chain``; the new layer, or None if nothing changed."""
     from pinnace.containers import layer
@@ -75,7 +77,7 @@ def run_step(
             layer.unmount_rootfs(rootfs)
         if code != 0:
             raise StepFailed(" ".join(spec.args), code)
-        made = _commit(stores, key, parent_chain, parent_diff_ids)
+        made = _commit(stores, key, parent_chain, parent_diff_ids, clamp_mtime)
         done = True
         return made
     finally:
@@ -179,14 +181,16 @@ def _host_files(bundle: str, hostname: str, *, host_network: bool) -> list[tuple
     return out
 
 
-def _commit(stores: Stores, key: str, parent_chain: str, parent_diff_ids: Sequence[str]) -> Layer | None:
+def _commit(
+    stores: Stores, key: str, parent_chain: str, parent_diff_ids: Sequence[str], clamp_mtime: int | None
+) -> Layer | None:
     """The upper dir as a layer blob, and as the snapshot of the new chain ID (moved off the init layer)."""
     from pinnace.containers import layer
     from pinnace.containers.commit import EMPTY_TAR_DIGEST
     from pinnace.images.stores import unique_ref
 
     with stores.content.writer(unique_ref("build")) as writer:
-        result = layer.diff_tar(stores, key, writer)  # type: ignore[arg-type]
+        result = layer.diff_tar(stores, key, writer, clamp_mtime=clamp_mtime)  # type: ignore[arg-type]
         if result.diff_id == EMPTY_TAR_DIGEST:
             writer.abort()
             layer.remove(stores, key)

@@ -8,7 +8,6 @@ import contextlib
 import hashlib
 import os
 import secrets
-from dataclasses import dataclass, field
 
 from pinnace.build.copy import Source
 
@@ -24,14 +23,16 @@ COPY_FLAGS = frozenset(("from", "chown", "chmod", "link", "parents", "exclude"))
 ADD_FLAGS = frozenset(("chown", "chmod", "link", "checksum", "keep-git-dir", "exclude"))
 
 
-@dataclass
 class Plan:
-    sources: list[Source] = field(default_factory=list)
-    dest: str = ""
-    chown: str = ""
-    chmod: int | None = None
-    inputs: dict[str, Any] = field(default_factory=dict)
-    created_by: str = ""
+    """What a COPY/ADD copies where, its cache inputs and its history text."""
+
+    def __init__(self, dest: str, chown: str) -> None:
+        self.sources: list[Source] = []
+        self.dest = dest
+        self.chown = chown
+        self.chmod: int | None = None
+        self.inputs: dict[str, Any] = {}
+        self.created_by = ""
 
 
 @contextlib.contextmanager
@@ -202,4 +203,5 @@ def _download(b: Builder, ins: Instruction, url: str, stack: contextlib.ExitStac
                 f.write(chunk)
     finally:
         response.release_conn()
-    return Source(root=directory, path=name, mode=0o600), "sha256:" + hasher.hexdigest()
+    os.chmod(path, 0o600)  # docker's mode for a downloaded file
+    return Source(root=directory, path=name), "sha256:" + hasher.hexdigest()

@@ -4,7 +4,6 @@ keeps them between steps (the config's ``config`` object is what ENV, CMD, ... c
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -15,12 +14,14 @@ if TYPE_CHECKING:
     from pinnace.oci.descriptor import Descriptor
 
 
-@dataclass
 class ImageState:
-    doc: dict[str, Any]  # the image config document (architecture, os, config, rootfs, history)
-    layers: list[Descriptor] = field(default_factory=list)
-    manifest_type: str = ""
-    image_id: str = ""  # the base image's, for FROM (and cache keys); "" for scratch
+    def __init__(
+        self, doc: dict[str, Any], layers: list[Descriptor], manifest_type: str = "", image_id: str = ""
+    ) -> None:
+        self.doc = doc  # the image config document (architecture, os, config, rootfs, history)
+        self.layers = layers
+        self.manifest_type = manifest_type
+        self.image_id = image_id  # the base image's ("" for scratch)
 
     @classmethod
     def scratch(cls) -> ImageState:

@@ -47,8 +47,6 @@ def build(ctx: Context, argv: list[str]) -> int:
 
 
 def _build(ctx: Context, ns: Any) -> int:
-    import tempfile
-
     from pinnace.build.builder import BuildOptions
     from pinnace.build.context import IgnoreMatcher, extract_context, is_tar, read_dockerignore
     from pinnace.build.dockerfile import parse
@@ -90,6 +88,8 @@ def _build(ctx: Context, ns: Any) -> int:
                 raise InvalidArgument(
                     "invalid argument: can't use stdin for both build context and dockerfile"
                 )
+            import tempfile
+
             scratch = tempfile.mkdtemp(prefix="pinnace-build-")
             head = stdin.peek(1024)[:1024] if hasattr(stdin, "peek") else b""
             if is_tar(head):

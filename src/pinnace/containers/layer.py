@@ -211,7 +211,7 @@ def export(stores: Stores, key: str, out: BinaryIO) -> None:
         write_tree(where, out)
 
 
-def diff_tar(stores: Stores, key: str, out: BinaryIO) -> DiffResult:
+def diff_tar(stores: Stores, key: str, out: BinaryIO, *, clamp_mtime: int | None = None) -> DiffResult:
     """The container's changes as an uncompressed OCI layer tar (``docker commit``'s new layer).
 
     The upper dir is the diff: :func:`pinnace.archive.write_diff` turns its
@@ -222,7 +222,7 @@ def diff_tar(stores: Stores, key: str, out: BinaryIO) -> DiffResult:
     from pinnace.archive import write_diff
 
     upper, _ = _layout(stores.snapshots.mounts(key))
-    return write_diff(Path(upper), out)
+    return write_diff(Path(upper), out, clamp_mtime=clamp_mtime)
 
 
 # -- snapshot layout ---------------------------------------------------------------
