@@ -215,3 +215,30 @@ def test_builder_prune_frees_the_cache(engine: Pinnace, tmp_path: Path) -> None:
     engine.run("builder", "prune", "-f")
     assert layer.partition(":")[2] not in engine.blobs()
     assert "Build Cache 0" in engine.run("system", "df", "--format", "{{.Type}} {{.TotalCount}}").stdout
+
+
+def test_independent_stages_build_side_by_side(engine: Pinnace, tmp_path: Path) -> None:
+    """Two stages that each wait for the other's marker in a shared cache mount: only a build that
+    runs them at the same time finishes (one after the other, the first gives up with exit 9)."""
+    import secrets
+
+    sync = f"sync-{secrets.token_hex(4)}"
+    wait = (
+        "busybox touch /sync/{me} && i=0 && while [ ! -e /sync/{other} ]; do busybox sleep 0.05;"
+        " i=$((i+1)); [ $i -lt 400 ] || exit 9; done && echo {me} > /{me}"
+    )
+    ctx = context(
+        tmp_path,
+        f"""\
+FROM busybox AS left
+RUN --mount=type=cache,target=/sync,id={sync} {wait.format(me="left", other="right")}
+FROM busybox AS right
+RUN --mount=type=cache,target=/sync,id={sync} {wait.format(me="right", other="left")}
+FROM busybox
+COPY --from=left /left /both/
+COPY --from=right /right /both/
+""",
+    )
+    build(engine, ctx, "-t", "parallel")
+    out = engine.run("run", "--rm", "--network", "none", "parallel", "cat", "/both/left", "/both/right")
+    assert out.stdout == "left\nright\n"

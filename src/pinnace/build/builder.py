@@ -110,6 +110,9 @@ class Builder:
         self.matcher = matcher
         self.progress = progress or Progress()
         self._number = 0
+        import threading
+
+        self._lock = threading.Lock()
         self._unused_args: set[str] = set()
 
     # -- the whole build
@@ -123,17 +126,15 @@ class Builder:
         self.name = options.dockerfile_name
         global_args, stages = self._stages(dockerfile)
         target = self._target(stages, options.target)
-        needed = self._needed(stages, target, global_args)
+        deps = self._deps(stages, self._arg_values(global_args))
+        needed = self._needed(target, deps)
         self._unused_args = set(options.build_args) - PROXY_ARGS
         results: dict[int, _Result] = {}
         self._all = stages
         self._results = results
         with operation(self.stores.root_dir):
-            for stage in stages:
-                if stage.index in needed:
-                    results[stage.index] = self._stage(stage, stages, results, global_args)
-            final = results[target.index]
-            image = self._finish(final)
+            self._run_stages(stages, needed, deps, results, global_args)
+            image = self._finish(results[target.index])
         for name in sorted(self._unused_args):
             self.progress.note(f"[Warning] One or more build-args [{name}] were not consumed")
         return image
@@ -178,22 +179,13 @@ class Builder:
                 return stage
         raise InvalidArgument(f'target stage "{target}" could not be found')
 
-    def _needed(
-        self, stages: Sequence[Stage], target: Stage, global_args: Mapping[str, str | None]
-    ) -> set[int]:
-        """The target and every stage it needs (FROM a stage, COPY --from, RUN --mount from=)."""
-        by_name = {s.name: s.index for s in stages if s.name}
-        args = self._arg_values(global_args)
-        needed: set[int] = set()
-        todo = [target.index]
-        while todo:
-            index = todo.pop()
-            if index in needed:
-                continue
-            needed.add(index)
-            stage = stages[index]
-            from pinnace.build.dockerfile import split_from
+    def _deps(self, stages: Sequence[Stage], args: Mapping[str, str]) -> dict[int, set[int]]:
+        """Each stage's earlier stages it builds on (FROM a stage, COPY --from, RUN --mount from=)."""
+        from pinnace.build.dockerfile import split_from
 
+        by_name = {s.name: s.index for s in stages if s.name}
+        deps: dict[int, set[int]] = {}
+        for stage in stages:
             refs = [self._expand(stage.base, split_from(stage.base)[0], args)]
             for ins in stage.instructions:
                 for flag, value in ins.flags:
@@ -201,13 +193,80 @@ class Builder:
                         refs.append(value)
                     elif flag == "mount":
                         refs += [p[5:] for p in value.split(",") if p.startswith("from=")]
+            found = set()
             for ref in refs:
                 name = ref.lower()
-                if name in by_name and by_name[name] < index:
-                    todo.append(by_name[name])
-                elif name.isdigit() and int(name) < index:
-                    todo.append(int(name))
+                if name in by_name and by_name[name] < stage.index:
+                    found.add(by_name[name])
+                elif name.isdigit() and int(name) < stage.index:
+                    found.add(int(name))
+            deps[stage.index] = found
+        return deps
+
+    def _needed(self, target: Stage, deps: Mapping[int, set[int]]) -> set[int]:
+        """The target and every stage it needs, transitively; the others are never built."""
+        needed: set[int] = set()
+        todo = [target.index]
+        while todo:
+            index = todo.pop()
+            if index not in needed:
+                needed.add(index)
+                todo += deps[index]
         return needed
+
+    def _run_stages(
+        self,
+        stages: Sequence[Stage],
+        needed: set[int],
+        deps: Mapping[int, set[int]],
+        results: dict[int, _Result],
+        global_args: Mapping[str, str | None],
+    ) -> None:
+        """Build the needed stages, each as soon as the stages it needs are done: independent stages
+        run side by side.  One lock keeps the store's connection to one thread at a time; a step lets
+        go of it while its container runs or its files copy (:meth:`unlocked`)."""
+        import threading
+
+        order = [s for s in stages if s.index in needed]
+        if len(order) == 1:
+            with self._lock:
+                results[order[0].index] = self._stage(order[0], stages, results, global_args)
+            return
+        done = {s.index: threading.Event() for s in order}
+        errors: list[BaseException] = []
+
+        def work(stage: Stage) -> None:
+            try:
+                for dep in deps[stage.index]:
+                    done[dep].wait()
+                with self._lock:
+                    if not errors:
+                        results[stage.index] = self._stage(stage, stages, results, global_args)
+            except BaseException as e:  # noqa: BLE001 - handed to the calling thread
+                errors.append(e)
+            finally:
+                done[stage.index].set()
+
+        threads = [threading.Thread(target=work, args=(s,), name=f"stage-{s.index}") for s in order]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+
+    def unlocked(self) -> Any:
+        """A block run without the builder's lock (a container running, files copying)."""
+        builder = self
+
+        class _Unlocked:
+            def __enter__(self) -> None:
+                builder._lock.release()
+
+            def __exit__(self, *_: object) -> None:
+                builder._lock.acquire()
+
+        return _Unlocked()
 
     # -- one stage
 
@@ -622,7 +681,7 @@ class _Run:
                 return run_step(
                     self.b.stores, self.b.runroot, self.state.chain, self.state.diff_ids, spec,
                     lambda data: self.b.progress.output(number, data),
-                    clamp_mtime=self.b.options.source_date_epoch,
+                    clamp_mtime=self.b.options.source_date_epoch, unlocked=self.b.unlocked,
                 )  # fmt: skip
 
             self._layer_step(ins, number, inputs, f"RUN {' '.join(args)} # buildkit", make)
@@ -661,6 +720,7 @@ class _Run:
                     self.b.stores, self.b.runroot, self.state.chain, self.state.diff_ids, plan.sources,
                     plan.dest, workdir=str(self.state.config.get("WorkingDir") or "/"), chown=plan.chown,
                     chmod=plan.chmod, unpack_archives=add, clamp_mtime=self.b.options.source_date_epoch,
+                    unlocked=self.b.unlocked,
                 )  # fmt: skip
 
             self._layer_step(ins, number, plan.inputs, plan.created_by, make)

@@ -25,7 +25,7 @@ from pinnace.errors import InvalidArgument
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
-    from typing import BinaryIO
+    from typing import Any, BinaryIO
 
     from pinnace.build.run import Layer
     from pinnace.images.stores import Stores
@@ -61,6 +61,7 @@ def copy_step(
     chmod: int | None = None,
     unpack_archives: bool = False,
     clamp_mtime: int | None = None,
+    unlocked: Callable[[], Any] | None = None,
 ) -> Layer | None:
     """The layer of ``sources`` copied to ``dest`` on the layers up to ``parent_chain``."""
     from pinnace.build.run import commit_snapshot
@@ -74,16 +75,19 @@ def copy_step(
     done = False
     try:
         layer.mount_rootfs(stores, key, rootfs)
+        from pinnace.build.run import _nothing
+
         try:
-            copy_into(
-                rootfs,
-                sources,
-                dest,
-                workdir=workdir,
-                chown=chown,
-                chmod=chmod,
-                unpack_archives=unpack_archives,
-            )
+            with (unlocked or _nothing)():  # other stages may use the store while the files copy
+                copy_into(
+                    rootfs,
+                    sources,
+                    dest,
+                    workdir=workdir,
+                    chown=chown,
+                    chmod=chmod,
+                    unpack_archives=unpack_archives,
+                )
         finally:
             layer.unmount_rootfs(rootfs)
             try:

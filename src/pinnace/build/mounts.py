@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from pinnace.build.builder import Builder, _Run
     from pinnace.build.dockerfile import Instruction
 
+MOUNTS_DIR = "build-mounts"
 KEYS = {
     "cache": {
         "type",
@@ -141,6 +142,24 @@ def run_mount(
     host = _resolved(stack, b.options.context_dir, source)
     digest = checksum(b.options.context_dir, [source or "."], b.matcher)
     return _bind(host, target, read_only=True), ["bind", target, digest]
+
+
+def prune_cache_mounts(root: str) -> int:
+    """Remove every ``RUN --mount=type=cache`` directory (``builder prune`` without a size cap); how
+    many bytes they held."""
+    from pinnace._util.fs import remove_tree
+
+    where = os.path.join(root, MOUNTS_DIR)
+    freed = 0
+    for dirpath, _dirs, files in os.walk(where):
+        for name in files:
+            try:
+                freed += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                pass
+    if os.path.isdir(where):
+        remove_tree(where)
+    return freed
 
 
 def _resolved(stack: contextlib.ExitStack, root: str, path: str) -> str:

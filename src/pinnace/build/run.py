@@ -19,6 +19,7 @@ from pinnace.errors import InvalidArgument, PinnaceError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+    from typing import Any
 
     from pinnace.images.stores import Stores
 
@@ -29,6 +30,18 @@ class StepFailed(PinnaceError):
     def __init__(self, command: str, code: int) -> None:
         super().__init__(f'process "{command}" did not complete successfully: exit code: {code}')
         self.code = code
+
+
+class _Nothing:
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *_: object) -> None:
+        pass
+
+
+def _nothing() -> _Nothing:
+    return _Nothing()
 
 
 @record
@@ -60,6 +73,7 @@ def run_step(
     output: Callable[[bytes], None],
     *,
     clamp_mtime: int | None = None,
+    unlocked: Callable[[], Any] = _nothing,
 ) -> Layer | None:
     """Run ``spec`` on the layers up to ``parent_chain``; the new layer, or None if nothing changed."""
     from pinnace.containers import layer
@@ -72,7 +86,8 @@ def run_step(
     try:
         layer.mount_rootfs(stores, key, rootfs)
         try:
-            code = _execute(runroot, step_id, bundle, rootfs, spec, output)
+            with unlocked():  # other stages may use the store while this container runs
+                code = _execute(runroot, step_id, bundle, rootfs, spec, output)
         finally:
             layer.unmount_rootfs(rootfs)
         if code != 0:

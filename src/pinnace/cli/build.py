@@ -245,5 +245,10 @@ def prune(ctx: Context, argv: list[str]) -> int:
     ctx.engine.build_cache.prune(keep_bytes=keep, older_than=older)
     ctx.engine.collect_garbage()
     after = ctx.engine.build_cache.usage()
-    ctx.stdout.write(f"Total:\t{human_size(max(before.total - after.total, 0))}\n")
+    freed = max(before.total - after.total, 0)
+    if not keep and not older:
+        from pinnace.build.mounts import prune_cache_mounts
+
+        freed += prune_cache_mounts(ctx.engine.config.root)
+    ctx.stdout.write(f"Total:\t{human_size(freed)}\n")
     return 0
