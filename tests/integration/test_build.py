@@ -242,3 +242,24 @@ COPY --from=right /right /both/
     build(engine, ctx, "-t", "parallel")
     out = engine.run("run", "--rm", "--network", "none", "parallel", "cat", "/both/left", "/both/right")
     assert out.stdout == "left\nright\n"
+
+
+def test_cache_from_an_image_built_elsewhere(engine: Pinnace, tmp_path: Path) -> None:
+    """An image's config carries its steps' cache keys: another store that loads it hits them all."""
+    ctx = context(
+        tmp_path,
+        'FROM busybox\nCOPY a.txt /a.txt\nRUN echo ran > /ran\nCMD ["cat", "/ran"]\n',
+        {"a.txt": "a\n"},
+    )
+    first = build(engine, ctx, "-q", "-t", "cache-source:1").stdout.strip()
+    archive = tmp_path / "image.tar"
+    engine.run("save", "-o", str(archive), "cache-source:1", "busybox:latest")
+    other = Pinnace(tmp_path / "other-root", tmp_path / "other-run")
+    other.run("load", "-i", str(archive))
+    cold = build(other, ctx, "-t", "rebuilt:1")
+    assert cold.stderr.count("CACHED") == 0  # no --cache-from: this store never built it
+    other.run("rmi", "rebuilt:1")
+    other.run("builder", "prune", "-f")
+    warm = build(other, ctx, "-t", "rebuilt:2", "--cache-from", "cache-source:1")
+    assert warm.stderr.count("CACHED") == 2
+    assert json.loads(other.run("image", "inspect", "rebuilt:2").stdout)[0]["Id"] == first

@@ -39,6 +39,10 @@ PROXY_ARGS = frozenset(
 )
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#: Where a built image's config keeps the cache keys of its layer steps (BuildKit keeps its inline
+#: cache at the config's top level too): ``--cache-from`` that image, here or after a pull elsewhere,
+#: then hits those steps.
+INLINE_CACHE = "pinnace.build.cache.v0"
 
 
 NOTHING: Mapping[str, str] = MappingProxyType({})
@@ -57,6 +61,7 @@ class BuildOptions:
     pull: bool = False
     network: str = "default"
     secrets: Mapping[str, str] = NOTHING  # id -> host file
+    cache_from: Sequence[str] = ()
     source_date_epoch: int | None = None
 
 
@@ -133,6 +138,8 @@ class Builder:
         self._all = stages
         self._results = results
         with operation(self.stores.root_dir):
+            for ref in options.cache_from:
+                self._seed_cache(ref)
             self._run_stages(stages, needed, deps, results, global_args)
             image = self._finish(results[target.index])
         for name in sorted(self._unused_args):
@@ -335,6 +342,36 @@ class Builder:
                 return self._results[stage.index].state
         return None
 
+    def _seed_cache(self, ref: str) -> None:
+        """Rows for the layer steps ``ref``'s build recorded in its config (``--cache-from``); an
+        image built without them seeds nothing, as docker's inline cache."""
+        from pinnace.build.cache import Entry
+        from pinnace.build.state import ImageState
+        from pinnace.oci.config import chain_ids
+
+        try:
+            state = ImageState.of_image(self.stores, self._image(ref))
+        except NotFound:
+            self.progress.note(f"[Warning] --cache-from {ref}: no such image")
+            return
+        diff_ids = state.diff_ids
+        chains = chain_ids(diff_ids)
+        for step in state.doc.get(INLINE_CACHE) or []:
+            key, index = str(step.get("key", "")), step.get("layer")
+            if not key or self.cache.get(key) is not None:
+                continue
+            if index is None:
+                entry = Entry(key, "", "", 0, "", "", str(step.get("created", "")))
+            elif isinstance(index, int) and 0 <= index < len(state.layers):
+                layer = state.layers[index]
+                entry = Entry(
+                    key, layer.media_type, str(layer.digest), layer.size, diff_ids[index], str(chains[index]),
+                    str(step.get("created", "")),
+                )  # fmt: skip
+            else:
+                continue
+            self.cache.put(key, str(step.get("parent", "")), {"cache-from": ref}, entry)
+
     def _consume(self, declared: Mapping[str, str | None]) -> None:
         self._unused_args -= set(declared)
 
@@ -384,6 +421,9 @@ class Builder:
         doc["created"] = (history[-1].get("created") if history else "") or self._created()
         doc.pop("container", None)
         doc.pop("container_config", None)
+        doc.pop(INLINE_CACHE, None)
+        if state.steps:
+            doc[INLINE_CACHE] = state.steps
         number = self._begin("exporting to image")
         image = store_image(
             self.stores,
@@ -628,6 +668,8 @@ class _Run:
         created = self.b._created() if self.b.options.source_date_epoch is not None else entry.created
         self.last_created = created
         self.state.add_history(created, created_by, empty_layer=not entry.digest)
+        index = len(self.state.layers) - 1 if entry.digest else None
+        self.state.steps.append({"key": key, "parent": parent, "layer": index, "created": created})
 
     def _usable(self, entry: Any) -> bool:
         """A cached layer whose blob or snapshot is gone (pruned outside the cache) is a miss."""

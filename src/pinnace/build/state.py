@@ -22,6 +22,9 @@ class ImageState:
         self.layers = layers
         self.manifest_type = manifest_type
         self.image_id = image_id  # the base image's ("" for scratch)
+        #: The cache keys of this build's layer steps (the inline cache ``--cache-from`` reads):
+        #: {"key", "parent", "layer" (index, or None for a step that changed nothing), "created"}.
+        self.steps: list[dict[str, Any]] = []
 
     @classmethod
     def scratch(cls) -> ImageState:
@@ -55,7 +58,9 @@ class ImageState:
         return cls(doc, list(manifest.layers), manifest.media_type, image.id)
 
     def clone(self) -> ImageState:
-        return ImageState(copy.deepcopy(self.doc), list(self.layers), self.manifest_type, self.image_id)
+        state = ImageState(copy.deepcopy(self.doc), list(self.layers), self.manifest_type, self.image_id)
+        state.steps = list(self.steps)
+        return state
 
     @property
     def config(self) -> dict[str, Any]:

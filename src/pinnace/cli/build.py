@@ -115,7 +115,7 @@ def _build(ctx: Context, ns: Any) -> int:
             context_dir=context, dockerfile=dockerfile_text, dockerfile_name=os.path.basename(name), tags=tags,
             build_args=build_args, labels=labels, target=ns.value("target") or "", no_cache=ns.flag("no_cache"),
             pull=ns.flag("pull"), network=network, secrets=secrets,
-            source_date_epoch=int(epoch) if epoch.isdigit() else None,
+            source_date_epoch=int(epoch) if epoch.isdigit() else None, cache_from=ns.values("cache_from"),
         )  # fmt: skip
         quiet = ns.flag("quiet") or ns.value("progress") == "quiet"
         progress = PlainProgress(ctx.stderr, quiet=quiet)
