@@ -263,3 +263,45 @@ def test_cache_from_an_image_built_elsewhere(engine: Pinnace, tmp_path: Path) ->
     warm = build(other, ctx, "-t", "rebuilt:2", "--cache-from", "cache-source:1")
     assert warm.stderr.count("CACHED") == 2
     assert json.loads(other.run("image", "inspect", "rebuilt:2").stdout)[0]["Id"] == first
+
+
+def test_onbuild_shell_args_network_secrets_and_platforms(engine: Pinnace, tmp_path: Path) -> None:
+    parent = context(tmp_path, "FROM busybox\nONBUILD RUN echo triggered > /trigger\nHEALTHCHECK NONE\n")
+    build(engine, parent, "-t", "with-trigger")
+    assert config(engine, "with-trigger")["OnBuild"] == ["RUN echo triggered > /trigger"]
+    secret = tmp_path / "token.txt"
+    secret.write_text("s3cret\n")
+    child = tmp_path / "child"
+    child.mkdir()
+    (child / "Dockerfile").write_text(
+        """\
+ARG GLOBAL=g
+FROM with-trigger AS main
+ARG GLOBAL
+ARG TARGETARCH
+SHELL ["/bin/sh", "-e", "-c"]
+RUN echo "$GLOBAL $TARGETARCH" > /args
+RUN --network=none busybox cat /proc/net/dev | busybox grep -c : > /interfaces
+RUN --mount=type=secret,id=token busybox cp /run/secrets/token /seen && busybox ls /run/secrets > /listed
+FROM --platform=linux/mips64 busybox AS elsewhere
+"""
+    )
+    build(engine, child, "-t", "child", "--secret", f"id=token,src={secret}", "--target", "main")
+    run = ["run", "--rm", "--network", "none", "child", "cat"]
+    arch = engine.run(*run, "/args").stdout.split()
+    assert arch[0] == "g" and arch[1] in ("amd64", "arm64")
+    assert engine.run(*run, "/trigger").stdout == "triggered\n"  # the parent's ONBUILD ran here
+    assert engine.run(*run, "/interfaces").stdout == "1\n"  # only lo with --network=none
+    assert engine.run(*run, "/seen").stdout == "s3cret\n"  # the secret was there for the RUN...
+    assert engine.run(*run, "/listed").stdout == "token\n"
+    secret_in_image = engine.run(
+        "run", "--rm", "--network", "none", "child", "ls", "/run/secrets", check=False
+    )
+    assert "token" not in secret_in_image.stdout  # ...and is not in the image
+    c = config(engine, "child")
+    assert c["Shell"] == ["/bin/sh", "-e", "-c"] and c["Healthcheck"] == {"Test": ["NONE"]}
+    assert not c.get("OnBuild")
+    other = build(engine, child, "--target", "elsewhere", check=False)
+    assert other.returncode == 1 and 'platform "linux/mips64" is not supported' in other.stderr
+    flag = build(engine, child, "--platform", "linux/s390x", check=False)
+    assert flag.returncode == 1 and "native platform only" in flag.stderr

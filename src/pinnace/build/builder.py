@@ -171,9 +171,17 @@ class Builder:
         return global_args, stages
 
     def _arg_values(self, declared: Mapping[str, str | None]) -> dict[str, str]:
+        """The values FROM lines see: the platform ARGs, then the ARGs before the first FROM."""
+        out = dict(platform_args())
+        out.update(self.arg_values(declared))
+        return out
+
+    def arg_values(self, declared: Mapping[str, str | None]) -> dict[str, str]:
+        """Declared ARGs with values: the build's, else the default, else a platform ARG's value."""
         out = {}
+        platform = platform_args()
         for name, default in declared.items():
-            value = self.options.build_args.get(name, default)
+            value = self.options.build_args.get(name, default if default is not None else platform.get(name))
             if value is not None:
                 out[name] = value
         return out
@@ -288,6 +296,14 @@ class Builder:
 
         image_ref = self._expand(stage.base, split_from(stage.base)[0], self._arg_values(global_args))
         self._consume(global_args)
+        for flag, value in stage.base.flags:
+            if flag == "platform" and not native(
+                self._expand(stage.base, value, self._arg_values(global_args))
+            ):
+                raise self._error(
+                    stage.base,
+                    f'platform "{value}" is not supported: pinnace builds for the native platform only',
+                )
         number = self._begin(f"[{self._label(stage)} 1/{len(stage.instructions) + 1}] FROM {image_ref}")
         state, key = self._base(stage, image_ref, stages, results)
         if "PATH" not in state.env():  # BuildKit gives an image without PATH the default one
@@ -468,12 +484,7 @@ class _Run:
 
     def arg_env(self) -> dict[str, str]:
         """The declared ARGs with values (the build's, else the defaults)."""
-        out = {}
-        for name, default in self.args.items():
-            value = self.b.options.build_args.get(name, default)
-            if value is not None:
-                out[name] = value
-        return out
+        return self.b.arg_values(self.args)
 
     def env(self) -> dict[str, str]:
         """What variables expand to: the ARGs, then the config's ENV over them (docker's order)."""
@@ -782,6 +793,36 @@ def _ports(ins: Instruction, word: str, builder: Builder) -> list[str]:
     if not (0 < start <= 65535 and 0 < end <= 65535) or end < start:
         raise builder._error(ins, f"invalid range: {port}")
     return [f"{p}/{proto}" for p in range(start, end + 1)]
+
+
+def platform_args() -> dict[str, str]:
+    """BuildKit's automatic platform ARGs (BUILDPLATFORM, TARGETARCH, ...): this machine, the only
+    platform pinnace builds for."""
+    import platform as host
+
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(host.machine(), host.machine())
+    out = {}
+    for prefix in ("BUILD", "TARGET"):
+        out.update(
+            {
+                f"{prefix}PLATFORM": f"linux/{arch}",
+                f"{prefix}OS": "linux",
+                f"{prefix}ARCH": arch,
+                f"{prefix}VARIANT": "",
+            }
+        )
+    return out
+
+
+def native(platform: str) -> bool:
+    """Whether ``os[/arch[/variant]]`` is this machine's (``$BUILDPLATFORM`` and ``$TARGETPLATFORM`` are)."""
+    import platform as host
+
+    if platform in ("$BUILDPLATFORM", "$TARGETPLATFORM", ""):
+        return True
+    machine = {"x86_64": "amd64", "aarch64": "arm64"}.get(host.machine(), host.machine())
+    parts = platform.lower().split("/")
+    return parts[0] == "linux" and (len(parts) < 2 or parts[1] == machine)
 
 
 def _go_quote(items: Sequence[str]) -> str:

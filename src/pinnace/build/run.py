@@ -85,9 +85,11 @@ def run_step(
     done = False
     try:
         layer.mount_rootfs(stores, key, rootfs)
+        stubs = _missing(rootfs, [str(m["destination"]) for m in spec.mounts])
         try:
             with unlocked():  # other stages may use the store while this container runs
                 code = _execute(runroot, step_id, bundle, rootfs, spec, output)
+            _remove_stubs(rootfs, stubs)
         finally:
             layer.unmount_rootfs(rootfs)
         if code != 0:
@@ -141,6 +143,65 @@ def _execute(
         os.close(read_end)
         _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+def _missing(rootfs: str, targets: Sequence[str]) -> list[str]:
+    """The ``RUN --mount`` targets (and their parents) the image lacks, deepest first: the runtime
+    makes them as mount points, and they must not stay in the layer (a secret's name least of all)."""
+    from pinnace.containers.spec import open_in_root
+
+    root_fd = os.open(rootfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    missing: set[str] = set()
+    try:
+        for target in targets:
+            path = os.path.normpath("/" + target)
+            while path != "/":
+                try:
+                    os.close(open_in_root(root_fd, path))
+                    break
+                except OSError:
+                    missing.add(path)
+                path = os.path.dirname(path)
+    finally:
+        os.close(root_fd)
+    return sorted(missing, key=lambda p: -p.count("/"))
+
+
+def _remove_stubs(rootfs: str, stubs: Sequence[str]) -> None:
+    """Remove the mount points the runtime made, if they are still empty (what the command wrote
+    beside them stays)."""
+    from pinnace.containers.spec import open_in_root
+
+    root_fd = os.open(rootfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for path in stubs:
+            parent, name = os.path.split(path)
+            try:
+                fd = open_in_root(root_fd, parent)
+            except OSError:
+                continue
+            try:
+                _remove_empty(f"/proc/self/fd/{fd}", name)
+            except OSError:
+                pass  # not empty, or gone: it stays as the command left it
+            finally:
+                os.close(fd)
+    finally:
+        os.close(root_fd)
+
+
+def _remove_empty(where: str, name: str) -> None:
+    import stat
+
+    dir_fd = os.open(where, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        st = os.lstat(name, dir_fd=dir_fd)
+        if stat.S_ISDIR(st.st_mode):
+            os.rmdir(name, dir_fd=dir_fd)  # fails when not empty: then it stays
+        elif stat.S_ISREG(st.st_mode) and st.st_size == 0:
+            os.unlink(name, dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def _runtime_spec(step_id: str, bundle: str, rootfs: str, spec: RunSpec) -> dict[str, object]:

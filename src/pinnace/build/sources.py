@@ -43,6 +43,8 @@ def gather(b: Builder, run: _Run, ins: Instruction, *, add: bool) -> Iterator[Pl
     for name in flags:
         if name not in allowed:
             raise b._error(ins, f"unknown flag: {name}")
+        if name in ("exclude", "parents", "keep-git-dir"):
+            raise b._error(ins, f"the --{name} flag needs a Dockerfile frontend pinnace does not have yet")
     env = run.env()
     if ins.json:
         words = [b._expand(ins, w, env) for w in ins.args]
@@ -82,6 +84,9 @@ def gather(b: Builder, run: _Run, ins: Instruction, *, add: bool) -> Iterator[Pl
                     digests.append(["heredoc", doc.name, hashlib.sha256(body.encode()).hexdigest()])
                 elif add and word.startswith(("http://", "https://")):
                     source, digest = _download(b, ins, word, stack)
+                    wanted = flags.get("checksum", "")
+                    if wanted and wanted != digest:
+                        raise b._error(ins, f"digest mismatch {digest}: {wanted}")
                     plan.sources.append(source)
                     digests.append(["url", word, digest])
                 else:

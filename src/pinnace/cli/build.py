@@ -47,12 +47,12 @@ def build(ctx: Context, argv: list[str]) -> int:
 
 
 def _build(ctx: Context, ns: Any) -> int:
-    from pinnace.build.builder import BuildOptions
+    from pinnace.build.builder import BuildOptions, native
     from pinnace.build.context import IgnoreMatcher, extract_context, is_tar, read_dockerignore
     from pinnace.build.dockerfile import parse
 
     platform = ns.value("platform") or ""
-    if platform and not _native(platform):
+    if platform and not native(platform):
         raise InvalidArgument(
             f'platform "{platform}" is not supported: pinnace builds for the native platform only'
         )
@@ -170,13 +170,6 @@ def _tag(text: str) -> Any:
     if ref.digest:
         raise InvalidArgument(f'invalid argument "{text}" for "-t, --tag" flag: a tag cannot have a digest')
     return with_default_tag(ref)
-
-
-def _native(platform: str) -> bool:
-    import platform as host
-
-    machine = {"x86_64": "amd64", "aarch64": "arm64"}.get(host.machine(), host.machine())
-    return platform.split("/")[:2] == ["linux", machine][: len(platform.split("/")[:2])]
 
 
 class PlainProgress(Progress):
