@@ -305,3 +305,23 @@ FROM --platform=linux/mips64 busybox AS elsewhere
     assert other.returncode == 1 and 'platform "linux/mips64" is not supported' in other.stderr
     flag = build(engine, child, "--platform", "linux/s390x", check=False)
     assert flag.returncode == 1 and "native platform only" in flag.stderr
+
+
+def test_pull_iidfile_and_quiet(engine: Pinnace, tmp_path: Path) -> None:
+    """--pull fetches the base from its registry (pinnace's own, here) though a copy is local;
+    -q prints only the image ID, which --iidfile writes too."""
+    import contextlib
+
+    from tests.helpers.pinnace_registry import serving
+
+    with contextlib.contextmanager(serving)(tmp_path / "registry") as host:
+        engine.run("tag", "busybox", f"{host}/base/busybox:1")
+        engine.run("push", f"{host}/base/busybox:1")
+        ctx = context(tmp_path, f"FROM {host}/base/busybox:1\nRUN echo pulled > /p\n")
+        iid = tmp_path / "iid"
+        out = build(engine, ctx, "-q", "--pull", "--iidfile", str(iid))
+        assert out.stdout.strip() == iid.read_text() and iid.read_text().startswith("sha256:")
+        assert out.stderr == ""
+        assert (
+            engine.run("run", "--rm", "--network", "none", iid.read_text(), "cat", "/p").stdout == "pulled\n"
+        )

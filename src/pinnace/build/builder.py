@@ -696,7 +696,6 @@ class _Run:
     def do_run(self, ins: Instruction, number: int) -> None:
         import contextlib
 
-        from pinnace.build.mounts import run_mount
         from pinnace.build.run import RunSpec, run_step
 
         args = self._command(ins)
@@ -704,6 +703,8 @@ class _Run:
             args = self._heredoc_command(ins, args)
         network = self.b.options.network
         with contextlib.ExitStack() as stack:
+            if any(flag == "mount" for flag, _ in ins.flags):
+                from pinnace.build.mounts import run_mount
             mounts: list[dict[str, Any]] = []
             keyed: list[Any] = []
             for flag, value in ins.flags:
@@ -798,9 +799,7 @@ def _ports(ins: Instruction, word: str, builder: Builder) -> list[str]:
 def platform_args() -> dict[str, str]:
     """BuildKit's automatic platform ARGs (BUILDPLATFORM, TARGETARCH, ...): this machine, the only
     platform pinnace builds for."""
-    import platform as host
-
-    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(host.machine(), host.machine())
+    arch = _arch()
     out = {}
     for prefix in ("BUILD", "TARGET"):
         out.update(
@@ -816,13 +815,16 @@ def platform_args() -> dict[str, str]:
 
 def native(platform: str) -> bool:
     """Whether ``os[/arch[/variant]]`` is this machine's (``$BUILDPLATFORM`` and ``$TARGETPLATFORM`` are)."""
-    import platform as host
-
     if platform in ("$BUILDPLATFORM", "$TARGETPLATFORM", ""):
         return True
-    machine = {"x86_64": "amd64", "aarch64": "arm64"}.get(host.machine(), host.machine())
     parts = platform.lower().split("/")
-    return parts[0] == "linux" and (len(parts) < 2 or parts[1] == machine)
+    return parts[0] == "linux" and (len(parts) < 2 or parts[1] == _arch())
+
+
+def _arch() -> str:
+    """This machine's OCI architecture name (``os.uname``: the ``platform`` module costs start-up)."""
+    machine = os.uname().machine
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
 
 
 def _go_quote(items: Sequence[str]) -> str:

@@ -17,13 +17,13 @@ from __future__ import annotations
 import os
 import secrets
 import stat
-import tarfile
 
 from pinnace._util.record import record
 from pinnace.errors import InvalidArgument
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import tarfile
     from collections.abc import Callable, Iterator, Sequence
     from typing import Any, BinaryIO
 
@@ -205,6 +205,7 @@ def _unpack(produce: Callable[[BinaryIO], object], where: str, shown: str, owner
 
 def _tar_bytes(out: BinaryIO, name: str, data: bytes, mode: int) -> None:
     import io
+    import tarfile
     import time
 
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
@@ -216,6 +217,8 @@ def _tar_bytes(out: BinaryIO, name: str, data: bytes, mode: int) -> None:
 
 
 def _tar_file(out: BinaryIO, host: str, name: str, chmod: int | None) -> None:
+    import tarfile
+
     # host is an O_PATH fd's magic link: opening it opens the file itself
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar, open(host, "rb") as f:
         info = tar.gettarinfo(arcname=name, fileobj=f)
@@ -225,6 +228,8 @@ def _tar_file(out: BinaryIO, host: str, name: str, chmod: int | None) -> None:
 
 def _tar_tree(out: BinaryIO, top: str, source: Source, chmod: int | None) -> None:
     """The directory's contents (not itself), symlinks as links, in sorted order."""
+    import tarfile
+
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for rel in _walk(top, source):
             path = os.path.join(top, rel)
@@ -270,6 +275,8 @@ def _mode(info: tarfile.TarInfo, chmod: int | None) -> None:
 
 def _is_archive(path: str) -> bool:
     """A tar, plain or compressed (ADD unpacks those; anything else is copied)."""
+    import tarfile
+
     from pinnace.archive import open_decompressed
 
     try:

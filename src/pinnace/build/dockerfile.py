@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 
+from pinnace._util.golang import quote
 from pinnace._util.record import record
 from pinnace.errors import InvalidArgument
 
@@ -177,26 +178,6 @@ def _is_space(ch: str) -> bool:
     return ch.isspace() and ch not in "\x1c\x1d\x1e\x1f"
 
 
-def _go_quote(s: str) -> str:
-    """Go's %q of a string, so messages that quote input read exactly like BuildKit's."""
-    out = ['"']
-    simple = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\a": "\\a", "\b": "\\b"}
-    simple |= {"\f": "\\f", "\v": "\\v"}
-    for ch in s:
-        if ch in simple:
-            out.append(simple[ch])
-        elif ch.isprintable():
-            out.append(ch)
-        elif ord(ch) < 0x80:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) < 0x10000:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    out.append('"')
-    return "".join(out)
-
-
 class _Error(Exception):
     """A message without a location; :func:`parse` adds ``file:line`` when it surfaces."""
 
@@ -286,7 +267,7 @@ class _Lexer:
         try:
             return self._stop_on(_EOF, self.raw_escapes)
         except _Error as e:
-            raise DockerfileError(f"failed to process {_go_quote(self.text)}: {e.message}") from None
+            raise DockerfileError(f"failed to process {quote(self.text)}: {e.message}") from None
 
     def _stop_on(self, stop: str, raw_escapes: bool) -> tuple[str, list[str]]:
         saved = self.raw_escapes
@@ -1041,7 +1022,7 @@ def _check_healthcheck(rest: str) -> None:
             raise _Error("HEALTHCHECK NONE takes no arguments")
         return
     if kind != "CMD":
-        raise _Error(f"Unknown type {_go_quote(kind)} in HEALTHCHECK (try CMD)")
+        raise _Error(f"Unknown type {quote(kind)} in HEALTHCHECK (try CMD)")
     command = words[1] if len(words) > 1 else ""
     array = _maybe_json(command)
     if not command or array == []:
@@ -1054,7 +1035,7 @@ def _from_words(rest: str) -> tuple[str, str]:
         name = args[2].lower()
         if not _RE_STAGE_NAME.match(name):
             raise _Error(
-                f"invalid name for build stage: {_go_quote(args[2])}, name can't start with a number or contain symbols"
+                f"invalid name for build stage: {quote(args[2])}, name can't start with a number or contain symbols"
             )
         return args[0], name
     if len(args) != 1:
@@ -1076,9 +1057,7 @@ def _name_values(rest: str, keyword: str, escape: str) -> list[tuple[str, str]]:
     else:
         for word in words:
             if "=" not in word:
-                raise _Error(
-                    f"Syntax error - can't find = in {_go_quote(word)}. Must be of the form: name=value"
-                )
+                raise _Error(f"Syntax error - can't find = in {quote(word)}. Must be of the form: name=value")
             key, _, value = word.partition("=")
             pairs.append((key, value))
     if any(not key for key, _ in pairs):

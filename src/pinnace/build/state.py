@@ -4,6 +4,7 @@ keeps them between steps (the config's ``config`` object is what ENV, CMD, ... c
 from __future__ import annotations
 
 import copy
+import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,11 +29,9 @@ class ImageState:
 
     @classmethod
     def scratch(cls) -> ImageState:
-        import platform
-
         from pinnace.oci import mediatype
 
-        machine = platform.machine()
+        machine = os.uname().machine
         arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
         doc: dict[str, Any] = {
             "architecture": arch,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 from pinnace.content import ContentStore
 from pinnace.errors import InvalidArgument
@@ -16,6 +14,11 @@ from pinnace.oci.descriptor import Descriptor
 from pinnace.oci.digest import Digest, sha256_digest
 from pinnace.oci.manifest import Manifest, canonical_json
 from pinnace.oci.reference import Reference
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import Any
 
 
 def put_bytes(content: ContentStore, data: bytes, media_type: str) -> Descriptor:
