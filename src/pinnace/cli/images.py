@@ -186,16 +186,8 @@ def _inspect_volume(ctx: Context, ref: str) -> dict[str, Any]:
 
 
 def _inspect_container(ctx: Context, ref: str) -> dict[str, Any]:
-    from pinnace.containers import views
-
-    service = ctx.engine.containers
-    record = service.get(ref)
-    return views.inspect(
-        record,
-        files=service.files(record),
-        mounts=service.mounts_view(record),
-        network=service.network_settings(record),
-    )
+    doc: dict[str, Any] = ctx.engine.containers.inspect(ref)
+    return doc
 
 
 def history(ctx: Context, argv: list[str]) -> int:

@@ -66,6 +66,7 @@ COMMANDS: dict[str, Command] = {
     "image pull": Command("pinnace.cli.registry", "pull", "Download an image from a registry"),
     "image push": Command("pinnace.cli.registry", "push", "Upload an image to a registry"),
     "login": Command("pinnace.cli.registry", "login", "Log in to a registry"),
+    "system service": Command("pinnace.cli.service", "service", "Serve the Docker Engine API"),
     "image build": Command("pinnace.cli.build", "build", "Build an image from a Dockerfile"),
     "builder prune": Command("pinnace.cli.build", "prune", "Remove build cache"),
     "registry serve": Command("pinnace.cli.registry_server", "serve", "Run an OCI distribution registry"),

@@ -819,6 +819,18 @@ class ContainerService:
     def list(self) -> list[ContainerRecord]:
         return [self.sync(r) for r in self.records.all()]
 
+    def inspect(self, ref: str) -> dict[str, Any]:
+        """``docker container inspect``'s document (the CLI's and the Engine API's)."""
+        from pinnace.containers import views
+
+        record = self.get(ref)
+        return views.inspect(
+            record,
+            files=self.files(record),
+            mounts=self.mounts_view(record),
+            network=self.network_settings(record),
+        )
+
     def wait(self, ref: str, *, poll: float = 0.005) -> int:
         """Block until the container is not running; its exit code (docker wait)."""
         record = self.records.resolve(ref)

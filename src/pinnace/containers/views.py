@@ -845,3 +845,46 @@ def _port(text: str) -> int:
     if int(text) > 65535:
         raise InvalidArgument(f"strconv.ParseUint: parsing {quote(text)}: value out of range")
     return int(text)
+
+
+def summary(
+    record: ContainerRecord,
+    *,
+    network: Mapping[str, Any] | None = None,
+    mounts: Sequence[Mapping[str, Any]] = (),
+    now: float | None = None,
+) -> dict[str, Any]:
+    """One container of the Engine API's ``GET /containers/json`` (what ``docker ps`` reads)."""
+    settings = dict(network or {})
+    labels = record.labels or record.config.get("Labels") or {}
+    ports = []
+    for key, bindings in sorted((settings.get("Ports") or {}).items()):
+        private, _, proto = key.partition("/")
+        for binding in bindings or [None]:
+            entry: dict[str, Any] = {"PrivatePort": int(private), "Type": proto or "tcp"}
+            if binding:
+                entry.update(IP=binding.get("HostIp", ""), PublicPort=int(binding.get("HostPort") or 0))
+            ports.append(entry)
+    mode = str(record.host_config.get("NetworkMode") or "default")
+    return {
+        "Id": record.id,
+        "Names": ["/" + record.name],
+        "Image": record.image_name or record.image_id,
+        "ImageID": record.image_id,
+        "Command": command_text(record),
+        "Created": _unix_ns(record.created) // 1_000_000_000,
+        "Ports": ports,
+        "Labels": dict(labels),
+        "State": record.status,
+        "Status": status_text(record, now),
+        "HostConfig": {"NetworkMode": mode},
+        "NetworkSettings": {"Networks": dict(settings.get("Networks") or {})},
+        "Mounts": [
+            {
+                k: m[k]
+                for k in ("Type", "Name", "Source", "Destination", "Driver", "Mode", "RW", "Propagation")
+                if k in m
+            }
+            for m in mounts
+        ],
+    }

@@ -179,3 +179,19 @@ def summaries(img: Image) -> list[Summary]:
     if not rows:
         rows.append(Summary(img, "<none>", "<none>", "<none>"))
     return rows
+
+
+def summary(img: Image, containers: int = -1) -> dict[str, Any]:
+    """One image of the Engine API's ``GET /images/json`` (what ``docker images`` reads)."""
+    return {
+        "Id": img.id,
+        "ParentId": "",
+        "RepoTags": [familiar(t) for t in img.tags],
+        "RepoDigests": [familiar(d) for d in img.repo_digests],
+        "Created": int(parse_time(img.created)),
+        "Size": img.size,
+        "SharedSize": -1,
+        "VirtualSize": img.size,
+        "Labels": dict(img.labels) or None,
+        "Containers": containers,
+    }

@@ -1,0 +1,229 @@
+"""``pinnace system service``: the Docker Engine API over a unix socket (or loopback TCP), on aiohttp.
+
+The service serves the store the daemonless CLI uses, at the same time as it: every request runs in a
+worker thread with an engine of its own (its own SQLite connection; the store's locks, not a single
+owner, keep them consistent).  Paths answer with and without a version prefix (``/v1.45/containers/
+json`` and ``/containers/json``), as dockerd does.  Errors are ``{"message": ...}`` with dockerd's
+status codes: 404 for what does not exist, 409 for conflicts, 400 for bad input, 500 otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+
+from pinnace.errors import PinnaceError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from aiohttp import web
+
+    from pinnace.engine import Engine
+
+#: The newest Engine API version served, and the oldest a client may ask for (dockerd's minimum).
+API_VERSION = "1.45"
+MIN_API_VERSION = "1.24"
+
+
+def status_of(error: PinnaceError) -> int:
+    """dockerd's HTTP status for an error of pinnace's hierarchy."""
+    from pinnace import errors
+
+    for kind, status in (
+        (errors.NotFound, 404),
+        (errors.AlreadyExists, 409),
+        (errors.Conflict, 409),
+        (errors.InvalidArgument, 400),
+        (errors.Unauthenticated, 401),
+        (errors.PermissionDenied, 403),
+        (errors.FailedPrecondition, 409),
+        (errors.NotImplementedYet, 501),
+        (errors.Unavailable, 503),
+    ):
+        if isinstance(error, kind):
+            return status
+    return 500
+
+
+class Engines:
+    """An engine per worker thread (each has its own database connection), all on one store."""
+
+    def __init__(self, root: str, runroot: str) -> None:
+        self.root = root
+        self.runroot = runroot
+        self._local = threading.local()
+
+    def get(self) -> Engine:
+        engine: Engine | None = getattr(self._local, "engine", None)
+        if engine is None:
+            from pinnace.engine import Config, Engine
+
+            engine = self._local.engine = Engine(Config(self.root, self.runroot))
+        return engine
+
+
+def json_response(doc: Any, status: int = 200) -> web.Response:
+    from aiohttp import web
+
+    return web.Response(status=status, body=json.dumps(doc).encode(), content_type="application/json")
+
+
+def make_app(engines: Engines) -> web.Application:
+    from aiohttp import web
+
+    from pinnace.api import containers, images, system
+
+    @web.middleware
+    async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            response: web.StreamResponse = await handler(request)
+        except PinnaceError as e:
+            response = json_response({"message": e.message}, status_of(e))
+        except web.HTTPException as e:
+            if e.status == 404:
+                response = json_response({"message": "page not found"}, 404)
+            else:
+                raise
+        response.headers["Api-Version"] = API_VERSION
+        response.headers["Server"] = f"Pinnace/{_version()} (linux)"
+        response.headers["Ostype"] = "linux"
+        return response
+
+    app = web.Application(middlewares=[errors], client_max_size=64 << 20)
+    app["engines"] = engines
+    for module in (system, images, containers):
+        for method, path, handler in module.ROUTES:
+            app.router.add_route(method, path, handler)
+            app.router.add_route(method, r"/{version:v[0-9]+\.[0-9]+}" + path, handler)
+    return app
+
+
+async def call(request: web.Request, work: Callable[[Engine], Any]) -> Any:
+    """``work(engine)`` in a worker thread, with that thread's engine."""
+    import asyncio
+
+    engines: Engines = request.app["engines"]
+    return await asyncio.get_running_loop().run_in_executor(None, lambda: work(engines.get()))
+
+
+def query_bool(request: web.Request, name: str) -> bool:
+    return request.query.get(name, "").lower() in ("1", "true", "yes")
+
+
+def query_filters(request: web.Request) -> dict[str, list[str]]:
+    """The ``filters`` parameter: ``{"name": ["a"]}`` or the old ``{"name": {"a": true}}`` form."""
+    from pinnace.errors import InvalidArgument
+
+    raw = request.query.get("filters", "")
+    if not raw:
+        return {}
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        raise InvalidArgument("invalid filter: not JSON") from None
+    if not isinstance(doc, dict):
+        raise InvalidArgument("invalid filter: not an object")
+    out: dict[str, list[str]] = {}
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            out[key] = [k for k, on in value.items() if on]
+        elif isinstance(value, list):
+            out[key] = [str(v) for v in value]
+        else:
+            raise InvalidArgument(f"invalid filter {key!r}")
+    return out
+
+
+def _version() -> str:
+    from pinnace import __version__
+
+    return str(__version__)
+
+
+def serve(
+    engines: Engines, hosts: list[str], *, timeout: float = 0.0, ready: Callable[[str], None] | None = None
+) -> None:
+    """Serve on every ``unix://PATH`` and ``tcp://HOST:PORT`` of ``hosts`` until SIGTERM/SIGINT (or
+    ``timeout`` seconds without a request, when not 0)."""
+    import asyncio
+    import signal
+    import time
+
+    from aiohttp import web
+
+    app = make_app(engines)
+    last = [time.monotonic()]
+
+    @web.middleware
+    async def activity(request: web.Request, handler: Any) -> web.StreamResponse:
+        last[0] = time.monotonic()
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    app.middlewares.append(activity)
+
+    async def main() -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=16, thread_name_prefix="api"))
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        for host in hosts:
+            await _site(runner, host).start()
+            if host.startswith("unix://"):
+                os.chmod(host[len("unix://") :], 0o600)  # root only, as the issue's default
+            if ready is not None:
+                ready(host)
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            except TimeoutError:
+                if timeout and time.monotonic() - last[0] > timeout:
+                    break
+        await runner.cleanup()
+        for host in hosts:
+            if host.startswith("unix://"):
+                try:
+                    os.unlink(host[len("unix://") :])
+                except FileNotFoundError:
+                    pass
+
+    asyncio.run(main())
+
+
+def _site(runner: web.AppRunner, host: str) -> web.BaseSite:
+    import ipaddress
+
+    from aiohttp import web
+
+    from pinnace.errors import InvalidArgument
+
+    if host.startswith("unix://"):
+        path = host[len("unix://") :]
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        try:
+            os.unlink(path)  # a socket left by a service that died
+        except FileNotFoundError:
+            pass
+        return web.UnixSite(runner, path)
+    if host.startswith("tcp://"):
+        address, _, port = host[len("tcp://") :].rpartition(":")
+        address = address.strip("[]") or "127.0.0.1"
+        try:
+            loopback = ipaddress.ip_address(address).is_loopback
+        except ValueError:
+            loopback = address == "localhost"
+        if not loopback:
+            raise InvalidArgument(
+                f"refusing to serve the API on {host} without TLS: only loopback addresses are allowed"
+            )
+        return web.TCPSite(runner, address, int(port))
+    raise InvalidArgument(f"invalid host {host!r}: unix://PATH or tcp://HOST:PORT expected")

@@ -1,0 +1,116 @@
+"""``pinnace system service`` driven by the real docker CLI and the docker SDK for Python: version
+negotiation, info, images and containers made by the daemonless CLI on the same store, errors."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Pinnace
+from tests.helpers.api_service import serving
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture
+def service(engine: Pinnace, tmp_path: Path) -> Iterator[str]:
+    yield from serving(engine, tmp_path / "api")
+
+
+def docker(host: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DOCKER_HOST": host, "DOCKER_CONFIG": "/nonexistent-pinnace-docker-config"}
+    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+needs_docker = pytest.mark.skipif(shutil.which("docker") is None, reason="the docker CLI is not installed")
+
+
+@needs_docker
+def test_the_docker_cli_negotiates_and_reads_the_store(engine: Pinnace, service: str) -> None:
+    version = json.loads(docker(service, "version", "--format", "{{json .Server}}").stdout)
+    assert version["ApiVersion"] == "1.45" and version["MinAPIVersion"] == "1.24"
+    assert version["Platform"]["Name"] == "pinnace"
+    info = json.loads(docker(service, "info", "--format", "{{json .}}").stdout)
+    assert info["OSType"] == "linux" and info["Images"] == 1 and info["Containers"] == 0
+    assert docker(service, "images", "--format", "{{.Repository}}:{{.Tag}}").stdout == "busybox:latest\n"
+    engine.run("create", "--name", "made-by-cli", "--network", "none", "--label", "k=v", "busybox", "sh")
+    listed = docker(service, "ps", "-a", "--format", "{{.Names}}|{{.Image}}|{{.Status}}|{{.Labels}}").stdout
+    assert listed == "made-by-cli|busybox|Created|k=v\n"
+    assert docker(service, "ps", "--format", "{{.Names}}").stdout == ""  # not running
+    state = docker(
+        service, "inspect", "--format", "{{.State.Status}} {{.Name}} {{.Config.Cmd}}", "made-by-cli"
+    )
+    assert state.stdout == "created /made-by-cli [sh]\n"
+    image = docker(service, "image", "inspect", "--format", "{{.RepoTags}}", "busybox")
+    assert image.stdout == "[busybox:latest]\n"
+    missing = docker(service, "inspect", "nothing-here", check=False)
+    assert missing.returncode == 1 and "No such object: nothing-here" in missing.stderr
+    assert docker(service, "ps", "-a", "--filter", "label=k=v", "-q").stdout.strip() != ""
+    assert docker(service, "ps", "-a", "--filter", "label=k=other", "-q").stdout == ""
+
+
+def test_the_docker_sdk(engine: Pinnace, service: str) -> None:
+    import docker as sdk
+
+    client = sdk.DockerClient(base_url=service, version="auto")
+    try:
+        assert client.ping() is True
+        assert client.version()["ApiVersion"] == "1.45"
+        assert [i.tags for i in client.images.list()] == [["busybox:latest"]]
+        engine.run("create", "--name", "sdk-sees-me", "--network", "none", "busybox", "sh")
+        found = client.containers.list(all=True)
+        assert [c.name for c in found] == ["sdk-sees-me"] and found[0].status == "created"
+        assert client.containers.get("sdk-sees-me").attrs["Config"]["Cmd"] == ["sh"]
+        with pytest.raises(sdk.errors.NotFound):
+            client.containers.get("nope")
+        with pytest.raises(sdk.errors.ImageNotFound):
+            client.images.get("nope:1")
+    finally:
+        client.close()
+
+
+def test_raw_paths_versions_and_the_socket(engine: Pinnace, tmp_path: Path) -> None:
+    import http.client
+    import socket
+    import stat
+
+    class Unix(http.client.HTTPConnection):
+        def __init__(self, path: str) -> None:
+            super().__init__("localhost")
+            self.path = path
+
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.connect(self.path)
+
+    with contextlib.contextmanager(serving)(engine, tmp_path / "api") as host:
+        path = host[len("unix://") :]
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600  # root only by default
+        for method, url, status in (
+            ("HEAD", "/_ping", 200),
+            ("GET", "/v1.41/_ping", 200),
+            ("GET", "/v1.45/images/json", 200),
+            ("GET", "/containers/json?filters=notjson", 400),
+            ("GET", "/v1.45/containers/nope/json", 404),
+            ("GET", "/v1.45/no/such/endpoint", 404),
+        ):
+            conn = Unix(path)
+            conn.request(method, url)
+            reply = conn.getresponse()
+            body = reply.read()
+            assert reply.status == status, (url, body)
+            assert reply.getheader("Api-Version") == "1.45"
+            if status >= 400:
+                assert "message" in json.loads(body)
+            conn.close()
+    assert not os.path.exists(path)  # the socket goes with the service
