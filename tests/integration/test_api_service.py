@@ -114,3 +114,66 @@ def test_raw_paths_versions_and_the_socket(engine: Pinnace, tmp_path: Path) -> N
                 assert "message" in json.loads(body)
             conn.close()
     assert not os.path.exists(path)  # the socket goes with the service
+
+
+@needs_docker
+def test_docker_run_logs_stop_and_rm_through_the_service(engine: Pinnace, service: str) -> None:
+    out = docker(service, "run", "--rm", "--network", "none", "busybox", "busybox", "echo", "through the API")
+    assert out.stdout == "through the API\n"
+    failed = docker(
+        service,
+        "run",
+        "--network",
+        "none",
+        "--name",
+        "fails",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+        check=False,
+    )
+    assert (failed.returncode, failed.stdout, failed.stderr) == (3, "out\n", "err\n")
+    logs = docker(service, "logs", "fails")
+    assert (logs.stdout, logs.stderr) == ("out\n", "err\n")
+    piped = subprocess.run(
+        ["docker", "run", "-i", "--rm", "--network", "none", "busybox", "busybox", "cat"],
+        input="fed through stdin\n", capture_output=True, text=True, timeout=60,
+        env={**os.environ, "DOCKER_HOST": service, "DOCKER_CONFIG": "/nonexistent-pinnace-docker-config"},
+    )  # fmt: skip
+    assert piped.stdout == "fed through stdin\n", piped.stderr
+    cid = docker(
+        service, "run", "-d", "--network", "none", "--name", "background", "busybox", "busybox", "sleep", "60"
+    ).stdout.strip()
+    assert docker(service, "ps", "--format", "{{.ID}} {{.Names}}").stdout == f"{cid[:12]} background\n"
+    assert "sleep" in docker(service, "top", "background").stdout
+    docker(service, "stop", "-t", "1", "background")
+    assert docker(service, "inspect", "--format", "{{.State.Status}}", "background").stdout == "exited\n"
+    docker(service, "rm", "background", "fails")
+    assert docker(service, "ps", "-aq").stdout == ""  # --rm containers went with their runs
+    assert engine.run("ps", "-aq").stdout == ""  # and the daemonless CLI on the same store agrees
+
+
+def test_the_docker_sdk_runs_containers(engine: Pinnace, service: str) -> None:
+    import docker as sdk
+
+    client = sdk.DockerClient(base_url=service, version="auto")
+    try:
+        out = client.containers.run("busybox", ["busybox", "echo", "sdk"], network_mode="none", remove=True)
+        assert out == b"sdk\n"
+        c = client.containers.run(
+            "busybox", ["sh", "-c", "echo a; echo b >&2"], network_mode="none", detach=True
+        )
+        assert c.wait()["StatusCode"] == 0
+        assert c.logs(stdout=True, stderr=False) == b"a\n" and c.logs(stdout=False, stderr=True) == b"b\n"
+        tty = client.containers.run(
+            "busybox", ["busybox", "echo", "tty"], network_mode="none", tty=True, detach=True
+        )
+        assert tty.wait()["StatusCode"] == 0 and tty.logs() == b"tty\r\n"
+        with pytest.raises(sdk.errors.ContainerError):
+            client.containers.run("busybox", ["sh", "-c", "exit 4"], network_mode="none", remove=True)
+        for container in client.containers.list(all=True):
+            container.remove(force=True)
+        assert client.containers.list(all=True) == []
+    finally:
+        client.close()

@@ -1,8 +1,10 @@
-"""Containers: ``GET /containers/json`` and ``GET /containers/{id}/json`` (more to come)."""
+"""Containers: list, create, inspect, the lifecycle (start, stop, restart, kill, pause, rename, wait,
+remove), logs and top.  Attach, exec, archive and stats come next."""
 
 from __future__ import annotations
 
 from pinnace.api.server import call, json_response, query_bool, query_filters
+from pinnace.errors import PinnaceError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,6 +38,236 @@ async def list_containers(request: web.Request) -> web.StreamResponse:
     return json_response(await call(request, work))
 
 
+async def create_container(request: web.Request) -> web.StreamResponse:
+    from pinnace.api.create import run_options
+    from pinnace.errors import InvalidArgument
+
+    try:
+        body = await request.json()
+    except ValueError:
+        raise InvalidArgument("invalid JSON body") from None
+    options = run_options(body)
+    name = request.query.get("name", "")
+
+    def work(engine: Engine) -> dict[str, Any]:
+        record, warnings = engine.containers.create(options, name=name)
+        return {"Id": record.id, "Warnings": list(warnings)}
+
+    return json_response(await call(request, work), 201)
+
+
+def _no_content(status: int = 204) -> web.StreamResponse:
+    from aiohttp import web
+
+    return web.Response(status=status)
+
+
+def _timeout(request: web.Request) -> int | None:
+    from pinnace.errors import InvalidArgument
+
+    text = request.query.get("t") or request.query.get("timeout") or ""
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidArgument(f"invalid timeout {text!r}") from None
+
+
+async def start_container(request: web.Request) -> web.StreamResponse:
+    import asyncio
+
+    from pinnace.api.attach import handing_over, take_waiters
+
+    ref = request.match_info["id"]
+    loop = asyncio.get_running_loop()
+
+    def work(engine: Engine) -> bool:
+        service = engine.containers
+        record = service.get(ref)
+        if record.status in ("running", "paused", "restarting"):
+            return False
+        waiters = take_waiters(request.app, record.id)  # clients that attached before the start
+        service.start(
+            record.id, attach=handing_over(loop, waiters) if waiters else None, monitor_removes=True
+        )
+        return True
+
+    return _no_content(204 if await call(request, work) else 304)
+
+
+async def stop_container(request: web.Request) -> web.StreamResponse:
+    ref, timeout, signal = request.match_info["id"], _timeout(request), request.query.get("signal") or None
+
+    def work(engine: Engine) -> bool:
+        service = engine.containers
+        if service.get(ref).status not in ("running", "paused", "restarting"):
+            return False
+        service.stop(ref, timeout=timeout, signal=signal)
+        return True
+
+    return _no_content(204 if await call(request, work) else 304)
+
+
+async def restart_container(request: web.Request) -> web.StreamResponse:
+    ref, timeout, signal = request.match_info["id"], _timeout(request), request.query.get("signal") or None
+    await call(request, lambda engine: engine.containers.restart(ref, timeout=timeout, signal=signal))
+    return _no_content()
+
+
+async def kill_container(request: web.Request) -> web.StreamResponse:
+    from pinnace.runtime import signals
+
+    ref = request.match_info["id"]
+    signum = signals.parse(request.query.get("signal") or "SIGKILL")
+    await call(request, lambda engine: engine.containers.kill(ref, signum))
+    return _no_content()
+
+
+async def pause_container(request: web.Request) -> web.StreamResponse:
+    ref = request.match_info["id"]
+    await call(request, lambda engine: engine.containers.pause(ref))
+    return _no_content()
+
+
+async def unpause_container(request: web.Request) -> web.StreamResponse:
+    ref = request.match_info["id"]
+    await call(request, lambda engine: engine.containers.unpause(ref))
+    return _no_content()
+
+
+async def rename_container(request: web.Request) -> web.StreamResponse:
+    ref, name = request.match_info["id"], request.query.get("name", "")
+    await call(request, lambda engine: engine.containers.rename(ref, name))
+    return _no_content()
+
+
+async def remove_container(request: web.Request) -> web.StreamResponse:
+    from pinnace.api.server import query_bool
+
+    ref, force, volumes = request.match_info["id"], query_bool(request, "force"), query_bool(request, "v")
+    await call(request, lambda engine: engine.containers.remove(ref, force=force, volumes=volumes))
+    return _no_content()
+
+
+async def wait_container(request: web.Request) -> web.StreamResponse:
+    """``condition``: not-running (default), next-exit, removed; the exit code once it is met."""
+    from pinnace.errors import InvalidArgument, NotFound
+
+    ref = request.match_info["id"]
+    condition = request.query.get("condition") or "not-running"
+    if condition not in ("not-running", "next-exit", "removed"):
+        raise InvalidArgument(f"invalid condition: {condition!r}")
+
+    def work(engine: Engine) -> int:
+        import time
+
+        service = engine.containers
+        record = service.get(ref)
+        if condition == "next-exit":  # an exit after this request: one that changes FinishedAt
+            while True:
+                now = service.get(record.id)
+                if (
+                    now.status not in ("running", "paused", "restarting", "created")
+                    and now.finished_at != record.finished_at
+                ):
+                    return int(now.exit_code)
+                if now.status in ("running", "paused", "restarting"):
+                    break
+                time.sleep(0.005)
+        code: int = service.wait(record.id)
+        if condition == "removed":
+            try:
+                while True:
+                    service.records.get(record.id)
+                    time.sleep(0.01)
+            except NotFound:
+                pass
+        return code
+
+    import json
+
+    from aiohttp import web
+
+    await call(request, lambda engine: engine.containers.get(ref))  # 404 before any header
+    # dockerd sends the headers at once and the body when the condition is met: docker's client
+    # returns from its wait call on the headers, and only then starts the container.
+    response = web.StreamResponse(status=200)
+    response.content_type = "application/json"
+    await response.prepare(request)
+    try:
+        doc: dict[str, Any] = {"StatusCode": await call(request, work), "Error": None}
+    except PinnaceError as e:
+        doc = {"StatusCode": -1, "Error": {"Message": e.message}}
+    await response.write(json.dumps(doc).encode() + b"\n")
+    await response.write_eof()
+    return response
+
+
+async def container_logs(request: web.Request) -> web.StreamResponse:
+    """The log, multiplexed (docker's stdcopy frames) unless the container has a TTY."""
+    import asyncio
+
+    from aiohttp import web
+
+    from pinnace.api.server import query_bool
+    from pinnace.errors import InvalidArgument
+
+    ref = request.match_info["id"]
+    stdout, stderr = query_bool(request, "stdout"), query_bool(request, "stderr")
+    if not (stdout or stderr):
+        raise InvalidArgument("Bad parameters: you must choose at least one stream")
+    follow, timestamps = query_bool(request, "follow"), query_bool(request, "timestamps")
+    tail = request.query.get("tail") or "all"
+    window = {k: request.query[k] for k in ("since", "until") if request.query.get(k) not in (None, "", "0")}
+
+    def open_logs(engine: Engine) -> tuple[bool, Any]:
+        record = engine.containers.get(ref)
+        records = engine.containers.logs(
+            record.id, follow=follow, tail=tail, stdout=stdout, stderr=stderr, **window
+        )
+        return bool(record.config.get("Tty")), iter(records)
+
+    tty, records = await call(request, open_logs)
+    response = web.StreamResponse(status=200)
+    response.content_type = (
+        "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
+    )
+    await response.prepare(request)
+    from pinnace.logs.common import format_record
+
+    loop = asyncio.get_running_loop()
+    while True:
+        rec = await loop.run_in_executor(None, next, records, None)
+        if rec is None:
+            break
+        data = format_record(rec, timestamps=timestamps, details=False)
+        await response.write(data if tty else frame(1 if rec.stream == "stdout" else 2, data))
+    await response.write_eof()
+    return response
+
+
+async def attach_container(request: web.Request) -> web.StreamResponse:
+    from pinnace.api import attach
+
+    return await attach.attach_container(request)
+
+
+def frame(stream: int, data: bytes) -> bytes:
+    """docker's stdcopy frame: stream (1 stdout, 2 stderr), three zero bytes, a big-endian length."""
+    return bytes((stream, 0, 0, 0)) + len(data).to_bytes(4, "big") + data
+
+
+async def top_container(request: web.Request) -> web.StreamResponse:
+    ref, ps_args = request.match_info["id"], request.query.get("ps_args", "")
+
+    def work(engine: Engine) -> dict[str, Any]:
+        titles, processes = engine.containers.top(ref, ps_args)
+        return {"Titles": list(titles), "Processes": [list(p) for p in processes]}
+
+    return json_response(await call(request, work))
+
+
 async def inspect_container(request: web.Request) -> web.StreamResponse:
     ref = request.match_info["id"]
     return json_response(await call(request, lambda engine: engine.containers.inspect(ref)))
@@ -43,5 +275,18 @@ async def inspect_container(request: web.Request) -> web.StreamResponse:
 
 ROUTES = [
     ("GET", "/containers/json", list_containers),
+    ("POST", "/containers/create", create_container),
     ("GET", "/containers/{id}/json", inspect_container),
+    ("POST", "/containers/{id}/start", start_container),
+    ("POST", "/containers/{id}/stop", stop_container),
+    ("POST", "/containers/{id}/restart", restart_container),
+    ("POST", "/containers/{id}/kill", kill_container),
+    ("POST", "/containers/{id}/pause", pause_container),
+    ("POST", "/containers/{id}/unpause", unpause_container),
+    ("POST", "/containers/{id}/rename", rename_container),
+    ("POST", "/containers/{id}/wait", wait_container),
+    ("POST", "/containers/{id}/attach", attach_container),
+    ("GET", "/containers/{id}/logs", container_logs),
+    ("GET", "/containers/{id}/top", top_container),
+    ("DELETE", "/containers/{id}", remove_container),
 ]

@@ -95,6 +95,7 @@ def make_app(engines: Engines) -> web.Application:
 
     app = web.Application(middlewares=[errors], client_max_size=64 << 20)
     app["engines"] = engines
+    app["attach_waiters"] = {}  # container ID -> attach requests waiting for its start
     for module in (system, images, containers):
         for method, path, handler in module.ROUTES:
             app.router.add_route(method, path, handler)
@@ -171,17 +172,28 @@ def serve(
 
         loop = asyncio.get_running_loop()
         loop.set_default_executor(ThreadPoolExecutor(max_workers=16, thread_name_prefix="api"))
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
         await runner.setup()
+        ours: dict[str, tuple[int, int]] = {}  # socket path -> (dev, ino): only ours is removed at the end
         for host in hosts:
             await _site(runner, host).start()
             if host.startswith("unix://"):
-                os.chmod(host[len("unix://") :], 0o600)  # root only, as the default
+                path = host[len("unix://") :]
+                os.chmod(path, 0o600)  # root only by default
+                st = os.stat(path)
+                ours[path] = (st.st_dev, st.st_ino)
             if ready is not None:
                 ready(host)
         stop = asyncio.Event()
+
+        def stopping(signum: int) -> None:
+            import sys
+
+            sys.stderr.write(f"pinnace API stopping on {signal.Signals(signum).name}\n")
+            stop.set()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, stopping, sig)
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
@@ -189,12 +201,13 @@ def serve(
                 if timeout and time.monotonic() - last[0] > timeout:
                     break
         await runner.cleanup()
-        for host in hosts:
-            if host.startswith("unix://"):
-                try:
-                    os.unlink(host[len("unix://") :])
-                except FileNotFoundError:
-                    pass
+        for path, identity in ours.items():
+            try:
+                st = os.stat(path)
+                if (st.st_dev, st.st_ino) == identity:  # not a successor's socket at the same path
+                    os.unlink(path)
+            except FileNotFoundError:
+                pass
 
     asyncio.run(main())
 

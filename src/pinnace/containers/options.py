@@ -75,7 +75,9 @@ class RunOptions:
     # -- the Config side (merged with the image config by spec.container_config)
     image: str = ""  # the image reference as the user typed it
     cmd: tuple[str, ...] = ()  # arguments after the image: replace the image's CMD
-    entrypoint: str | None = None  # None: the image's; "": reset (`--entrypoint ""`)
+    entrypoint: str | tuple[str, ...] | None = (
+        None  # None: the image's; "" or (): reset; the API gives a list
+    )
     env: tuple[str, ...] = ()  # env files then -e, in order, lookups done (KEY alone: unset)
     workdir: str = ""
     user: str = ""  # user[:group], names or numbers

@@ -251,12 +251,16 @@ class ContainerService:
             _remove_tree(self._dir(record.id))
             raise
 
-    def start(self, ref: str, *, attach: Callable[[str], None] | None = None) -> ContainerRecord:
+    def start(
+        self, ref: str, *, attach: Callable[[str], None] | None = None, monitor_removes: bool = False
+    ) -> ContainerRecord:
         """Mount the layer, write the spec and start the container under a detached monitor.
 
         With ``attach``, the container is created first and ``attach(run_dir)``
         is called to connect to its monitor before it starts (docker's CLI
-        attaches before it starts, so no output is missed).
+        attaches before it starts, so no output is missed).  An attached
+        ``--rm`` container is removed by whoever attached (a foreground run),
+        unless ``monitor_removes`` (the Engine API: dockerd removes it itself).
         """
         from pinnace.containers import spec
         from pinnace.containers.health import initial_health
@@ -328,7 +332,9 @@ class ContainerService:
                     open_stdin=bool(config.get("OpenStdin")),
                     stdin_once=bool(config.get("StdinOnce")),
                     wait_attach=attach is not None,
-                    exit_command=self._exit_command(record, attached=attach is not None),
+                    exit_command=self._exit_command(
+                        record, attached=attach is not None and not monitor_removes
+                    ),
                     **self._health_schedule(record),
                 ),
                 on_created=(lambda: attach(run_dir)) if attach is not None else None,

@@ -105,7 +105,10 @@ def container_config(
         raise InvalidArgument("Conflicting options: -a and -d")
 
     cmd: list[str] | None = list(options.cmd) or None
-    entrypoint: list[str] | None = None if options.entrypoint is None else [options.entrypoint]
+    given = options.entrypoint  # --entrypoint's one string, or the Engine API's list
+    entrypoint: list[str] | None = (
+        None if given is None else [given] if isinstance(given, str) else list(given) or [""]
+    )
     if not entrypoint:
         cmd = cmd or _strings(image.get("Cmd"))
         entrypoint = _strings(image.get("Entrypoint"))

@@ -1,0 +1,171 @@
+"""``POST /containers/{id}/attach``: the hijacked connection (``Upgrade: tcp``) between a client and
+the container's monitor.
+
+The monitor already speaks docker's stream format on its attach socket (:mod:`pinnace.shim.protocol`),
+so stdout/stderr frames pass through as they are (a TTY container's payloads go raw, as dockerd sends
+them); what the client writes becomes STDIN frames, its half-close a CLOSE_STDIN frame, and the
+monitor's EXIT frame ends the connection.  A client attaches before it starts the container (so it
+misses no output): the attach then waits, and ``start`` hands it the monitor's socket before the
+container runs (:func:`take_waiters`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from pinnace.api.server import call
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from aiohttp import web
+
+    from pinnace.engine import Engine
+
+
+class _Hijacked(asyncio.Protocol):
+    """The connection after the upgrade, ours alone: what the client sends goes to ``inbox`` (b"" at
+    its end: a client without stdin half-closes at once, and the connection stays open for its
+    output), and writes wait while the transport's buffer is full."""
+
+    def __init__(self, inbox: asyncio.Queue[bytes]) -> None:
+        self.inbox = inbox
+        self.writable = asyncio.Event()
+        self.writable.set()
+        self.lost = False
+
+    def data_received(self, data: bytes) -> None:
+        self.inbox.put_nowait(bytes(data))
+
+    def eof_received(self) -> bool:
+        self.inbox.put_nowait(b"")
+        return True  # keep the transport open: we still write
+
+    def pause_writing(self) -> None:
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.lost = True
+        self.writable.set()
+        self.inbox.put_nowait(b"")
+
+
+def take_waiters(app: web.Application, container_id: str) -> list[asyncio.Future[Any]]:
+    """The attach requests waiting for ``container_id`` to start (removed from the app)."""
+    waiting: dict[str, list[asyncio.Future[Any]]] = app["attach_waiters"]
+    return waiting.pop(container_id, [])
+
+
+def handing_over(loop: asyncio.AbstractEventLoop, waiters: list[asyncio.Future[Any]]) -> Any:
+    """The ``attach`` callback of :meth:`ContainerService.start`: connect each waiting client to the
+    monitor (in the worker thread, before the container starts)."""
+    from pinnace.shim import protocol
+
+    def attach(run_dir: str) -> None:
+        for future in waiters:
+            sock = protocol.connect(run_dir)
+            loop.call_soon_threadsafe(_settle, future, sock)
+
+    return attach
+
+
+def _settle(future: asyncio.Future[Any], sock: Any) -> None:
+    if future.done():
+        sock.close()
+    else:
+        future.set_result(sock)
+
+
+async def attach_container(request: web.Request) -> web.StreamResponse:
+    from aiohttp import web
+
+    from pinnace.api.server import query_bool
+
+    ref = request.match_info["id"]
+    want_stdin = query_bool(request, "stdin")
+    want = {1: query_bool(request, "stdout"), 2: query_bool(request, "stderr")}
+
+    def look(engine: Engine) -> tuple[str, bool, bool, str]:
+        record = engine.containers.get(ref)
+        running = record.status in ("running", "paused", "restarting")
+        return record.id, bool(record.config.get("Tty")), running, engine.containers.run_dir(record.id)
+
+    container_id, tty, running, run_dir = await call(request, look)
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+    waiting: list[asyncio.Future[Any]] = request.app["attach_waiters"].setdefault(container_id, [])
+    if not running:  # registered before the client hears back: its start may come at once
+        waiting.append(future)
+    kind = "raw-stream" if tty else "multiplexed-stream"
+    response = web.StreamResponse(
+        status=101,
+        headers={"Content-Type": f"application/vnd.docker.{kind}", "Connection": "Upgrade", "Upgrade": "tcp"},
+    )
+    response.force_close()
+    await response.prepare(request)
+    transport = request.transport
+    if transport is None:
+        return response
+    inbox: asyncio.Queue[bytes] = asyncio.Queue()
+    tail = bytes(getattr(request.protocol, "_message_tail", b"") or b"")  # sent before we took over
+    if tail:
+        inbox.put_nowait(tail)
+    client = _Hijacked(inbox)
+    transport.set_protocol(client)
+    try:
+        if running:
+            from pinnace.shim import protocol
+
+            sock = await loop.run_in_executor(None, protocol.connect, run_dir)
+        else:
+            sock = await future
+    finally:
+        if future in waiting:
+            waiting.remove(future)
+    reader, writer = await asyncio.open_unix_connection(sock=sock)
+    pump_in = asyncio.create_task(_stdin(inbox, writer)) if want_stdin else None
+    try:
+        await _output(reader, transport, client, want, tty)
+    finally:
+        if pump_in is not None:
+            pump_in.cancel()
+        writer.close()
+        transport.close()
+    return response
+
+
+async def _output(
+    reader: asyncio.StreamReader, transport: Any, client: _Hijacked, want: dict[int, bool], tty: bool
+) -> None:
+    """The monitor's frames to the client (payloads alone for a TTY) until the EXIT frame."""
+    from pinnace.shim import protocol
+
+    while not client.lost:
+        try:
+            header = await reader.readexactly(8)
+            payload = await reader.readexactly(int.from_bytes(header[4:8], "big"))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        stream = header[0]
+        if stream == protocol.EXIT:
+            return
+        if want.get(stream):
+            transport.write(payload if tty else header + payload)
+            await client.writable.wait()
+
+
+async def _stdin(inbox: asyncio.Queue[bytes], writer: asyncio.StreamWriter) -> None:
+    from pinnace.shim import protocol
+
+    while True:
+        data = await inbox.get()
+        if not data:
+            writer.write(protocol.frame(protocol.CLOSE_STDIN))
+            await writer.drain()
+            return
+        writer.write(protocol.frame(protocol.STDIN, data))
+        await writer.drain()
