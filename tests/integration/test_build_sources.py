@@ -92,3 +92,22 @@ def test_a_tar_context_on_stdin_and_the_same_image_twice_with_source_date_epoch(
         engine.run("run", "--rm", "--network", "none", ids[0], "cat", "/app.txt", "/ran").stdout
         == "app\nran\n"
     )
+
+
+def test_copy_follows_image_symlinks_inside_the_root_and_keeps_context_links(
+    engine: Pinnace, tmp_path: Path
+) -> None:
+    import os
+
+    ctx = context(
+        tmp_path,
+        "FROM busybox\nRUN busybox mkdir /srv && busybox ln -s /srv /app && busybox ln -s /etc /app/etc-link\n"
+        "COPY tree/ /app/\nCOPY tree/ /app/etc-link/\n",
+        {"tree/sub/file.txt": "in the tree\n"},
+    )
+    os.symlink("/etc/shadow", ctx / "tree" / "host-secret")  # a link in the context stays a link
+    build(engine, ctx, "-t", "links")
+    run = ["run", "--rm", "--network", "none", "links"]
+    assert engine.run(*run, "cat", "/srv/sub/file.txt", "/etc/sub/file.txt").stdout == "in the tree\n" * 2
+    assert engine.run(*run, "busybox", "readlink", "/srv/host-secret").stdout == "/etc/shadow\n"
+    assert not Path("/etc/sub").exists()  # the image's /etc, never the host's

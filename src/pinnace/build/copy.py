@@ -46,6 +46,7 @@ class Source:
     data: bytes | None = None
     mode: int = 0o644
     excluded: Callable[[str], bool] | None = None  # context-relative path -> .dockerignore'd
+    descend: Callable[[str], bool] | None = None  # whether an excluded directory may hold kept entries
 
 
 def copy_step(
@@ -134,14 +135,28 @@ def copy_into(
         into_dir = names_dir or _is_dir(root_fd, dest)
         if len(sources) > 1 and not names_dir:
             raise InvalidArgument(MANY_SOURCES)
+        from pinnace.build.treecopy import Target, copy_file, copy_tree
+
+        target = Target(root_fd, owner, chmod)
         for source in sources:
             host_fd = _open_source(source)
             try:
                 host = f"/proc/self/fd/{host_fd}" if host_fd >= 0 else ""
-                target, entries = _plan(source, host, dest, into_dir, chmod, unpack_archives)
-                fd = open_in_root(root_fd, target, make_dirs=True)
+                if host and os.path.isdir(host):  # by system calls: no archive in between
+                    copy_tree(
+                        host, target, dest.rstrip("/") or "/", excluded=source.excluded,
+                        descend=source.descend, base=source.path,
+                    )  # fmt: skip
+                    continue
+                if host and not (unpack_archives and _is_archive(host)):
+                    name = source.name or os.path.basename(source.path.rstrip("/")) or "file"
+                    where, name = (dest.rstrip("/") or "/", name) if into_dir else os.path.split(dest)
+                    copy_file(host, target, where or "/", name)
+                    continue
+                where, entries = _plan(source, host, dest, into_dir, chmod, unpack_archives)
+                fd = open_in_root(root_fd, where, make_dirs=True)
                 try:
-                    _unpack(entries, f"/proc/self/fd/{fd}", target, owner)
+                    _unpack(entries, f"/proc/self/fd/{fd}", where, owner)
                 finally:
                     os.close(fd)
             finally:

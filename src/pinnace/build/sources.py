@@ -109,7 +109,10 @@ def _context(b: Builder, ins: Instruction, word: str) -> list[Source]:
         paths = resolve_sources(b.options.context_dir, word, b.matcher)
     except InvalidArgument as e:
         raise b._error(ins, f"failed to compute cache key: {e}") from None
-    return [Source(root=b.options.context_dir, path=p, excluded=b.matcher.excluded) for p in paths]
+    return [
+        Source(root=b.options.context_dir, path=p, excluded=b.matcher.excluded, descend=b.matcher.may_descend)
+        for p in paths
+    ]
 
 
 @contextlib.contextmanager
