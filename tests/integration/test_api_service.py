@@ -177,3 +177,44 @@ def test_the_docker_sdk_runs_containers(engine: Pinnace, service: str) -> None:
         assert client.containers.list(all=True) == []
     finally:
         client.close()
+
+
+@needs_docker
+def test_images_and_volumes_through_the_docker_cli(engine: Pinnace, service: str, tmp_path: Path) -> None:
+    from tests.helpers.pinnace_registry import serving as registry
+
+    with contextlib.contextmanager(registry)(tmp_path / "registry") as host:
+        engine.run("tag", "busybox", f"{host}/lib/busybox:1")
+        engine.run("push", f"{host}/lib/busybox:1")
+        engine.run("rmi", f"{host}/lib/busybox:1")
+        pulled = docker(service, "pull", f"{host}/lib/busybox:1")
+        assert "Status: Downloaded newer image" in pulled.stdout
+        missing = docker(service, "pull", f"{host}/lib/nothing:1", check=False)
+        assert missing.returncode == 1 and "name unknown" in missing.stderr
+    docker(service, "tag", "busybox", "renamed:2")
+    assert "renamed:2" in docker(service, "images", "--format", "{{.Repository}}:{{.Tag}}").stdout
+    assert "Untagged: renamed:2" in docker(service, "rmi", "renamed:2").stdout
+    assert docker(service, "history", "-q", "busybox").stdout.strip() != ""
+    docker(service, "volume", "create", "--label", "team=x", "data")
+    assert docker(service, "volume", "ls", "--format", "{{.Name}}").stdout == "data\n"
+    assert docker(service, "volume", "inspect", "--format", "{{.Labels}}", "data").stdout == "map[team:x]\n"
+    out = docker(
+        service,
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "data:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    )
+    assert out.returncode == 0
+    assert (
+        engine.run("run", "--rm", "--network", "none", "-v", "data:/data", "busybox", "cat", "/data/f").stdout
+        == "kept\n"
+    )
+    docker(service, "volume", "rm", "data")
+    assert docker(service, "volume", "ls", "-q").stdout == ""

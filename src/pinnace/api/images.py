@@ -34,7 +34,101 @@ async def inspect_image(request: web.Request) -> web.StreamResponse:
     return json_response(await call(request, lambda engine: engine.images.inspect(name)))
 
 
+async def create_image(request: web.Request) -> web.StreamResponse:
+    """``POST /images/create?fromImage=&tag=``: a pull, with docker's JSON progress lines."""
+    import asyncio
+    import json
+
+    from aiohttp import web
+
+    from pinnace.errors import InvalidArgument, PinnaceError
+
+    image = request.query.get("fromImage", "")
+    if not image:
+        raise InvalidArgument("fromSrc (import) is not supported yet: give fromImage")
+    tag = request.query.get("tag", "")
+    ref = f"{image}@{tag}" if tag.startswith("sha256:") else f"{image}:{tag}" if tag else image
+    response = web.StreamResponse(status=200)
+    response.content_type = "application/json"
+    await response.prepare(request)
+    loop = asyncio.get_running_loop()
+    lines: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+    def event(e: Any) -> None:
+        doc: dict[str, Any] = {"status": e.status}
+        if e.id:
+            doc["id"] = e.id
+        if e.total:
+            doc["progressDetail"] = {"current": e.current, "total": e.total}
+        loop.call_soon_threadsafe(lines.put_nowait, doc)
+
+    def work(engine: Engine) -> None:
+        try:
+            result = engine.registry.pull(ref, progress=event)
+            loop.call_soon_threadsafe(lines.put_nowait, {"status": f"Digest: {result.digest}"})
+            loop.call_soon_threadsafe(
+                lines.put_nowait,
+                {"status": f"Status: Downloaded newer image for {result.reference.familiar()}"},
+            )
+        except PinnaceError as e:
+            loop.call_soon_threadsafe(
+                lines.put_nowait, {"errorDetail": {"message": e.message}, "error": e.message}
+            )
+        finally:
+            loop.call_soon_threadsafe(lines.put_nowait, None)
+
+    task = asyncio.ensure_future(call(request, work))
+    while (doc := await lines.get()) is not None:
+        await response.write(json.dumps(doc).encode() + b"\r\n")
+    await task
+    await response.write_eof()
+    return response
+
+
+async def tag_image(request: web.Request) -> web.StreamResponse:
+    from aiohttp import web
+
+    name, repo, tag = request.match_info["name"], request.query.get("repo", ""), request.query.get("tag", "")
+    target = f"{repo}:{tag}" if tag else repo
+    await call(request, lambda engine: engine.images.tag(name, target))
+    return web.Response(status=201)
+
+
+async def remove_image(request: web.Request) -> web.StreamResponse:
+    from pinnace.api.server import query_bool
+    from pinnace.errors import PinnaceError
+
+    name, force = request.match_info["name"], query_bool(request, "force")
+
+    def work(engine: Engine) -> list[dict[str, str]]:
+        out = []
+        for item in engine.images.remove([name], force=force):
+            if isinstance(item, PinnaceError):
+                raise item
+            out.append({item.action: item.name})
+        return out
+
+    return json_response(await call(request, work))
+
+
+async def image_history(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+
+    def work(engine: Engine) -> list[dict[str, Any]]:
+        return [
+            {"Id": e.id, "Created": int(e.created), "CreatedBy": e.created_by, "Tags": None, "Size": e.size,
+             "Comment": e.comment}
+            for e in engine.images.history(name)
+        ]  # fmt: skip
+
+    return json_response(await call(request, work))
+
+
 ROUTES = [
+    ("POST", "/images/create", create_image),
+    ("POST", "/images/{name:.+}/tag", tag_image),
+    ("GET", "/images/{name:.+}/history", image_history),
+    ("DELETE", "/images/{name:.+}", remove_image),
     ("GET", "/images/json", list_images),
     ("GET", "/images/{name:.+}/json", inspect_image),
 ]

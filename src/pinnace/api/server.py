@@ -75,7 +75,7 @@ def json_response(doc: Any, status: int = 200) -> web.Response:
 def make_app(engines: Engines) -> web.Application:
     from aiohttp import web
 
-    from pinnace.api import containers, images, system
+    from pinnace.api import containers, images, system, volumes
 
     @web.middleware
     async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -96,7 +96,7 @@ def make_app(engines: Engines) -> web.Application:
     app = web.Application(middlewares=[errors], client_max_size=64 << 20)
     app["engines"] = engines
     app["attach_waiters"] = {}  # container ID -> attach requests waiting for its start
-    for module in (system, images, containers):
+    for module in (system, images, containers, volumes):
         for method, path, handler in module.ROUTES:
             app.router.add_route(method, path, handler)
             app.router.add_route(method, r"/{version:v[0-9]+\.[0-9]+}" + path, handler)
@@ -209,7 +209,29 @@ def serve(
             except FileNotFoundError:
                 pass
 
-    asyncio.run(main())
+    _run_then_exit(main)
+
+
+def _run_then_exit(main: Callable[[], Any]) -> None:
+    """Run the server, then end the process at once: a request still blocked in a worker thread (a
+    wait for a container that never exits) must not hold the exit, as the executor's join would."""
+    import asyncio
+    import sys
+
+    code = 0
+    try:
+        asyncio.new_event_loop().run_until_complete(main())
+    except Exception as e:  # the CLI's one-line errors (a socket it cannot listen on) come through here
+        from pinnace.errors import PinnaceError
+
+        if not isinstance(e, (PinnaceError, OSError)):
+            raise
+        message = e.message if isinstance(e, PinnaceError) else f"cannot listen: {e.strerror or e}"
+        sys.stderr.write(f"Error: {message}\n")
+        code = 125
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _site(runner: web.AppRunner, host: str) -> web.BaseSite:
