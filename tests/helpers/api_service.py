@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import time
@@ -11,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tests.conftest import PINNACE, Pinnace
+from tests.helpers.pinnace_registry import stop
 
 
 def serving(store: Pinnace, where: Path) -> Iterator[str]:
@@ -39,10 +38,4 @@ def serving(store: Pinnace, where: Path) -> Iterator[str]:
                 time.sleep(0.05)
         yield f"unix://{sock}"
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop(proc)

@@ -51,13 +51,7 @@ def serving(root: Path, *flags: str) -> Iterator[str]:
                 time.sleep(0.05)
         yield host
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop(proc)
 
 
 def as_user(store: Pinnace, config: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
@@ -71,3 +65,14 @@ def as_user(store: Pinnace, config: Path) -> Callable[..., subprocess.CompletedP
         )  # fmt: skip
 
     return cli
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a server this test started, by its pid: SIGTERM, then SIGKILL after 10 s."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
