@@ -631,7 +631,7 @@ class _Run:
         from pinnace.build.healthcheck import parse_healthcheck
 
         try:
-            health = parse_healthcheck(ins, self.shell)
+            health = parse_healthcheck(ins)  # CMD-SHELL runs in the container's default shell, not SHELL's
         except InvalidArgument as e:
             raise self.b._error(ins, str(e)) from None
         self.state.config["Healthcheck"] = health

@@ -65,10 +65,8 @@ def copy_step(
     unlocked: Callable[[], Any] | None = None,
 ) -> Layer | None:
     """The layer of ``sources`` copied to ``dest`` on the layers up to ``parent_chain``."""
-    from pinnace.build.run import commit_snapshot
+    from pinnace.build.run import commit_layer
     from pinnace.containers import layer
-    from pinnace.containers.commit import EMPTY_TAR_DIGEST
-    from pinnace.images.stores import unique_ref
 
     key = "build-copy-" + secrets.token_hex(16)
     stores.snapshots.prepare(key, parent_chain)
@@ -95,13 +93,7 @@ def copy_step(
                 os.rmdir(rootfs)
             except OSError:
                 pass
-        with stores.content.writer(unique_ref("build")) as writer:
-            result = layer.diff_tar(stores, key, writer, clamp_mtime=clamp_mtime)  # type: ignore[arg-type]
-            if result.diff_id == EMPTY_TAR_DIGEST:
-                writer.abort()
-                return None
-            info = writer.commit()
-        made = commit_snapshot(stores, key, parent_chain, parent_diff_ids, str(info.digest), info.size)
+        made = commit_layer(stores, key, parent_chain, parent_diff_ids, clamp_mtime)
         done = True
         return made
     finally:

@@ -6,7 +6,6 @@ from pinnace.errors import InvalidArgument
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
     from typing import Any
 
     from pinnace.build.dockerfile import Instruction
@@ -19,7 +18,7 @@ DURATIONS = {
 }
 
 
-def parse_healthcheck(ins: Instruction, shell: Sequence[str]) -> dict[str, Any]:
+def parse_healthcheck(ins: Instruction) -> dict[str, Any]:
     """``HEALTHCHECK NONE`` or ``HEALTHCHECK [--interval=D ...] CMD command`` (docker's rules: a
     duration is at least 1ms or 0, retries at least 0, a shell-form CMD is ``CMD-SHELL``)."""
     from pinnace._util.golang import parse_duration
@@ -48,7 +47,6 @@ def parse_healthcheck(ins: Instruction, shell: Sequence[str]) -> dict[str, Any]:
         health["Test"] = ["CMD", *parsed]
     else:
         health["Test"] = ["CMD-SHELL", rest]
-    del shell  # docker's CMD-SHELL runs with the container's default shell, not SHELL
     for flag, value in ins.flags:
         if flag in DURATIONS:
             ns = parse_duration(value)

@@ -94,7 +94,7 @@ def run_step(
             layer.unmount_rootfs(rootfs)
         if code != 0:
             raise StepFailed(" ".join(spec.args), code)
-        made = _commit(stores, key, parent_chain, parent_diff_ids, clamp_mtime)
+        made = commit_layer(stores, key, parent_chain, parent_diff_ids, clamp_mtime)
         done = True
         return made
     finally:
@@ -257,10 +257,12 @@ def _host_files(bundle: str, hostname: str, *, host_network: bool) -> list[tuple
     return out
 
 
-def _commit(
+def commit_layer(
     stores: Stores, key: str, parent_chain: str, parent_diff_ids: Sequence[str], clamp_mtime: int | None
 ) -> Layer | None:
-    """The upper dir as a layer blob, and as the snapshot of the new chain ID (moved off the init layer)."""
+    """Active snapshot ``key``'s upper dir as a layer blob, and as the snapshot of the new chain ID
+    (moved off the init layer a RUN's container stands on); None, and the snapshot gone, when the
+    step changed nothing."""
     from pinnace.containers import layer
     from pinnace.containers.commit import EMPTY_TAR_DIGEST
     from pinnace.images.stores import unique_ref
