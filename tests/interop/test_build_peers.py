@@ -39,7 +39,20 @@ def test_the_config_and_files_match_buildahs(
     ctx = context(tmp_path, DOCKERFILE, {"files/a.txt": "a\n", "files/sub/b.txt": "b\n"})
     build(pinnace, ctx, "-t", "ours")
     podman.run("import", "--change", 'CMD ["sh"]', str(rootfs_tar), "docker.io/library/busybox:latest")
-    buildah.run("bud", "--runtime", "runc", "--format", "docker", "-t", "theirs", str(ctx), timeout=300)
+    # --network none: a RUN on buildah's default network would leave a CNI bridge on the host
+    buildah.run(
+        "bud",
+        "--runtime",
+        "runc",
+        "--network",
+        "none",
+        "--format",
+        "docker",
+        "-t",
+        "theirs",
+        str(ctx),
+        timeout=300,
+    )
     theirs = json.loads(buildah.run("inspect", "--type", "image", "theirs").stdout)["Docker"]["config"]
     theirs["Labels"].pop("io.buildah.version", None)  # buildah signs its images
     ours = config(pinnace, "ours")
