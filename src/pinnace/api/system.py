@@ -32,8 +32,9 @@ async def ping(request: web.Request) -> web.StreamResponse:
 
 
 def _arch() -> str:
-    machine = os.uname().machine
-    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+    from pinnace.oci.descriptor import Platform
+
+    return Platform.host().architecture
 
 
 def _python() -> str:

@@ -822,9 +822,9 @@ def native(platform: str) -> bool:
 
 
 def _arch() -> str:
-    """This machine's OCI architecture name (``os.uname``: the ``platform`` module costs start-up)."""
-    machine = os.uname().machine
-    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+    from pinnace.oci.descriptor import Platform
+
+    return Platform.host().architecture
 
 
 def _go_quote(items: Sequence[str]) -> str:

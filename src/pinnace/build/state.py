@@ -4,7 +4,6 @@ keeps them between steps (the config's ``config`` object is what ENV, CMD, ... c
 from __future__ import annotations
 
 import copy
-import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,9 +29,9 @@ class ImageState:
     @classmethod
     def scratch(cls) -> ImageState:
         from pinnace.oci import mediatype
+        from pinnace.oci.descriptor import Platform
 
-        machine = os.uname().machine
-        arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+        arch = Platform.host().architecture
         doc: dict[str, Any] = {
             "architecture": arch,
             "os": "linux",
