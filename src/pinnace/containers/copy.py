@@ -247,13 +247,14 @@ class ContainerFS:
         keep_owners: bool = False,
         rename: tuple[str, str] | None = None,
         allow_overwrite_dir_with_file: bool = False,
+        owner: tuple[int, int] | None = None,
     ) -> int:
         """docker's ``PUT /containers/ID/archive``: unpack ``stream`` into the directory at ``path``.
 
         ``path``'s final symlink is followed (inside the root), as moby
         does, so a link to a directory is a fine target.  Entries belong to
-        the container's root unless ``keep_owners`` (``-a``).  Returns the
-        bytes read from ``stream``.
+        the container's root unless ``keep_owners`` (``-a``), or to
+        ``owner`` (uid, gid) when given.  Returns the bytes read from ``stream``.
         """
         from pinnace.containers.spec import open_in_root
 
@@ -273,7 +274,7 @@ class ContainerFS:
                 stream,
                 f"/proc/self/fd/{fd}",
                 shown=_clean(absolute),
-                owner=None if keep_owners else (0, 0),
+                owner=owner if owner is not None else None if keep_owners else (0, 0),
                 rename=rename,
                 check_kinds=not allow_overwrite_dir_with_file,
             )

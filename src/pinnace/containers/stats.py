@@ -21,15 +21,26 @@ figures (docker/cli ``stats_helpers.go``):
 from __future__ import annotations
 
 import os
+import time
+from types import MappingProxyType
 
 from pinnace._util.record import record
 from pinnace.errors import PinnaceError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
     from pinnace.runtime.cgroups import Manager
+
+_EMPTY: Mapping[str, Mapping[str, int]] = MappingProxyType({})
+
+#: The counters of /proc/PID/net/dev, in its column order, as docker's NetworkStats names them.
+_NET_FIELDS = (
+    "rx_bytes", "rx_packets", "rx_errors", "rx_dropped", None, None, None, None,
+    "tx_bytes", "tx_packets", "tx_errors", "tx_dropped",
+)  # fmt: skip
 
 #: USER_HZ: the unit of /proc/stat's CPU times (100 on every Linux docker supports).
 _CLOCK_TICKS = 100
@@ -47,6 +58,11 @@ class Sample:
     block_read: int
     block_write: int
     pids: int
+    #: The cgroup's reading as :meth:`Manager.stats` gives it, for the Engine API's full stats document.
+    raw: Mapping[str, Mapping[str, int]] = _EMPTY
+    #: Interface (not ``lo``) -> docker's NetworkStats counters, from the container's network namespace.
+    networks: Mapping[str, Mapping[str, int]] = _EMPTY
+    read_ns: int = 0  # when the reading was taken (ns since the epoch)
 
 
 @record
@@ -99,6 +115,10 @@ def sample(cgroup: Manager, *, machine_memory: int | None = None) -> Sample | No
     if limit < 0 or (machine > 0 and limit > machine):
         limit = machine
     blkio = raw.get("blkio") or {}
+    try:
+        pids = cgroup.pids()
+    except (PinnaceError, OSError):
+        pids = []
     return Sample(
         cpu_ns=int((raw.get("cpu") or {}).get("usage_ns") or 0),
         system_ns=system_cpu_ns(),
@@ -108,7 +128,28 @@ def sample(cgroup: Manager, *, machine_memory: int | None = None) -> Sample | No
         block_read=int(blkio.get("read") or 0),
         block_write=int(blkio.get("write") or 0),
         pids=int((raw.get("pids") or {}).get("current") or 0),
+        raw=MappingProxyType(raw),
+        networks=network_counters(min(pids)) if pids else _EMPTY,
+        read_ns=time.time_ns(),
     )
+
+
+def network_counters(pid: int) -> Mapping[str, Mapping[str, int]]:
+    """The counters of every interface but ``lo`` in ``pid``'s network namespace (empty if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/net/dev", "rb") as f:
+            lines = f.read().decode(errors="replace").splitlines()[2:]
+    except OSError:
+        return _EMPTY
+    out: dict[str, Mapping[str, int]] = {}
+    for line in lines:
+        name, _, counters = line.partition(":")
+        name = name.strip()
+        values = counters.split()
+        if name == "lo" or len(values) < len(_NET_FIELDS):
+            continue
+        out[name] = {k: int(v) for k, v in zip(_NET_FIELDS, values, strict=False) if k is not None}
+    return MappingProxyType(out)
 
 
 def entry(previous: Sample | None, current: Sample | None) -> Entry:
@@ -127,6 +168,8 @@ def entry(previous: Sample | None, current: Sample | None) -> Entry:
         memory=current.memory,
         memory_limit=current.memory_limit,
         memory_percent=memory_percent,
+        network_rx=sum(n.get("rx_bytes", 0) for n in current.networks.values()),
+        network_tx=sum(n.get("tx_bytes", 0) for n in current.networks.values()),
         block_read=current.block_read,
         block_write=current.block_write,
         pids=current.pids,

@@ -226,6 +226,8 @@ class V1Manager:
                 key, _, value = line.partition(" ")
                 if key == "total_inactive_file":  # what docker stats leaves out of the usage
                     out["memory"]["inactive_file"] = int(value)
+                if value.isdigit():
+                    out.setdefault("memory_stat", {})[key] = int(value)  # the API's memory_stats.stats
         if "blkio" in self.mounts:
             out["blkio"] = _blkio_bytes(read_file(os.path.join(self.dir("blkio"), _BLKIO_BYTES)))
         if "pids" in self.mounts:
@@ -235,7 +237,9 @@ class V1Manager:
                 "limit": read_int(os.path.join(d, "pids.max")),
             }
         if "cpuacct" in self.mounts:
-            out["cpu"] = {"usage_ns": read_int(os.path.join(self.dir("cpuacct"), "cpuacct.usage"))}
+            d = self.dir("cpuacct")
+            cpu = out["cpu"] = {"usage_ns": read_int(os.path.join(d, "cpuacct.usage"))}
+            _cpu_extras(cpu, out, d, self.dir("cpu") if "cpu" in self.mounts else "")
         return out
 
     def pids(self) -> list[int]:
@@ -253,6 +257,28 @@ class V1Manager:
                 refuse_if_busy(d, procs_under(d))
         for d in dirs:
             remove_tree(d)
+
+
+def _cpu_extras(cpu: dict[str, int], out: dict[str, dict[str, int]], cpuacct: str, cpu_dir: str) -> None:
+    """User and system time, per-CPU time (``out["percpu"]``: CPU number -> ns) and CFS throttling,
+    as docker's stats report them; what the kernel does not offer is left out."""
+    ns_per_tick = 1_000_000_000 // 100  # cpuacct.stat counts USER_HZ ticks
+    try:
+        for line in read_file(os.path.join(cpuacct, "cpuacct.stat")).splitlines():
+            key, _, value = line.partition(" ")
+            if key in ("user", "system") and value.isdigit():
+                cpu[f"{key}_ns"] = int(value) * ns_per_tick
+        percpu = read_file(os.path.join(cpuacct, "cpuacct.usage_percpu")).split()
+        out["percpu"] = {str(i): int(v) for i, v in enumerate(percpu) if v.isdigit()}
+        if cpu_dir:
+            for line in read_file(os.path.join(cpu_dir, "cpu.stat")).splitlines():
+                key, _, value = line.partition(" ")
+                if key in ("nr_periods", "nr_throttled") and value.isdigit():
+                    cpu[key] = int(value)
+                elif key == "throttled_time" and value.isdigit():
+                    cpu["throttled_ns"] = int(value)
+    except PinnaceError:
+        pass  # an older kernel's cgroup without these files
 
 
 #: Bytes read and written by the cgroup and its descendants (the file runc and containerd read).

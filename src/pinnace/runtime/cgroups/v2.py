@@ -218,6 +218,8 @@ class V2Manager:
                 key, _, value = line.partition(" ")
                 if key == "inactive_file":  # what docker stats leaves out of the usage
                     memory["inactive_file"] = int(value)
+                if value.isdigit():
+                    out.setdefault("memory_stat", {})[key] = int(value)  # the API's memory_stats.stats
         if os.path.exists(self._file("io.stat")):
             io = out["blkio"] = {"read": 0, "write": 0}
             for line in read_file(self._file("io.stat")).splitlines():  # MAJ:MIN rbytes=N wbytes=N ...
@@ -233,7 +235,11 @@ class V2Manager:
         for line in read_file(self._file("cpu.stat")).splitlines():
             key, _, value = line.partition(" ")
             if key == "usage_usec":
-                out["cpu"] = {"usage_ns": int(value) * 1000}
+                out.setdefault("cpu", {})["usage_ns"] = int(value) * 1000
+            elif key in ("user_usec", "system_usec", "throttled_usec"):
+                out.setdefault("cpu", {})[key[: -len("usec")] + "ns"] = int(value) * 1000
+            elif key in ("nr_periods", "nr_throttled"):
+                out.setdefault("cpu", {})[key] = int(value)
         return out
 
     def pids(self) -> list[int]:
