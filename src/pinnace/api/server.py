@@ -194,6 +194,7 @@ def serve(
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopping, sig)
+        os.register_at_fork(after_in_child=_default_signals)
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
@@ -210,6 +211,20 @@ def serve(
                 pass
 
     _run_then_exit(main)
+
+
+def _default_signals() -> None:
+    """In a child forked from the service (pyroute2's helpers fork in a worker thread, then end the child
+    with SIGTERM): default SIGTERM/SIGINT and no wakeup fd.  The child shares the loop's wakeup socket, so
+    a signal it got would otherwise reach the service's loop as the service's own and stop it."""
+    import signal
+
+    try:
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_DFL)
+    except ValueError:  # not the main thread: nothing of the loop's was inherited here
+        pass
 
 
 def _run_then_exit(main: Callable[[], Any]) -> None:

@@ -51,6 +51,19 @@ class Usage:
     total: int  # bytes of every cached layer
 
 
+@record
+class CachedStep:
+    """One row as ``system df -v`` lists it (the Engine API's ``BuildCache`` entries)."""
+
+    key: str
+    parent: str
+    description: str  # what went into the key, shortened
+    size: int
+    created: str
+    last_used: float  # unix seconds
+    shared: bool  # an image holds its layer too (removing the row frees nothing)
+
+
 class BuildCache:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -103,6 +116,17 @@ class BuildCache:
             " AND digest NOT IN (SELECT digest FROM image_blobs)"
         ).fetchone()
         return Usage(int(entries), int(only), int(total))
+
+    def entries(self) -> list[CachedStep]:
+        """Every row, most recently used first, with whether an image shares its layer."""
+        rows = self.db.conn.execute(
+            "SELECT key, parent, inputs, size, created, last_used,"
+            " digest != '' AND digest IN (SELECT digest FROM image_blobs) FROM build_cache ORDER BY last_used DESC"
+        ).fetchall()
+        return [
+            CachedStep(key, parent, _short(inputs), int(size), created, float(used), bool(shared))
+            for key, parent, inputs, size, created, used, shared in rows
+        ]
 
     def prune(self, *, keep_bytes: int = 0, older_than: float = 0.0) -> int:
         """Drop rows, least recently used first, until at most ``keep_bytes`` of layers stay (0: drop

@@ -74,6 +74,9 @@ class ContainerUsage:
     reclaimable: int
     #: The image IDs containers use (``system df`` counts those images active).
     images: frozenset[str]
+    #: The containers counted, and each one's writable layer in bytes by ID (the Engine API's ``/system/df``).
+    records: tuple[ContainerRecord, ...] = ()
+    sizes: Mapping[str, int] = _EMPTY
 
 
 #: The table's columns are the record's fields, in order.

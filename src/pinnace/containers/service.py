@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import time
+from types import MappingProxyType
 
 from pinnace._util import jsonc
 from pinnace.containers import layer, names
@@ -790,6 +791,8 @@ class ContainerService:
             size=size,
             reclaimable=size - sum(sizes[r.id] for r in running),
             images=frozenset(r.image_id for r in records),
+            records=tuple(records),
+            sizes=MappingProxyType(sizes),
         )
 
     def restore(self) -> list[ContainerRecord]:

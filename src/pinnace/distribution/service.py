@@ -42,8 +42,12 @@ class DistributionService:
         *,
         platform: Platform | None = None,
         progress: Callable[[PullEvent], None] = lambda _e: None,
+        credentials: Callable[[str], Credentials] | None = None,
     ) -> PullResult:
-        """``docker pull``: the reference normalised (``busybox`` -> ``docker.io/library/busybox:latest``)."""
+        """``docker pull``: the reference normalised (``busybox`` -> ``docker.io/library/busybox:latest``).
+
+        ``credentials`` (registry host -> credentials) replaces the lookup in the docker config: the
+        Engine API's clients send theirs with each request (``X-Registry-Auth``)."""
         from pinnace.distribution.pull import pull
         from pinnace.oci.reference import parse_normalized, with_default_tag
 
@@ -54,7 +58,7 @@ class DistributionService:
             self.stores,
             ref,
             config=self.config,
-            credentials=self.credentials,
+            credentials=credentials or self.credentials,
             platform=platform,
             progress=progress,
         )
@@ -78,24 +82,42 @@ class DistributionService:
 
         return self.stores.records.tags_of(parse_normalized(reference).name)
 
-    def push(self, reference: str, *, progress: Callable[[PullEvent], None] = lambda _e: None) -> PushResult:
-        """``docker push``: the image the reference names (``:latest`` by default) to its repository."""
+    def push(
+        self,
+        reference: str,
+        *,
+        progress: Callable[[PullEvent], None] = lambda _e: None,
+        credentials: Callable[[str], Credentials] | None = None,
+    ) -> PushResult:
+        """``docker push``: the image the reference names (``:latest`` by default) to its repository
+        (``credentials`` as for :meth:`pull`)."""
         from pinnace.distribution.push import push
         from pinnace.oci.reference import parse_normalized, with_default_tag
 
         ref = with_default_tag(parse_normalized(reference))
-        return push(self.stores, ref, config=self.config, credentials=self.credentials, progress=progress)
+        return push(
+            self.stores, ref, config=self.config, credentials=credentials or self.credentials, progress=progress
+        )
 
     def login(self, server: str, username: str, password: str) -> Credentials:
         """``docker login``: check the credentials with the registry, then store them (an identity token
         instead of the password when the token service gives one); what was stored."""
         from pinnace.distribution import credentials
         from pinnace.distribution.credentials import Credentials
+
+        stored = self.authenticate(server, Credentials(username=username, password=password))
+        credentials.store(registry_host(server), stored, self.env)
+        return stored
+
+    def authenticate(self, server: str, given: Credentials) -> Credentials:
+        """Check ``given`` with the registry of ``server`` and store nothing (the Engine API's ``/auth``,
+        where the client keeps the credentials): what to keep, an identity token instead of the password
+        when the token service gives one; Unauthenticated with dockerd's message when refused."""
+        from pinnace.distribution.credentials import Credentials
         from pinnace.distribution.transport import Transport
         from pinnace.errors import Unauthenticated
 
         host = registry_host(server)
-        given = Credentials(username=username, password=password)
         endpoint = self.config.endpoints(host, push=True)[0]
         transport = Transport(endpoint, lambda: given)
         try:
@@ -108,9 +130,7 @@ class DistributionService:
             refresh = transport.auth.refresh_token
         finally:
             transport.close()
-        stored = Credentials(username=username, identity_token=refresh) if refresh else given
-        credentials.store(host, stored, self.env)
-        return stored
+        return Credentials(username=given.username, identity_token=refresh) if refresh else given
 
     def logout(self, server: str) -> bool:
         """``docker logout``: forget the credentials of ``server``; False when there were none."""

@@ -7,6 +7,8 @@ raise pinnace.errors kinds; they never print.
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from pinnace._util.record import record
 from pinnace.errors import InvalidArgument, PinnaceError
 from pinnace.images import remove, views
@@ -38,6 +40,8 @@ class DiskUsage:
     active: int
     size: int
     reclaimable: int
+    #: Image ID -> bytes of its layers another image holds too (the Engine API's ``SharedSize``).
+    shared: Mapping[str, int] = MappingProxyType({})
 
 
 class ImageService:
@@ -142,9 +146,15 @@ class ImageService:
         kept = {c for image_id, layers in chains.items() if image_id in used for c in layers}
         size = sum(sizes.values())
         active = sum(1 for img in images if img.id in used)
+        holders: dict[str, int] = {}
+        for layers in chains.values():
+            for c in layers:
+                holders[c] = holders.get(c, 0) + 1
+        shared: dict[str, int] = {i: sum(sizes[c] for c in layers if holders[c] > 1) for i, layers in chains.items()}
         return DiskUsage(
-            images=len(images), active=active, size=size, reclaimable=size - sum(sizes[c] for c in kept)
-        )
+            images=len(images), active=active, size=size, reclaimable=size - sum(sizes[c] for c in kept),
+            shared=MappingProxyType(shared),
+        )  # fmt: skip
 
 
 def _match_image(svc: ImageService, img: Image, filters: Mapping[str, Sequence[str]]) -> bool:
