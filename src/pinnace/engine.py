@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from pinnace.build.context import IgnoreMatcher
     from pinnace.containers.service import ContainerService
     from pinnace.content import ContentStore
+    from pinnace.distribution.credentials import Credentials
     from pinnace.distribution.service import DistributionService
     from pinnace.images.service import ImageService
     from pinnace.images.stores import Stores
@@ -170,15 +171,21 @@ class Engine:
 
         return BuildCache(self.db)
 
-    def builder(self, matcher: IgnoreMatcher, progress: Progress) -> Builder:
-        """A builder on this store: base images it lacks come from the registry client."""
+    def builder(
+        self,
+        matcher: IgnoreMatcher,
+        progress: Progress,
+        credentials: Callable[[str], Credentials] | None = None,
+    ) -> Builder:
+        """A builder on this store: base images it lacks come from the registry client (with
+        ``credentials`` when given, see :meth:`DistributionService.pull`)."""
         from pinnace.build.builder import Builder
 
         return Builder(
             self.stores,
             self.build_cache,
             self.config.runroot,
-            pull=lambda ref: self.registry.pull(ref).image,
+            pull=lambda ref: self.registry.pull(ref, credentials=credentials).image,
             matcher=matcher,
             progress=progress,
         )

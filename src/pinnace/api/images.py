@@ -35,17 +35,22 @@ async def inspect_image(request: web.Request) -> web.StreamResponse:
 
 
 async def create_image(request: web.Request) -> web.StreamResponse:
-    """``POST /images/create?fromImage=&tag=``: a pull, with docker's JSON progress lines."""
+    """``POST /images/create?fromImage=&tag=``: a pull, with docker's JSON progress lines, with the
+    credentials of ``X-Registry-Auth``; ``fromSrc=`` is an import (:func:`pinnace.api.build.import_image`)."""
     import asyncio
     import json
 
     from aiohttp import web
 
+    from pinnace.api.build import import_image, registry_auth
     from pinnace.errors import InvalidArgument, PinnaceError
 
     image = request.query.get("fromImage", "")
+    if not image and request.query.get("fromSrc", ""):
+        return await import_image(request)
     if not image:
-        raise InvalidArgument("fromSrc (import) is not supported yet: give fromImage")
+        raise InvalidArgument("fromImage or fromSrc is required")
+    credentials = registry_auth(request, strict=False)
     tag = request.query.get("tag", "")
     ref = f"{image}@{tag}" if tag.startswith("sha256:") else f"{image}:{tag}" if tag else image
     response = web.StreamResponse(status=200)
@@ -64,7 +69,7 @@ async def create_image(request: web.Request) -> web.StreamResponse:
 
     def work(engine: Engine) -> None:
         try:
-            result = engine.registry.pull(ref, progress=event)
+            result = engine.registry.pull(ref, progress=event, credentials=credentials)
             loop.call_soon_threadsafe(lines.put_nowait, {"status": f"Digest: {result.digest}"})
             loop.call_soon_threadsafe(
                 lines.put_nowait,

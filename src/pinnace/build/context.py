@@ -28,7 +28,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import tarfile
     from collections.abc import Iterator, Sequence
-    from typing import BinaryIO
+    from typing import Any, BinaryIO
 
 #: Go's filepath.ErrBadPattern text: what docker prints for a malformed pattern.
 BAD_PATTERN = "syntax error in pattern"
@@ -697,6 +697,33 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
+class _ZeroTail(io.RawIOBase):
+    """``stream``, then zeros: the padding and end-of-archive blocks the docker CLI leaves out when it
+    adds a Dockerfile from outside the context to the tar it sends (Go's tar reader does without them,
+    Python's stream mode does not)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        super().__init__()
+        self._stream = stream
+        self._tail = 512 + 1024  # at most 511 bytes of padding, then two zero blocks
+        self.real = 0  # the bytes the stream gave: a member's data must end within them
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        data = self._stream.read(len(view)) if self._tail == 512 + 1024 else b""
+        if not data:
+            n = min(len(view), self._tail)
+            self._tail -= n
+            view[:n] = bytes(n)
+            return n
+        self.real += len(data)
+        view[: len(data)] = data
+        return len(data)
+
+
 def extract_context(stream: BinaryIO, dest_dir: str) -> None:
     """A build context sent as a tar on stdin (`pinnace build -` with a tar, possibly gzip/bzip2/xz-compressed: detect by
     magic bytes) extracted safely into dest_dir: entries with absolute paths, '..' components, or leading through a
@@ -718,14 +745,26 @@ def extract_context(stream: BinaryIO, dest_dir: str) -> None:
     dirs: list[tuple[str, int]] = []
     import tarfile
 
-    reader = io.BufferedReader(_Prefixed(head, stream), _CHUNK)
+    reader: BinaryIO = io.BufferedReader(_Prefixed(head, stream), _CHUNK)
+    failures: tuple[type[BaseException], ...] = (tarfile.TarError, EOFError, OSError, ValueError)
+    if kind:  # decompressed here, not by tarfile: the zeros go after the tar, not after the compressed data
+        import bz2
+        import gzip
+        import lzma
+
+        opener: Any = {"gz": gzip.GzipFile, "bz2": bz2.BZ2File, "xz": lzma.LZMAFile}[kind]
+        reader = opener(fileobj=reader) if kind == "gz" else opener(reader)
+        failures += (lzma.LZMAError,)
     try:
-        with tarfile.open(fileobj=reader, mode=f"r|{kind}") as tar:  # type: ignore[call-overload]
+        tail = _ZeroTail(reader)
+        with tarfile.open(fileobj=tail, mode="r|") as tar:
             for member in tar:
                 _extract_member(tar, member, root, dirs)
+                if member.isreg() and member.offset_data + member.size > tail.real:
+                    raise tarfile.ReadError("unexpected end of data")  # a file cut short, not zeros
     except UnsafeArchive:
         raise
-    except (tarfile.TarError, EOFError, OSError, ValueError) as e:
+    except failures as e:
         detail = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise InvalidArgument(f"Error processing tar file: {detail or type(e).__name__}") from None
     for path, mode in reversed(dirs):

@@ -29,6 +29,7 @@ class StepFailed(PinnaceError):
 
     def __init__(self, command: str, code: int) -> None:
         super().__init__(f'process "{command}" did not complete successfully: exit code: {code}')
+        self.command = command
         self.code = code
 
 

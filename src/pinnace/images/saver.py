@@ -20,7 +20,7 @@ from pinnace.images.stores import Stores
 from pinnace.images.tarstream import TarWriter
 from pinnace.oci import mediatype
 from pinnace.oci.descriptor import Descriptor
-from pinnace.oci.digest import digest_hex
+from pinnace.oci.digest import digest_hex, is_digest
 from pinnace.oci.manifest import MAX_MANIFEST_BYTES, Index, Manifest, canonical_json
 from pinnace.oci.reference import Reference, parse_normalized
 
@@ -38,8 +38,8 @@ def select(stores: Stores, refs: Sequence[str]) -> list[_Selected]:
     chosen: dict[str, _Selected] = {}
     for ref in refs:
         names: list[Reference] = []
-        try:
-            parsed = parse_normalized(ref)
+        try:  # an image ID ("sha256:HEX") names no repository, though it parses as one ("sha256", tag HEX)
+            parsed = None if is_digest(ref) else parse_normalized(ref)
         except InvalidArgument:
             parsed = None
         if parsed is not None and not parsed.tag and not parsed.digest:
