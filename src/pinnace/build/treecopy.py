@@ -6,6 +6,12 @@ per block (10,000 small files took seconds); here each entry is a few fd-relativ
 ``sendfile``), then owner, mode and times on the fd.  A destination directory that is a symlink in the
 image is resolved inside the root (:func:`pinnace.containers.spec.open_in_root`), never out of it;
 nothing else below the destination is followed.
+
+Files are written by a few threads (:class:`_Writers`): creating a small file is a handful of metadata
+operations that wait on the filesystem's journal, not on the CPU, and they overlap well (the system
+calls drop the GIL).  Directories are made by the walking thread, so a file's parent always exists
+before the file is queued, and a directory gets its times only after all its files are written, so
+writing them does not move its mtime.
 """
 
 from __future__ import annotations
@@ -56,7 +62,8 @@ def copy_tree(
     made only for what an exception pattern keeps below it (``descend`` says whether one could)."""
     dest_fd = target.open_dir(dest)
     try:
-        _Walk(target, excluded, descend, base).fill(source, dest_fd, dest, "")
+        with _Writers() as writers:
+            _Walk(target, excluded, descend, base, writers).fill(source, dest_fd, dest, "")
     finally:
         os.close(dest_fd)
 
@@ -77,11 +84,13 @@ class _Walk:
         excluded: Callable[[str], bool] | None,
         descend: Callable[[str], bool] | None,
         base: str,
+        writers: _Writers,
     ) -> None:
         self.target = target
         self.excluded = excluded
         self.descend = descend
         self.base = "" if base in ("", ".") else base.strip("/")
+        self.writers = writers
 
     def _key(self, rel: str) -> str:
         return f"{self.base}/{rel}" if self.base else rel
@@ -115,14 +124,71 @@ class _Walk:
                 child = _directory(dir_fd, name, place, target)
                 try:
                     self.fill(entry.path, child, place, path)
-                    _metadata(child, st, target)
-                finally:
+                except BaseException:
                     os.close(child)
+                    raise
+                self.writers.finish_dir(child, st, target)  # closes it
             elif stat.S_ISREG(st.st_mode):
-                _file(entry.path, st, dir_fd, name, place, target)
+                self.writers.file(entry.path, st, dir_fd, name, place, target)
             elif stat.S_ISLNK(st.st_mode):
                 _symlink(os.readlink(entry.path), st, dir_fd, name, place, target)
             # devices, fifos, sockets: a build context carries none (docker skips them too)
+
+
+class _Writers:
+    """The threads that write files, and the directories waiting for their files to be written.
+
+    A directory's fd stays open until its times are set; past :attr:`MAX_OPEN` waiting directories
+    the walk waits for the writers to drain (a context of many small directories stays within the
+    fd limit).  The first error any writer met is raised once the work queued before it is done.
+    """
+
+    THREADS = 4
+    MAX_OPEN = 256
+
+    def __init__(self) -> None:
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(self.THREADS, thread_name_prefix="copy")
+        self._pending: list[Future[None]] = []
+        self._dirs: list[tuple[int, os.stat_result, Target]] = []
+
+    def file(self, src: str, st: os.stat_result, parent: int, name: str, where: str, target: Target) -> None:
+        self._pending.append(self._pool.submit(_file, src, st, parent, name, where, target))
+
+    def finish_dir(self, fd: int, st: os.stat_result, target: Target) -> None:
+        """Give directory ``fd`` its times once the files queued so far are written; then close it."""
+        self._dirs.append((fd, st, target))
+        if len(self._dirs) >= self.MAX_OPEN:
+            self._drain()
+
+    def _drain(self, *, quiet: bool = False) -> None:
+        """Wait for the queued files, then set the waiting directories' times (not after an error,
+        which is raised, unless ``quiet``: an error of the walk itself is on its way already)."""
+        pending, self._pending = self._pending, []
+        error: BaseException | None = None
+        for future in pending:
+            failed = future.exception()
+            if failed is not None and error is None:
+                error = failed
+        dirs, self._dirs = self._dirs, []
+        for fd, st, target in dirs:
+            try:
+                if error is None:
+                    _metadata(fd, st, target)
+            finally:
+                os.close(fd)
+        if error is not None and not quiet:
+            raise error
+
+    def __enter__(self) -> _Writers:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        try:
+            self._drain(quiet=kind is not None)
+        finally:
+            self._pool.shutdown(wait=True)
 
 
 def _directory(parent: int, name: str, where: str, target: Target) -> int:
