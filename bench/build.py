@@ -53,6 +53,9 @@ def _base(ctx: Context, s: Session) -> None:
 
 
 def _build(s: Session, context: Path, *flags: str) -> list[str]:
+    # RUN steps on the host's network for every tool: pinnace's default, and podman's or buildah's
+    # default (a CNI bridge) would leave the bridge and its firewall chains on the host.
+    flags = ("--network", "host", *flags)
     if s.name == "buildah":
         return s.argv("bud", "--runtime", "runc", "-q", *flags, "-t", TAG, str(context))
     if s.name == "docker":
