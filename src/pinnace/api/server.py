@@ -75,7 +75,7 @@ def json_response(doc: Any, status: int = 200) -> web.Response:
 def make_app(engines: Engines) -> web.Application:
     from aiohttp import web
 
-    from pinnace.api import archive, build, containers, execs, images, networks, system, volumes
+    from pinnace.api import archive, build, containers, execs, images, networks, system, volumes, websocket
 
     @web.middleware
     async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -96,7 +96,7 @@ def make_app(engines: Engines) -> web.Application:
     app = web.Application(middlewares=[errors], client_max_size=64 << 20)
     app["engines"] = engines
     app["attach_waiters"] = {}  # container ID -> attach requests waiting for its start
-    for module in (system, images, build, containers, execs, archive, volumes, networks):
+    for module in (system, images, build, containers, execs, archive, volumes, networks, websocket):
         for method, path, handler in module.ROUTES:
             app.router.add_route(method, path, handler)
             app.router.add_route(method, r"/{version:v[0-9]+\.[0-9]+}" + path, handler)
