@@ -24,16 +24,24 @@ if TYPE_CHECKING:
     from pinnace.engine import Engine
 
 
-class _Hijacked(asyncio.Protocol):
+class Hijacked(asyncio.Protocol):
     """The connection after the upgrade, ours alone: what the client sends goes to ``inbox`` (b"" at
     its end: a client without stdin half-closes at once, and the connection stays open for its
-    output), and writes wait while the transport's buffer is full."""
+    output), and :meth:`write` waits while the transport's buffer is full."""
 
-    def __init__(self, inbox: asyncio.Queue[bytes]) -> None:
+    def __init__(self, inbox: asyncio.Queue[bytes], transport: Any) -> None:
         self.inbox = inbox
+        self.transport = transport
         self.writable = asyncio.Event()
         self.writable.set()
         self.lost = False
+        self.gone = asyncio.Event()  # the client closed the connection (or it broke, or we closed it)
+        self.closer: asyncio.Task[None] | None = None  # closes it as the service stops
+
+    async def write(self, data: bytes) -> None:
+        if not self.lost:
+            self.transport.write(data)
+            await self.writable.wait()
 
     def data_received(self, data: bytes) -> None:
         self.inbox.put_nowait(bytes(data))
@@ -50,8 +58,59 @@ class _Hijacked(asyncio.Protocol):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.lost = True
+        self.gone.set()
         self.writable.set()
         self.inbox.put_nowait(b"")
+
+
+async def hijack(
+    request: web.Request, *, tty: bool, upgrade: bool = True
+) -> tuple[web.StreamResponse, Hijacked | None]:
+    """Answer with docker's stream headers (101 ``Upgrade: tcp``, or 200 without ``upgrade``) and take
+    the connection over: (the response for the handler to return, the connection; None when the
+    client is already gone).  What the client sent past its request is the first of the inbox."""
+    from aiohttp import web
+
+    class Raw(web.StreamResponse):
+        """A 200 whose body is the raw connection (no length, no chunks): dockerd's answer to a
+        client that asks for a hijacked stream without ``Upgrade: tcp``."""
+
+        _length_check = False
+
+    kind = "raw-stream" if tty else "multiplexed-stream"
+    content_type = f"application/vnd.docker.{kind}"
+    response = (
+        web.StreamResponse(
+            status=101, headers={"Content-Type": content_type, "Connection": "Upgrade", "Upgrade": "tcp"}
+        )
+        if upgrade
+        else Raw(status=200, headers={"Content-Type": content_type})
+    )
+    response.force_close()
+    await response.prepare(request)
+    transport = request.transport
+    if transport is None:
+        return response, None
+    inbox: asyncio.Queue[bytes] = asyncio.Queue()
+    tail = bytes(getattr(request.protocol, "_message_tail", b"") or b"")  # sent before we took over
+    if tail:
+        inbox.put_nowait(tail)
+    client = Hijacked(inbox, transport)
+    transport.set_protocol(client)
+    client.closer = asyncio.create_task(_close_on_stop(request.app, client))
+    return response, client
+
+
+async def _close_on_stop(app: web.Application, client: Hijacked) -> None:
+    """Close the connection when the service stops (its session then ends: see ``Hijacked.gone``)."""
+    stopping = asyncio.create_task(app["stopping"].wait())
+    gone = asyncio.create_task(client.gone.wait())
+    try:
+        await asyncio.wait([stopping, gone], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        gone.cancel()
+    client.transport.close()
 
 
 def take_waiters(app: web.Application, container_id: str) -> list[asyncio.Future[Any]]:
@@ -68,12 +127,13 @@ def handing_over(loop: asyncio.AbstractEventLoop, waiters: list[asyncio.Future[A
     def attach(run_dir: str) -> None:
         for future in waiters:
             sock = protocol.connect(run_dir)
-            loop.call_soon_threadsafe(_settle, future, sock)
+            loop.call_soon_threadsafe(settle, future, sock)
 
     return attach
 
 
-def _settle(future: asyncio.Future[Any], sock: Any) -> None:
+def settle(future: asyncio.Future[Any], sock: Any) -> None:
+    """Hand ``sock`` (the monitor's attach socket) to a waiting attach; closed if nobody waits now."""
     if future.done():
         sock.close()
     else:
@@ -81,8 +141,6 @@ def _settle(future: asyncio.Future[Any], sock: Any) -> None:
 
 
 async def attach_container(request: web.Request) -> web.StreamResponse:
-    from aiohttp import web
-
     from pinnace.api.server import query_bool
 
     ref = request.match_info["id"]
@@ -100,47 +158,44 @@ async def attach_container(request: web.Request) -> web.StreamResponse:
     waiting: list[asyncio.Future[Any]] = request.app["attach_waiters"].setdefault(container_id, [])
     if not running:  # registered before the client hears back: its start may come at once
         waiting.append(future)
-    kind = "raw-stream" if tty else "multiplexed-stream"
-    response = web.StreamResponse(
-        status=101,
-        headers={"Content-Type": f"application/vnd.docker.{kind}", "Connection": "Upgrade", "Upgrade": "tcp"},
-    )
-    response.force_close()
-    await response.prepare(request)
-    transport = request.transport
-    if transport is None:
+    response, client = await hijack(request, tty=tty)
+    if client is None:
+        if future in waiting:
+            waiting.remove(future)
         return response
-    inbox: asyncio.Queue[bytes] = asyncio.Queue()
-    tail = bytes(getattr(request.protocol, "_message_tail", b"") or b"")  # sent before we took over
-    if tail:
-        inbox.put_nowait(tail)
-    client = _Hijacked(inbox)
-    transport.set_protocol(client)
     try:
         if running:
             from pinnace.shim import protocol
 
             sock = await loop.run_in_executor(None, protocol.connect, run_dir)
-        else:
-            sock = await future
+        else:  # until the start hands the monitor's socket over, or the client leaves first
+            gone_first = asyncio.create_task(client.gone.wait())
+            await asyncio.wait([future, gone_first], return_when=asyncio.FIRST_COMPLETED)
+            gone_first.cancel()
+            if not future.done():
+                future.cancel()
+                client.transport.close()
+                return response
+            sock = future.result()
     finally:
         if future in waiting:
             waiting.remove(future)
     reader, writer = await asyncio.open_unix_connection(sock=sock)
-    pump_in = asyncio.create_task(_stdin(inbox, writer)) if want_stdin else None
+    pump_in = asyncio.create_task(_stdin(client.inbox, writer)) if want_stdin else None
+    pump_out = asyncio.create_task(_output(reader, client, want, tty))
+    gone = asyncio.create_task(client.gone.wait())
     try:
-        await _output(reader, transport, client, want, tty)
+        await asyncio.wait([pump_out, gone], return_when=asyncio.FIRST_COMPLETED)
     finally:
-        if pump_in is not None:
-            pump_in.cancel()
+        for task in (pump_in, pump_out, gone):
+            if task is not None:
+                task.cancel()
         writer.close()
-        transport.close()
+        client.transport.close()
     return response
 
 
-async def _output(
-    reader: asyncio.StreamReader, transport: Any, client: _Hijacked, want: dict[int, bool], tty: bool
-) -> None:
+async def _output(reader: asyncio.StreamReader, client: Hijacked, want: dict[int, bool], tty: bool) -> None:
     """The monitor's frames to the client (payloads alone for a TTY) until the EXIT frame."""
     from pinnace.shim import protocol
 
@@ -154,8 +209,7 @@ async def _output(
         if stream == protocol.EXIT:
             return
         if want.get(stream):
-            transport.write(payload if tty else header + payload)
-            await client.writable.wait()
+            await client.write(payload if tty else header + payload)
 
 
 async def _stdin(inbox: asyncio.Queue[bytes], writer: asyncio.StreamWriter) -> None:

@@ -192,15 +192,24 @@ def prepare(
 ) -> tuple[ContainerRecord, str, dict[str, Any]]:
     """Check the container, build the process and log ``exec_create``: (the container, the exec's ID, the process)."""
     from pinnace.containers import names
-    from pinnace.events import append_event
 
     rec = active(service, ref)
     exec_id = names.new_id()
-    process = build_process(rec, container_process(service, rec.id), options, rootfs=service.rootfs(rec.id))
-    append_event(
-        service.db, "container", _action("exec_create", options.cmd), rec.id, _attributes(rec, exec_id)
-    )
+    process = process_of(service, rec, options)
+    log_create(service, rec, exec_id, options.cmd)
     return rec, exec_id, process
+
+
+def process_of(service: ContainerService, rec: ContainerRecord, options: ExecConfig) -> dict[str, Any]:
+    """The exec's OCI process in the running container ``rec`` (:func:`build_process` on its bundle's)."""
+    return build_process(rec, container_process(service, rec.id), options, rootfs=service.rootfs(rec.id))
+
+
+def log_create(service: ContainerService, rec: ContainerRecord, exec_id: str, cmd: Sequence[str]) -> None:
+    """Log ``exec_create`` (the API logs it when the exec is created, before it is started)."""
+    from pinnace.events import append_event
+
+    append_event(service.db, "container", _action("exec_create", cmd), rec.id, _attributes(rec, exec_id))
 
 
 def run(service: ContainerService, ref: str, options: ExecConfig) -> ExecResult:
@@ -241,15 +250,18 @@ def start(
     *,
     detach: bool,
     ref: str = "",
+    console: Any = None,
 ) -> tuple[int, int]:
     """Log ``exec_start`` and start the process: (its pid, its exit code, or 0 when ``detach``).
 
-    Not detached, this waits for it (forwarding our signals to it).  Errors
-    in docker's words (:func:`translate`).
+    Not detached, this waits for it (forwarding our signals to it).  With a
+    ``console`` (a connected unix socket) and a terminal, the pty's master
+    goes there (the API service relays it) instead of being relayed to our
+    stdio.  Errors in docker's words (:func:`translate`).
     """
     log_start(service, rec, exec_id, cmd)
     try:
-        return service.runtime(rec).exec_process(rec.id, process, detach=detach)
+        return service.runtime(rec).exec_process(rec.id, process, detach=detach, console=console)
     except PinnaceError as e:
         raise translate(e, rec, ref or rec.id) from None
 

@@ -17,12 +17,14 @@ costs no process start (podman reads container stats the same way).
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from pinnace.errors import FailedPrecondition, InvalidArgument, NotFound, PinnaceError, Unavailable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
     from typing import Any
 
     from pinnace.runtime.cgroups import Manager
@@ -82,9 +84,12 @@ class Runtime:
         raise NotImplementedError
 
     def exec_process(
-        self, container_id: str, process: dict[str, Any], *, detach: bool = False
+        self, container_id: str, process: dict[str, Any], *, detach: bool = False, console: Any = None
     ) -> tuple[int, int]:
-        """Run ``process`` in the container with our stdio (a relayed pty with ``terminal``): (pid, exit code)."""
+        """Run ``process`` in the container with our stdio (a relayed pty with ``terminal``): (pid, exit code).
+
+        With ``console`` (a connected socket) and a terminal, the pty's master is sent there instead.
+        """
         raise NotImplementedError
 
     # -- cgroups, the same for every runtime
@@ -138,11 +143,11 @@ class Library(Runtime):
         container.resume(self.root, container_id)
 
     def exec_process(
-        self, container_id: str, process: dict[str, Any], *, detach: bool = False
+        self, container_id: str, process: dict[str, Any], *, detach: bool = False, console: Any = None
     ) -> tuple[int, int]:
         from pinnace.runtime import container
 
-        return container.exec_process(self.root, container_id, process, detach=detach)
+        return container.exec_process(self.root, container_id, process, detach=detach, console=console)
 
 
 class Command(Runtime):
@@ -168,7 +173,6 @@ class Command(Runtime):
 
     def create(self, container_id: str, bundle: str, *, console: Any = None, pid_file: str = "") -> int:
         import subprocess
-        import tempfile
 
         os.makedirs(self.root, 0o700, exist_ok=True)
         pid_file = pid_file or os.path.join(bundle, "init.pid")
@@ -176,33 +180,13 @@ class Command(Runtime):
         argv = self._argv(
             "--log", log, "--log-format", "json", "create", "--bundle", bundle, "--pid-file", pid_file
         )
-        socket_dir = ""
-        listener = None
-        try:
-            if console is not None:
-                # The runtime dials a path: a short one (sun_path is 108 bytes), ours alone.
-                import _socket
-
-                socket_dir = tempfile.mkdtemp(prefix="pinnace-console-")
-                path = os.path.join(socket_dir, "s")
-                listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
-                listener.bind(path)
-                listener.listen(1)
-                argv += ["--console-socket", path]
+        with _console_socket(console) as (console_flags, relay):
             # Our stdio, the container's to be: the runtime hands them to its init.
-            proc = subprocess.Popen([*argv, container_id])
-            if listener is not None:
-                _relay_console(listener, console, proc)
+            proc = subprocess.Popen([*argv, *console_flags, container_id])
+            relay(proc)
             if proc.wait() != 0:
                 message = _last_error(log)
                 raise _error(message or f"{os.path.basename(self.path)} create exited {proc.returncode}")
-        finally:
-            if listener is not None:
-                listener.close()
-            if socket_dir:
-                import shutil
-
-                shutil.rmtree(socket_dir, ignore_errors=True)
         with open(pid_file, encoding="ascii") as f:
             return int(f.read().strip())
 
@@ -228,26 +212,58 @@ class Command(Runtime):
         self._run("resume", container_id)
 
     def exec_process(
-        self, container_id: str, process: dict[str, Any], *, detach: bool = False
+        self, container_id: str, process: dict[str, Any], *, detach: bool = False, console: Any = None
     ) -> tuple[int, int]:
         import subprocess
         import tempfile
 
         from pinnace._util import jsonc
 
-        with tempfile.TemporaryDirectory(prefix="pinnace-exec-") as scratch:
+        with tempfile.TemporaryDirectory(prefix="pinnace-exec-") as scratch, _console_socket(console) as (
+            console_flags,
+            relay,
+        ):
             spec = os.path.join(scratch, "process.json")
             pid_file = os.path.join(scratch, "pid")
             with open(spec, "w", encoding="utf-8") as f:
                 f.write(jsonc.dumps(process))
             flags = ["--detach", "--pid-file", pid_file] if detach else []
-            proc = subprocess.run(self._argv("exec", *flags, "--process", spec, container_id), check=False)
+            argv = self._argv("exec", *flags, *console_flags, "--process", spec, container_id)
+            proc = subprocess.Popen(argv)
+            relay(proc)
+            code = proc.wait()
             if not detach:
-                return 0, proc.returncode  # the pid is runc's to know: it waited for the process
-            if proc.returncode != 0:
-                raise _error(f"{os.path.basename(self.path)} exec exited {proc.returncode}")
+                return 0, code  # the pid is runc's to know: it waited for the process
+            if code != 0:
+                raise _error(f"{os.path.basename(self.path)} exec exited {code}")
             with open(pid_file, encoding="ascii") as f:
                 return int(f.read().strip()), 0
+
+
+@contextlib.contextmanager
+def _console_socket(console: Any) -> Iterator[tuple[list[str], Callable[[Any], None]]]:
+    """For a runtime command given ``console``: its ``--console-socket`` flags, and what passes the pty
+    master it sends there on to ``console`` once it runs (no flags, and nothing to do, without one)."""
+    if console is None:
+        yield [], lambda _proc: None
+        return
+    import _socket
+    import shutil
+    import tempfile
+
+    # The runtime dials a path: a short one (sun_path is 108 bytes), ours alone.
+    socket_dir = tempfile.mkdtemp(prefix="pinnace-console-")
+    try:
+        path = os.path.join(socket_dir, "s")
+        listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+        try:
+            listener.bind(path)
+            listener.listen(1)
+            yield ["--console-socket", path], lambda proc: _relay_console(listener, console, proc)
+        finally:
+            listener.close()
+    finally:
+        shutil.rmtree(socket_dir, ignore_errors=True)
 
 
 def _relay_console(listener: Any, console: Any, proc: Any) -> None:
