@@ -1,4 +1,4 @@
-"""``pinnace system service``: the Docker Engine API over a unix socket (or loopback TCP), on aiohttp.
+"""``pinnace system service``: the Docker Engine API on aiohttp, where :mod:`pinnace.api.listen` listens.
 
 The service serves the store the daemonless CLI uses, at the same time as it: every request runs in a
 worker thread with an engine of its own (its own SQLite connection; the store's locks, not a single
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from aiohttp import web
 
+    from pinnace.api.listen import ListenOptions
     from pinnace.engine import Engine
 
 #: The newest Engine API version served, and the oldest a client may ask for (dockerd's minimum).
@@ -73,6 +74,8 @@ def json_response(doc: Any, status: int = 200) -> web.Response:
 
 
 def make_app(engines: Engines) -> web.Application:
+    import asyncio
+
     from aiohttp import web
 
     from pinnace.api import archive, build, containers, execs, images, networks, system, volumes, websocket
@@ -96,11 +99,20 @@ def make_app(engines: Engines) -> web.Application:
     app = web.Application(middlewares=[errors], client_max_size=64 << 20)
     app["engines"] = engines
     app["attach_waiters"] = {}  # container ID -> attach requests waiting for its start
+    app["execs"] = {}  # exec ID -> the exec instance (pinnace.api.execs), from its create on
+    app["stopping"] = asyncio.Event()  # set as the service stops: hijacked connections close then
+    app.on_shutdown.append(_stopping)
     for module in (system, images, build, containers, execs, archive, volumes, networks, websocket):
         for method, path, handler in module.ROUTES:
             app.router.add_route(method, path, handler)
             app.router.add_route(method, r"/{version:v[0-9]+\.[0-9]+}" + path, handler)
     return app
+
+
+async def _stopping(app: web.Application) -> None:
+    """The service stops: a hijacked connection's handler would otherwise hold the stop (aiohttp waits
+    for handlers), for as long as its container or exec runs."""
+    app["stopping"].set()
 
 
 async def call(request: web.Request, work: Callable[[Engine], Any]) -> Any:
@@ -146,69 +158,87 @@ def _version() -> str:
 
 
 def serve(
-    engines: Engines, hosts: list[str], *, timeout: float = 0.0, ready: Callable[[str], None] | None = None
+    engines: Engines,
+    listen: ListenOptions | list[str],
+    *,
+    timeout: float = 0.0,
+    ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve on every ``unix://PATH`` and ``tcp://HOST:PORT`` of ``hosts`` until SIGTERM/SIGINT (or
-    ``timeout`` seconds without a request, when not 0)."""
+    """Serve on every socket of ``listen`` (:mod:`pinnace.api.listen`: ``unix://``, ``tcp://`` with or
+    without TLS, systemd's ``fd://``; a plain list of hosts is read with the defaults) until
+    SIGTERM/SIGINT, or ``timeout`` seconds without a request (none in flight) when not 0.
+    ``ready(url)`` is told of each socket once it listens, and systemd (``Type=notify``) once all do."""
     import asyncio
     import signal
     import time
 
     from aiohttp import web
 
+    from pinnace.api.listen import Listeners, ListenOptions, notify, serve_tls
+
+    options = listen if isinstance(listen, ListenOptions) else ListenOptions(tuple(listen))
+    notify_socket = os.environ.pop("NOTIFY_SOCKET", "")  # ours alone: not for the containers' monitors
     app = make_app(engines)
     last = [time.monotonic()]
+    busy = [0]  # requests in flight: a long one (an attach, a pull) is not idleness
 
     @web.middleware
     async def activity(request: web.Request, handler: Any) -> web.StreamResponse:
         last[0] = time.monotonic()
-        response: web.StreamResponse = await handler(request)
+        busy[0] += 1
+        try:
+            response: web.StreamResponse = await handler(request)
+        finally:
+            busy[0] -= 1
+            last[0] = time.monotonic()
         return response
 
     app.middlewares.append(activity)
+    listeners = Listeners(options)
 
     async def main() -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         loop = asyncio.get_running_loop()
         loop.set_default_executor(ThreadPoolExecutor(max_workers=16, thread_name_prefix="api"))
+        opened = listeners.open()  # every socket bound (or a one-line refusal) before anything is served
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
         await runner.setup()
-        ours: dict[str, tuple[int, int]] = {}  # socket path -> (dev, ino): only ours is removed at the end
-        for host in hosts:
-            await _site(runner, host).start()
-            if host.startswith("unix://"):
-                path = host[len("unix://") :]
-                os.chmod(path, 0o600)  # root only by default
-                st = os.stat(path)
-                ours[path] = (st.st_dev, st.st_ino)
-            if ready is not None:
-                ready(host)
-        stop = asyncio.Event()
+        tls_servers: list[asyncio.Server] = []
+        try:
+            for listener in opened:
+                if listener.ssl is None:
+                    await web.SockSite(runner, listener.sock, shutdown_timeout=5.0).start()
+                else:
+                    assert runner.server is not None
+                    tls_servers.append(await serve_tls(listener.sock, listener.ssl, runner.server))
+                if ready is not None:
+                    ready(listener.url)
+            notify(notify_socket, "READY=1")
+            stop = asyncio.Event()
 
-        def stopping(signum: int) -> None:
-            import sys
+            def stopping(signum: int) -> None:
+                import sys
 
-            sys.stderr.write(f"pinnace API stopping on {signal.Signals(signum).name}\n")
-            stop.set()
+                sys.stderr.write(f"pinnace API stopping on {signal.Signals(signum).name}\n")
+                stop.set()
 
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stopping, sig)
-        os.register_at_fork(after_in_child=_default_signals)
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=1.0)
-            except TimeoutError:
-                if timeout and time.monotonic() - last[0] > timeout:
-                    break
-        await runner.cleanup()
-        for path, identity in ours.items():
-            try:
-                st = os.stat(path)
-                if (st.st_dev, st.st_ino) == identity:  # not a successor's socket at the same path
-                    os.unlink(path)
-            except FileNotFoundError:
-                pass
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stopping, sig)
+            os.register_at_fork(after_in_child=_default_signals)
+            while not stop.is_set():
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=1.0)
+                except TimeoutError:
+                    if timeout and not busy[0] and time.monotonic() - last[0] > timeout:
+                        break
+            notify(notify_socket, "STOPPING=1")
+            listeners.unlink_ours()
+            for server in tls_servers:
+                server.close()
+            await runner.cleanup()
+        finally:
+            listeners.close()
 
     _run_then_exit(main)
 
@@ -247,33 +277,3 @@ def _run_then_exit(main: Callable[[], Any]) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
-
-
-def _site(runner: web.AppRunner, host: str) -> web.BaseSite:
-    import ipaddress
-
-    from aiohttp import web
-
-    from pinnace.errors import InvalidArgument
-
-    if host.startswith("unix://"):
-        path = host[len("unix://") :]
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        try:
-            os.unlink(path)  # a socket left by a service that died
-        except FileNotFoundError:
-            pass
-        return web.UnixSite(runner, path)
-    if host.startswith("tcp://"):
-        address, _, port = host[len("tcp://") :].rpartition(":")
-        address = address.strip("[]") or "127.0.0.1"
-        try:
-            loopback = ipaddress.ip_address(address).is_loopback
-        except ValueError:
-            loopback = address == "localhost"
-        if not loopback:
-            raise InvalidArgument(
-                f"refusing to serve the API on {host} without TLS: only loopback addresses are allowed"
-            )
-        return web.TCPSite(runner, address, int(port))
-    raise InvalidArgument(f"invalid host {host!r}: unix://PATH or tcp://HOST:PORT expected")
