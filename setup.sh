@@ -17,6 +17,7 @@ APT_PACKAGES=(
     podman skopeo umoci runc crun uidmap fuse-overlayfs iperf3 wrk   # peers: interop tests and benchmarks (iperf3, wrk: bench/network.py)
     buildah                       # peer: the builder's comparisons and benchmarks
     docker.io                     # peer: a private dockerd for the benchmarks
+    docker-compose                # docker-compose 1.29.2 (docker-py): the compose tests drive the API service with it
     docker-registry               # CNCF distribution: the registry the registry client's tests and benchmarks start on 127.0.0.1
     zstd hyperfine git
 )

@@ -6,6 +6,10 @@ from __future__ import annotations
 from pinnace.api.server import call, json_response, query_bool, query_filters
 from pinnace.errors import PinnaceError
 
+#: How often a waiter of ``/containers/{id}/wait`` looks at the container, in seconds (each waiter polls
+#: in a worker thread of its own: coarser than the CLI's foreground wait).
+WAIT_POLL = 0.02
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -19,7 +23,7 @@ async def list_containers(request: web.Request) -> web.StreamResponse:
     from pinnace.errors import InvalidArgument
 
     filters = query_filters(request)
-    show_all = query_bool(request, "all")
+    show_all, size = query_bool(request, "all"), query_bool(request, "size")
     try:
         limit = int(request.query.get("limit", "-1") or -1)
     except ValueError:
@@ -30,10 +34,14 @@ async def list_containers(request: web.Request) -> web.StreamResponse:
 
         service = engine.containers
         records = views.ps_list(service.list(), filters, show_all=show_all, limit=limit)
-        return [
-            views.summary(r, network=service.network_settings(r), mounts=service.mounts_view(r))
-            for r in records
-        ]
+        out = []
+        for r in records:
+            row = views.summary(r, network=service.network_settings(r), mounts=service.mounts_view(r))
+            if size:  # dockerd's omitempty: a size of 0 is left out
+                size_rw, size_root_fs = service.sizes(r)
+                row.update({k: v for k, v in (("SizeRw", size_rw), ("SizeRootFs", size_root_fs)) if v})
+            out.append(row)
+        return out
 
     return json_response(await call(request, work))
 
@@ -88,12 +96,36 @@ async def start_container(request: web.Request) -> web.StreamResponse:
         if record.status in ("running", "paused", "restarting"):
             return False
         waiters = take_waiters(request.app, record.id)  # clients that attached before the start
-        service.start(
-            record.id, attach=handing_over(loop, waiters) if waiters else None, monitor_removes=True
-        )
+        try:
+            service.start(
+                record.id, attach=handing_over(loop, waiters) if waiters else None, monitor_removes=True
+            )
+        except PinnaceError:
+            if waiters:  # clients attached for a start that failed: their streams end now
+                loop.call_soon_threadsafe(_end_attached, waiters)
+            if record.host_config.get("AutoRemove"):  # dockerd removes a --rm container that cannot start:
+                try:  # docker's CLI waits for that (condition=removed) before it reports the error
+                    service.remove(record.id, force=True, volumes=True)
+                except PinnaceError:
+                    pass
+            raise
         return True
 
     return _no_content(204 if await call(request, work) else 304)
+
+
+def _end_attached(waiters: list[Any]) -> None:
+    """Hand each attach request still waiting for a start that failed a stream that has ended (one end
+    of a closed socket pair): its session ends at once, as dockerd closes the attached connections of a
+    container that could not start, instead of waiting for a start that will not come."""
+    import socket
+
+    from pinnace.api.attach import settle
+
+    for future in waiters:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        ours.close()
+        settle(future, theirs)
 
 
 async def stop_container(request: web.Request) -> web.StreamResponse:
@@ -151,56 +183,61 @@ async def remove_container(request: web.Request) -> web.StreamResponse:
 
 
 async def wait_container(request: web.Request) -> web.StreamResponse:
-    """``condition``: not-running (default), next-exit, removed; the exit code once it is met."""
-    from pinnace.errors import InvalidArgument, NotFound
+    """``condition``: not-running (default), next-exit, removed; the exit code once it is met.
 
-    ref = request.match_info["id"]
-    condition = request.query.get("condition") or "not-running"
-    if condition not in ("not-running", "next-exit", "removed"):
-        raise InvalidArgument(f"invalid condition: {condition!r}")
-
-    def work(engine: Engine) -> int:
-        import time
-
-        service = engine.containers
-        record = service.get(ref)
-        if condition == "next-exit":  # an exit after this request: one that changes FinishedAt
-            while True:
-                now = service.get(record.id)
-                if (
-                    now.status not in ("running", "paused", "restarting", "created")
-                    and now.finished_at != record.finished_at
-                ):
-                    return int(now.exit_code)
-                if now.status in ("running", "paused", "restarting"):
-                    break
-                time.sleep(0.005)
-        code: int = service.wait(record.id)
-        if condition == "removed":
-            try:
-                while True:
-                    service.records.get(record.id)
-                    time.sleep(0.01)
-            except NotFound:
-                pass
-        return code
-
+    The waiting is :meth:`ContainerService.wait`'s, in a worker thread that stops polling as soon as the
+    client has gone (a watcher on the connection) or the request is over.
+    """
+    import asyncio
     import json
+    import threading
 
     from aiohttp import web
 
-    await call(request, lambda engine: engine.containers.get(ref))  # 404 before any header
+    from pinnace.containers.service import WAIT_CONDITIONS
+    from pinnace.errors import InvalidArgument
+
+    ref = request.match_info["id"]
+    condition = request.query.get("condition") or "not-running"
+    if condition not in WAIT_CONDITIONS:
+        raise InvalidArgument(f'invalid condition: "{condition}"')
+    container_id = await call(request, lambda engine: engine.containers.get(ref).id)  # 404 before any header
     # dockerd sends the headers at once and the body when the condition is met: docker's client
     # returns from its wait call on the headers, and only then starts the container.
     response = web.StreamResponse(status=200)
     response.content_type = "application/json"
     await response.prepare(request)
+    over = threading.Event()
+
+    async def watch() -> None:
+        while not over.is_set():
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                over.set()
+                return
+            await asyncio.sleep(0.1)
+
+    def work(engine: Engine) -> int:
+        code: int = engine.containers.wait(
+            container_id, condition=condition, poll=WAIT_POLL, cancelled=over.is_set
+        )
+        return code
+
+    watcher = asyncio.ensure_future(watch())
     try:
-        doc: dict[str, Any] = {"StatusCode": await call(request, work), "Error": None}
-    except PinnaceError as e:
-        doc = {"StatusCode": -1, "Error": {"Message": e.message}}
-    await response.write(json.dumps(doc).encode() + b"\n")
-    await response.write_eof()
+        try:
+            doc: dict[str, Any] = {"StatusCode": await call(request, work), "Error": None}
+        except PinnaceError as e:
+            if over.is_set():
+                return response  # the client went away: nobody to answer
+            doc = {"StatusCode": -1, "Error": {"Message": e.message}}
+        await response.write(json.dumps(doc).encode() + b"\n")
+        await response.write_eof()
+    except ConnectionError:
+        pass
+    finally:
+        over.set()
+        watcher.cancel()
     return response
 
 
@@ -269,8 +306,8 @@ async def top_container(request: web.Request) -> web.StreamResponse:
 
 
 async def inspect_container(request: web.Request) -> web.StreamResponse:
-    ref = request.match_info["id"]
-    return json_response(await call(request, lambda engine: engine.containers.inspect(ref)))
+    ref, size = request.match_info["id"], query_bool(request, "size")
+    return json_response(await call(request, lambda engine: engine.containers.inspect(ref, size=size)))
 
 
 ROUTES = [

@@ -30,8 +30,10 @@ async def list_images(request: web.Request) -> web.StreamResponse:
 
 
 async def inspect_image(request: web.Request) -> web.StreamResponse:
-    name = request.match_info["name"]
-    return json_response(await call(request, lambda engine: engine.images.inspect(name)))
+    from pinnace.api.system import older_than
+
+    name, legacy = request.match_info["name"], older_than(request, "1.45")
+    return json_response(await call(request, lambda engine: engine.images.inspect(name, legacy=legacy)))
 
 
 async def create_image(request: web.Request) -> web.StreamResponse:

@@ -15,6 +15,19 @@ if TYPE_CHECKING:
     from pinnace.engine import Engine
 
 
+def request_version(request: web.Request) -> tuple[int, int]:
+    """The API version the client asked for in the path (``/v1.35/...``), the newest served without one."""
+    text = request.match_info.get("version", "").lstrip("v") or API_VERSION
+    major, _, minor = text.partition(".")
+    return int(major), int(minor or 0)
+
+
+def older_than(request: web.Request, version: str) -> bool:
+    """Whether the request speaks an API version before ``version`` (dockerd's versions.LessThan)."""
+    major, _, minor = version.partition(".")
+    return request_version(request) < (int(major), int(minor))
+
+
 async def ping(request: web.Request) -> web.StreamResponse:
     from aiohttp import web
 

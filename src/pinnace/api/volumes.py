@@ -1,4 +1,4 @@
-"""Volumes: list, create, inspect, remove."""
+"""Volumes: list, create, inspect, remove, prune."""
 
 from __future__ import annotations
 
@@ -58,9 +58,26 @@ async def remove_volume(request: web.Request) -> web.StreamResponse:
     return web.Response(status=204)
 
 
+async def prune_volumes(request: web.Request) -> web.StreamResponse:
+    """Unused volumes: the anonymous ones, or every one with the ``all`` filter (API 1.42+); every unused
+    one for older clients, as dockerd (the ``all`` filter came with that change of default)."""
+    from pinnace.api.system import older_than
+
+    filters = query_filters(request)
+    if older_than(request, "1.42"):
+        filters.setdefault("all", ["true"])
+
+    def work(engine: Engine) -> dict[str, Any]:
+        deleted, reclaimed = engine.volumes.prune(filters)
+        return {"VolumesDeleted": list(deleted), "SpaceReclaimed": reclaimed}
+
+    return json_response(await call(request, work))
+
+
 ROUTES = [
     ("GET", "/volumes", list_volumes),
     ("POST", "/volumes/create", create_volume),
+    ("POST", "/volumes/prune", prune_volumes),
     ("GET", "/volumes/{name}", inspect_volume),
     ("DELETE", "/volumes/{name}", remove_volume),
 ]

@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 
 #: The statuses in which a container has a monitor (docker's State.Running).
 ACTIVE = ("running", "paused", "restarting")
+#: What :meth:`ContainerService.wait` waits for (the Engine API's ``condition``).
+WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
 #: inspect's NetworkSettings of a started container on a network, in its run directory.
 NETWORK_FILE = "network.json"
 
@@ -828,26 +830,80 @@ class ContainerService:
     def list(self) -> list[ContainerRecord]:
         return [self.sync(r) for r in self.records.all()]
 
-    def inspect(self, ref: str) -> dict[str, Any]:
-        """``docker container inspect``'s document (the CLI's and the Engine API's)."""
+    def inspect(self, ref: str, *, size: bool = False) -> dict[str, Any]:
+        """``docker container inspect``'s document (the CLI's and the Engine API's); ``size``: with
+        SizeRw and SizeRootFs (``inspect --size``)."""
         from pinnace.containers import views
 
         record = self.get(ref)
+        size_rw, size_root_fs = self.sizes(record) if size else (None, None)
         return views.inspect(
             record,
             files=self.files(record),
             mounts=self.mounts_view(record),
             network=self.network_settings(record),
+            size_rw=size_rw,
+            size_root_fs=size_root_fs,
         )
 
-    def wait(self, ref: str, *, poll: float = 0.005) -> int:
-        """Block until the container is not running; its exit code (docker wait)."""
+    def wait(
+        self,
+        ref: str,
+        *,
+        condition: str = "not-running",
+        poll: float = 0.005,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> int:
+        """Block until the container meets ``condition``; its exit code (docker wait, the Engine API's).
+
+        ``not-running``: at once unless it runs.  ``next-exit``: an exit
+        after this call (a created or stopped container is waited for
+        through its next start).  ``removed``: until its record is gone,
+        with the code of its last exit, as dockerd answers a ``run --rm``.
+        A container removed meanwhile answers with its last exit, read from
+        its ``die`` event when another process folded it in (the monitor's
+        ``rm`` of a ``--rm`` container).  ``cancelled`` is asked at every
+        poll: True (the client went away) raises Unavailable, so no waiter
+        polls for nobody.
+        """
+        from pinnace.errors import InvalidArgument, Unavailable
+        from pinnace.events import last_seq
+
+        if condition not in WAIT_CONDITIONS:
+            raise InvalidArgument(f'invalid condition: "{condition}"')
         record = self.records.resolve(ref)
+        first = self.sync(record)
+        since = last_seq(self.db)  # a die event after this is an exit this call saw happen
+        code = first.exit_code
         while True:
-            record = self.sync(self.records.get(record.id))
-            if record.status not in ACTIVE:
-                return record.exit_code
+            try:
+                record = self.sync(self.records.get(record.id))
+            except NotFound:  # removed meanwhile: every condition is met
+                return self._last_exit(record.id, since, code)
+            code = record.exit_code
+            if condition == "not-running" and record.status not in ACTIVE:
+                return code
+            if (
+                condition == "next-exit"
+                and record.status not in ACTIVE
+                and record.status != "created"
+                and record.finished_at != first.finished_at
+            ):
+                return code
+            if cancelled is not None and cancelled():
+                raise Unavailable(f"the wait for container {record.id} was cancelled")
             time.sleep(poll)
+
+    def _last_exit(self, container_id: str, since: int, known: int) -> int:
+        """The exit code of the container's newest ``die`` event after event ``since``, else ``known``."""
+        from pinnace.events import read_events
+
+        codes = [
+            str(e.attributes.get("exitCode"))
+            for e in read_events(self.db, after_seq=since)
+            if e.type == "container" and e.action == "die" and e.actor_id == container_id
+        ]
+        return int(codes[-1]) if codes and codes[-1].isdigit() else known
 
     def logs(
         self,
@@ -913,7 +969,10 @@ class ContainerService:
         if record.status == "restarting":
             return  # between two runs: the mark alone keeps it from starting again
         runtime = self.runtime(record)
-        runtime.kill(record.id, signum)
+        try:
+            runtime.kill(record.id, signum)
+        except (FailedPrecondition, NotFound):  # it ended just now: docker's answer for a stopped one
+            raise Conflict(f"Container {record.id} is not running") from None
         self._event(record, "kill", {"signal": str(signum)})
         if record.status == "paused":  # a frozen process takes its signal once thawed, as docker does
             runtime.resume(record.id)
@@ -937,7 +996,10 @@ class ContainerService:
             configured = record.config.get("StopTimeout")
             timeout = int(configured) if isinstance(configured, int) else 10
         signum = signals.parse(signal) if signal else stop_signal(record.config)
-        self.kill(record.id, signum)
+        try:
+            self.kill(record.id, signum)
+        except Conflict:
+            pass  # it ended just now (its monitor has not reported yet): the loop below sees the exit
         deadline = time.monotonic() + max(timeout, 0)
         while time.monotonic() < deadline:
             record = self.sync(self.records.get(record.id))

@@ -52,8 +52,8 @@ class ImageService:
     def get(self, ref: str) -> Image:
         return self.stores.records.resolve(ref)
 
-    def inspect(self, ref: str) -> dict[str, Any]:
-        return views.inspect(self.stores, self.get(ref))
+    def inspect(self, ref: str, *, legacy: bool = False) -> dict[str, Any]:
+        return views.inspect(self.stores, self.get(ref), legacy=legacy)
 
     def history(self, ref: str) -> list[views.HistoryEntry]:
         return views.history(self.stores, self.get(ref))

@@ -13,6 +13,7 @@ from pinnace.oci.reference import familiar_string as familiar
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
     from pinnace.oci.config import ImageConfig
@@ -77,15 +78,27 @@ def rfc3339(ts: float) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond:06d}000Z"
 
 
-def inspect(stores: Stores, img: Image) -> dict[str, Any]:
-    cfg = config_of(stores, img)
-    raw = cfg.config
+def _config_doc(raw: Mapping[str, Any]) -> dict[str, Any]:
     config: dict[str, Any] = {}
     for key, default in _CONFIG_DEFAULTS:
         value = raw.get(key, default)
         if key in _OMIT_WHEN_EMPTY and value in (None, "", {}):
             continue
         config[key] = value
+    return config
+
+
+def inspect(stores: Stores, img: Image, *, legacy: bool = False) -> dict[str, Any]:
+    """``docker image inspect``'s document; ``legacy``: with the ``Container`` and ``ContainerConfig``
+    fields that dockerd still gives clients of API versions before 1.45 (docker-compose 1.x reads them)."""
+    cfg = config_of(stores, img)
+    old: dict[str, Any] = {}
+    if legacy:
+        container_config = cfg.raw.get("container_config")
+        old = {
+            "Container": str(cfg.raw.get("container") or ""),
+            "ContainerConfig": _config_doc(container_config if isinstance(container_config, dict) else {}),
+        }
     return {
         "Id": img.id,
         "RepoTags": [familiar(t) for t in img.tags],
@@ -95,9 +108,10 @@ def inspect(stores: Stores, img: Image) -> dict[str, Any]:
             cfg.raw.get("comment") or (cfg.history[-1].get("comment") if cfg.history else "") or ""
         ),
         "Created": cfg.created,
+        **old,
         "DockerVersion": str(cfg.raw.get("docker_version") or ""),
         "Author": str(cfg.raw.get("author") or ""),
-        "Config": config,
+        "Config": _config_doc(cfg.config),
         "Architecture": cfg.architecture,
         **({"Variant": cfg.raw["variant"]} if cfg.raw.get("variant") else {}),
         "Os": cfg.os,
