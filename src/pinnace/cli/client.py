@@ -188,7 +188,8 @@ def main() -> None:
 
     argv = sys.argv[1:]
     command, runroot = _command(argv)
-    if command and not os.environ.get("PINNACE_NO_ZYGOTE"):
+    remote = os.environ.get("PINNACE_HOST") or os.environ.get("DOCKER_HOST")  # runs here, talks to a service
+    if command and not os.environ.get("PINNACE_NO_ZYGOTE") and not remote:
         code = _hand_over(argv, _runroot(runroot))
         if code is not None:
             os._exit(code)

@@ -428,10 +428,13 @@ def ensure_image(ctx: Context, ns: Values) -> None:
         return
     quiet = ns.flag("quiet")
     if policy == "missing":
-        from pinnace.images.records import ImageRecords
-
         try:
-            ImageRecords(ctx.engine.db).resolve(image)
+            if ctx.remote:  # the service's images (a remote engine has no local records)
+                ctx.engine.images.inspect(image)
+            else:
+                from pinnace.images.records import ImageRecords
+
+                ImageRecords(ctx.engine.db).resolve(image)
             return
         except NotFound:
             pass

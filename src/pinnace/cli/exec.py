@@ -45,6 +45,8 @@ def exec_(ctx: Context, argv: list[str]) -> int:
     p.add_string("user", "u", help='Username or UID (format: "<name|uid>[:<group|gid>]")')
     p.add_string("workdir", "w", help="Working directory inside the container")
     ns = p.parse(argv, min_args=2)
+    if ctx.remote:
+        return _remote(ctx, ns)
     from pinnace.containers import exec as execs
 
     execs.warm_up()  # first, so that it overlaps everything below
@@ -79,6 +81,47 @@ def exec_(ctx: Context, argv: list[str]) -> int:
         ctx.stderr.write(f"Error response from daemon: {e}\n")
         return 1
     return result.exit_code
+
+
+def _remote(ctx: Context, ns: Values) -> int:
+    """``exec`` against a remote engine: the exec runs on the service's side, its stdio relayed over the
+    hijacked ``/exec/{id}/start`` by the attach relay (:mod:`pinnace.client.attach`)."""
+    from pinnace.cli.attach import relay
+    from pinnace.shim import protocol
+
+    try:
+        options = _options(ns)
+    except InvalidArgument as e:
+        ctx.stderr.write(f"{e}\n")
+        return 1
+    interactive = ns.flag("interactive")
+    if not options.detach and options.tty and interactive and not os.isatty(0):
+        ctx.stderr.write("the input device is not a TTY\n")
+        return 1
+    keys = ns.value("detach_keys") or ""
+    try:
+        if keys:
+            _check_detach_keys(keys)
+        ctx.engine.containers.get(ns.args[0])  # "No such container" before anything else, as docker's CLI
+        _, run_dir = ctx.engine.containers.exec_session(
+            ns.args[0], options, stdin=interactive, detach_keys=keys
+        )
+    except PinnaceError as e:
+        ctx.stderr.write(f"Error response from daemon: {e}\n")
+        return 1
+    if run_dir is None:
+        return 0
+    ctx.stdout.flush()
+    ctx.stderr.flush()
+    from pinnace.cli.attach import DEFAULT_DETACH_KEYS, Detached
+
+    try:
+        code = relay(
+            protocol.connect(run_dir), stdin=interactive, tty=options.tty, detach_keys=keys or DEFAULT_DETACH_KEYS
+        )
+    except Detached:
+        return 0
+    return 126 if code is None else code
 
 
 def _options(ns: Values) -> ExecConfig:

@@ -159,6 +159,18 @@ COMMANDS: dict[str, Command] = {
     "volume ls": Command("pinnace.cli.volumes", "ls", "List volumes"),
     "volume prune": Command("pinnace.cli.volumes", "prune", "Remove unused local volumes"),
     "volume rm": Command("pinnace.cli.volumes", "rm", "Remove one or more volumes"),
+    "system info": Command("pinnace.cli.system", "info", "Display system-wide information"),
+    "system dial-stdio": Command(
+        "pinnace.cli.contexts", "dial_stdio", "Proxy the stdio stream to the service connection"
+    ),
+    "context create": Command("pinnace.cli.contexts", "create", "Create a context"),
+    "context ls": Command("pinnace.cli.contexts", "ls", "List contexts"),
+    "context use": Command("pinnace.cli.contexts", "use", "Set the current pinnace context"),
+    "context rm": Command("pinnace.cli.contexts", "rm", "Remove one or more contexts"),
+    "context inspect": Command(
+        "pinnace.cli.contexts", "inspect", "Display detailed information on one or more contexts"
+    ),
+    "context show": Command("pinnace.cli.contexts", "show", "Print the name of the current context"),
 }
 ALIASES: dict[str, str] = {
     "images": "image ls",
@@ -206,6 +218,9 @@ ALIASES: dict[str, str] = {
     "network remove": "network rm",
     "volume list": "volume ls",
     "volume remove": "volume rm",
+    "info": "system info",
+    "context list": "context ls",
+    "context remove": "context rm",
 }
 GROUPS = {
     "container": "Manage containers",
@@ -215,6 +230,7 @@ GROUPS = {
     "healthcheck": "Manage health checks of containers",
     "network": "Manage networks",
     "volume": "Manage volumes",
+    "context": "Manage contexts",
 }
 
 USAGE = """\
@@ -228,10 +244,12 @@ Common Commands:
   ps          List containers
   images      List images
   import      Import the contents from a tarball to create a filesystem image
+  info        Display system-wide information
   version     Show the pinnace version information
 
 Management Commands:
   container   Manage containers
+  context     Manage contexts
   healthcheck Manage health checks of containers
   image       Manage images
   network     Manage networks
@@ -268,9 +286,18 @@ Commands:
   wait        Block until one or more containers stop, then print their exit codes
 
 Global Options:
+  -c, --context string     Name of the context to use to connect to the service (overrides PINNACE_HOST,
+                           DOCKER_HOST and the context set with "pinnace context use")
+  -H, --host string        Service socket to connect to: unix://PATH, tcp://HOST:PORT, ssh://[USER@]HOST[:PORT]
+                           (env PINNACE_HOST, then DOCKER_HOST; without any, the local store, daemonless)
       --root string        Root directory of persistent state (default "/var/lib/pinnace", env PINNACE_ROOT)
       --runroot string     Root directory of runtime state (default "/run/pinnace", env PINNACE_RUNROOT)
   -l, --log-level string   Set the logging level ("debug"|"info"|"warn"|"error"|"fatal") (default "info")
+      --tls                Use TLS; implied by --tlsverify
+      --tlscacert string   Trust certs signed only by this CA (default DOCKER_CERT_PATH/ca.pem)
+      --tlscert string     Path to TLS certificate file (default DOCKER_CERT_PATH/cert.pem)
+      --tlskey string      Path to TLS key file (default DOCKER_CERT_PATH/key.pem)
+      --tlsverify          Use TLS and verify the remote (env DOCKER_TLS_VERIFY)
   -v, --version            Print version information and quit
   -h, --help               Print usage
 
@@ -279,22 +306,47 @@ Run 'pinnace COMMAND --help' for more information on a command.
 
 
 class Context:
-    """What a command gets: the engine (built on first use) and the streams."""
+    """What a command gets: the engine (built on first use) and the streams.
 
-    def __init__(self, root: str | None, runroot: str | None, log_level: str) -> None:
+    With ``host`` (a URL: ``-H``, ``PINNACE_HOST``, ``DOCKER_HOST`` or a context's endpoint) the engine
+    is a :class:`pinnace.client.engine.RemoteEngine` on the service there, and no local store is opened.
+    """
+
+    def __init__(
+        self,
+        root: str | None,
+        runroot: str | None,
+        log_level: str,
+        host: str | None = None,
+        tls: dict[str, str] | None = None,
+        context_name: str = "",
+    ) -> None:
         self._root = root
         self._runroot = runroot
         self.log_level = log_level
+        self.host = host
+        self.tls = tls or {}
+        self.context_name = context_name
         self.stdout: TextIO = sys.stdout
         self.stderr: TextIO = sys.stderr
         self._engine: Engine | None = None
 
     @property
+    def remote(self) -> bool:
+        return self.host is not None
+
+    @property
     def engine(self) -> Engine:
         if self._engine is None:
-            from pinnace.engine import Config, Engine
+            if self.host is not None:
+                from pinnace.client.connect import remote_engine
 
-            self._engine = Engine(Config.from_env(self._root, self._runroot))
+                self._engine = remote_engine(self.host, self.tls)  # type: ignore[assignment]
+            else:
+                from pinnace.engine import Config, Engine
+
+                self._engine = Engine(Config.from_env(self._root, self._runroot))
+        assert self._engine is not None
         return self._engine
 
     def close(self) -> None:
@@ -302,8 +354,81 @@ class Context:
             self._engine.close()
 
 
-_GLOBAL_VALUE = {"--root": "root", "--runroot": "runroot", "--log-level": "log_level", "-l": "log_level"}
+_GLOBAL_VALUE = {
+    "--root": "root",
+    "--runroot": "runroot",
+    "--log-level": "log_level",
+    "-l": "log_level",
+    "-H": "host",
+    "--host": "host",
+    "-c": "context",
+    "--context": "context",
+    "--tlscacert": "tlscacert",
+    "--tlscert": "tlscert",
+    "--tlskey": "tlskey",
+}
+_GLOBAL_BOOL = {"--tls": "tls", "--tlsverify": "tlsverify"}
+#: Commands that act on this machine whatever the host settings say (the service, contexts ...).
+_LOCAL_ONLY = frozenset(
+    (
+        "system service",
+        "system restore",
+        "system dial-stdio",
+        "registry serve",
+        "registry gc",
+        "healthcheck run",
+        "context create",
+        "context ls",
+        "context use",
+        "context rm",
+        "context inspect",
+        "context show",
+    )
+)
 _LEVELS = ("debug", "info", "warn", "error", "fatal")
+
+
+#: The commands that run against a remote engine (pinnace.client.engine serves what they call); the
+#: others say "not supported against a remote engine yet" (exit 125) instead of half-working.
+REMOTE_COMMANDS = frozenset(
+    (
+        "version",
+        "system info",
+        "inspect",
+        "image ls",
+        "image inspect",
+        "image history",
+        "image pull",
+        "image tag",
+        "image rm",
+        "container run",
+        "container create",
+        "container start",
+        "container ls",
+        "container logs",
+        "container wait",
+        "container kill",
+        "container rm",
+        "container stop",
+        "container restart",
+        "container inspect",
+        "container attach",
+        "container pause",
+        "container unpause",
+        "container top",
+        "container rename",
+        "container port",
+        "container exec",
+        "volume create",
+        "volume inspect",
+        "volume ls",
+        "volume rm",
+        "network create",
+        "network inspect",
+        "network ls",
+        "network rm",
+    )
+)
 
 
 def _split_globals(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
@@ -321,6 +446,10 @@ def _split_globals(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
                     raise _Usage(f"flag needs an argument: {name}")
                 value = argv[i]
             opts[_GLOBAL_VALUE[name]] = value
+        elif name in _GLOBAL_BOOL:
+            if sep and value.lower() not in ("true", "false", "1", "0"):
+                raise _Usage(f'invalid argument "{value}" for "{name}" flag: strconv.ParseBool: parsing "{value}": invalid syntax')
+            opts[_GLOBAL_BOOL[name]] = "1" if not sep or value.lower() in ("true", "1") else ""
         elif arg in ("-v", "--version"):
             opts["version"] = "1"
         elif arg in ("-h", "--help"):
@@ -396,9 +525,22 @@ def run(argv: Sequence[str]) -> int:
     import importlib
 
     func: Callable[[Context, list[str]], int] = getattr(importlib.import_module(cmd.module), cmd.func)
-    ctx = Context(opts.get("root"), opts.get("runroot"), level)
-    from pinnace.cli.flags import HelpRequested, UsageError
     from pinnace.errors import PinnaceError
+
+    try:
+        host, tls, context_name = _target(opts, path)
+    except _Usage as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 125
+    except PinnaceError as exc:
+        sys.stderr.write(f"{exc.message}\n")
+        return 125
+    if host is not None and path not in REMOTE_COMMANDS and path not in _LOCAL_ONLY:
+        sys.stderr.write(f"pinnace {path}: not supported against a remote engine yet\n")
+        return 125
+    ctx = Context(opts.get("root"), opts.get("runroot"), level, host, tls, context_name)
+    from pinnace.cli.flags import HelpRequested, UsageError
+    from pinnace.errors import NotImplementedYet
 
     try:
         return func(ctx, args)
@@ -408,6 +550,12 @@ def run(argv: Sequence[str]) -> int:
     except UsageError as exc:
         see = f"\nSee 'pinnace {exc.command} --help'." if exc.command else ""
         sys.stderr.write(f"{exc.message}{see}\n")
+        return 125
+    except NotImplementedYet as exc:
+        if not getattr(exc, "remote_unsupported", False):
+            sys.stderr.write(f"Error: {exc.message}\n")
+            return 1
+        sys.stderr.write(f"pinnace {path}: not supported against a remote engine yet\n")
         return 125
     except PinnaceError as exc:
         sys.stderr.write(f"Error: {exc.message}\n")
@@ -421,6 +569,47 @@ def run(argv: Sequence[str]) -> int:
         return 1
     finally:
         ctx.close()
+
+
+def _target(opts: dict[str, str], path: str) -> tuple[str | None, dict[str, str], str]:
+    """(host URL or None for the local store, TLS settings, context name) of this command.
+
+    docker's order: ``-H``, then ``--context``, then ``PINNACE_HOST``/``DOCKER_HOST``, then
+    ``PINNACE_CONTEXT``/``DOCKER_CONTEXT``, then the config's current context.  An explicit ``--root``
+    or ``--runroot`` names a local store: the environment's hosts and contexts do not apply (the
+    commands a container's monitor runs later say ``--root``).  Only dictionary look-ups and a stat
+    on the local path: start-up time stays as it was.
+    """
+    tls: dict[str, str] = {k: opts[k] for k in ("tls", "tlsverify", "tlscacert", "tlscert", "tlskey") if k in opts}
+    host, context = opts.get("host"), opts.get("context")
+    if host and context:
+        raise _Usage("conflicting options: either specify --host or --context, not both")
+    if host and ("root" in opts or "runroot" in opts):
+        raise _Usage("conflicting options: --host names a remote service, --root and --runroot a local store")
+    if path in _LOCAL_ONLY:  # the global -H is only dial-stdio's service to connect to
+        return (host if path == "system dial-stdio" else None), tls, ""
+    if host:
+        return host, tls, ""
+    if not context:
+        if "root" in opts or "runroot" in opts:
+            return None, tls, ""
+        env = os.environ
+        for name in ("PINNACE_HOST", "DOCKER_HOST"):
+            if env.get(name):
+                return env[name], tls, ""
+        context = env.get("PINNACE_CONTEXT") or env.get("DOCKER_CONTEXT") or ""
+        if not context:
+            config = env.get("PINNACE_CONFIG") or os.path.join(os.path.expanduser("~"), ".pinnace")
+            if not os.path.exists(os.path.join(config, "config.json")):
+                return None, tls, ""
+    from pinnace.client.contexts import ContextStore
+
+    store = ContextStore.default()
+    context = context or store.current()
+    if not context or context == "default":
+        return None, tls, ""
+    endpoint = store.get(context).endpoint
+    return endpoint.host, {**endpoint.tls_settings(), **tls}, context
 
 
 def main() -> None:

@@ -143,9 +143,13 @@ def version(ctx: Context, argv: list[str]) -> int:
         "Os": sys.platform,
         "Arch": platform.machine(),
     }
+    server = ctx.engine.version() if ctx.remote else None  # type: ignore[attr-defined]
     fmt = ns.value("format")
     if fmt:
-        ctx.stdout.write(render([{"Client": client}], fmt, default_table="", headers={}))
+        doc: dict[str, Any] = {"Client": client}
+        if server is not None:
+            doc["Server"] = server
+        ctx.stdout.write(render([doc], fmt, default_table="", headers={}))
         return 0
     ctx.stdout.write(
         "Client:\n"
@@ -153,8 +157,63 @@ def version(ctx: Context, argv: list[str]) -> int:
         f" API version:       {client['ApiVersion']}\n"
         f" Python version:    {client['PythonVersion']}\n"
         f" OS/Arch:           {client['Os']}/{client['Arch']}\n"
-        " Mode:              daemonless\n"
+        + (f" Context:           {ctx.context_name or 'default'}\n" if server is not None else "")
+        + (" Mode:              daemonless\n" if server is None else "")
     )
+    if server is not None:
+        ctx.stdout.write(
+            "\nServer:\n"
+            f" Engine:\n"
+            f"  Version:          {server.get('Version', '')}\n"
+            f"  API version:      {server.get('ApiVersion', '')} (minimum version {server.get('MinAPIVersion', '')})\n"
+            f"  OS/Arch:          {server.get('Os', '')}/{server.get('Arch', '')}\n"
+            f"  Kernel Version:   {server.get('KernelVersion', '')}\n"
+        )
+    return 0
+
+
+def info(ctx: Context, argv: list[str]) -> int:
+    """``docker info``: the service's /info document (locally, the same document the service builds)."""
+    p = Flags("info", "Display system-wide information", "[OPTIONS]")
+    p.add_string("format", "f", help="Format output using a custom template")
+    ns = p.parse(argv, max_args=0)
+    if ctx.remote:
+        doc: dict[str, Any] = ctx.engine.info()  # type: ignore[attr-defined]
+    else:
+        from pinnace.api.system import _info
+
+        doc = _info(ctx.engine)
+    fmt = ns.value("format")
+    if fmt:
+        ctx.stdout.write(render([doc], fmt, default_table="", headers={}))
+        return 0
+    lines = [
+        "Client:",
+        f" Version:    {pinnace.__version__}",
+        f" Context:    {ctx.context_name or 'default'}",
+        "",
+        "Server:",
+        f" Containers: {doc.get('Containers', 0)}",
+        f"  Running: {doc.get('ContainersRunning', 0)}",
+        f"  Paused: {doc.get('ContainersPaused', 0)}",
+        f"  Stopped: {doc.get('ContainersStopped', 0)}",
+        f" Images: {doc.get('Images', 0)}",
+        f" Server Version: {doc.get('ServerVersion', '')}",
+        f" Storage Driver: {doc.get('Driver', '')}",
+        f" Logging Driver: {doc.get('LoggingDriver', '')}",
+        f" Cgroup Driver: {doc.get('CgroupDriver', '')}",
+        f" Cgroup Version: {doc.get('CgroupVersion', '')}",
+        f" Kernel Version: {doc.get('KernelVersion', '')}",
+        f" Operating System: {doc.get('OperatingSystem', '')}",
+        f" OSType: {doc.get('OSType', '')}",
+        f" Architecture: {doc.get('Architecture', '')}",
+        f" CPUs: {doc.get('NCPU', 0)}",
+        f" Total Memory: {human_size(int(doc.get('MemTotal') or 0), precision=4)}",
+        f" Name: {doc.get('Name', '')}",
+        f" ID: {doc.get('ID', '')}",
+        f" Docker Root Dir: {doc.get('DockerRootDir', '')}",
+    ]
+    ctx.stdout.write("\n".join(lines) + "\n")
     return 0
 
 
