@@ -144,6 +144,8 @@ class PrivateDockerd:
 
     directory: Path
     process: subprocess.Popen[bytes]
+    # Its second listener, HOST:PORT on the loopback: for wrk, which speaks TCP only (bench/api.py).
+    tcp: str = ""
 
     @property
     def socket(self) -> Path:
@@ -159,9 +161,22 @@ class PrivateDockerd:
         return self.directory / "dockerd.log"
 
 
+def _free_loopback_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def start(directory: Path, timeout: float = START_TIMEOUT) -> PrivateDockerd:
-    """Start dockerd with every path of its own under directory (new), and wait until it answers."""
+    """Start dockerd with every path of its own under directory (new), and wait until it answers.
+
+    Besides its unix socket it listens on a free port of 127.0.0.1 (plain HTTP, loopback only, as
+    pinnace's API service allows), because wrk cannot reach a unix socket: bench/api.py times request
+    rates there. ``--tls=false`` states the intent: without it dockerd warns, and later releases
+    delay their start-up for an unauthenticated TCP listener.
+    """
     directory.mkdir(parents=True)
+    tcp = f"127.0.0.1:{_free_loopback_port()}"
     # An empty configuration, so that a host's /etc/docker/daemon.json changes nothing here.
     config = directory / "daemon.json"
     config.write_text(json.dumps({}), encoding="utf-8")
@@ -173,6 +188,8 @@ def start(directory: Path, timeout: float = START_TIMEOUT) -> PrivateDockerd:
         f"--exec-root={directory / 'exec'}",
         f"--pidfile={directory / 'dockerd.pid'}",
         f"--host=unix://{directory / 'docker.sock'}",
+        f"--host=tcp://{tcp}",
+        "--tls=false",
         "--iptables=false",
         "--ip-forward=false",
         "--ip-masq=false",
@@ -194,7 +211,7 @@ def start(directory: Path, timeout: float = START_TIMEOUT) -> PrivateDockerd:
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
-    daemon = PrivateDockerd(directory, process)
+    daemon = PrivateDockerd(directory, process, tcp)
     deadline = time.monotonic() + timeout
     while not _ping(daemon.socket):
         if process.poll() is not None:
@@ -253,7 +270,7 @@ def docker_for_run(directory: Path, log: Callable[[str], None]) -> Iterator[tool
         yield tools.docker_tool(unavailable=why)
         return
     try:
-        yield tools.docker_tool(daemon.host)
+        yield tools.docker_tool(daemon.host, tcp=daemon.tcp)
     finally:
         log("docker: stopping the private dockerd")
         stop(daemon)

@@ -307,10 +307,16 @@ def _docker_close(session: Session) -> None:
         )
 
 
-def docker_tool(host: str | None = None, *, unavailable: str | None = None) -> Tool:
+#: In a docker session's environment when its daemon also listens on the loopback: HOST:PORT.
+DOCKER_TCP_ENV = "PINNACE_BENCH_DOCKER_TCP"
+
+
+def docker_tool(host: str | None = None, *, unavailable: str | None = None, tcp: str = "") -> Tool:
     """docker against the daemon at host (a private one, bench/dockerd.py), else the ambient one.
 
     unavailable: why docker cannot run in this run at all; the probe reports it.
+    tcp: the daemon's loopback listener (HOST:PORT), if it has one; sessions get it in
+    $PINNACE_BENCH_DOCKER_TCP (bench/api.py's wrk cases).
     Either way a session cleans the daemon of the images the benchmark made.
     """
 
@@ -318,7 +324,7 @@ def docker_tool(host: str | None = None, *, unavailable: str | None = None) -> T
         return unavailable or docker_probe(host)
 
     def open_session(workdir: Path) -> Session:
-        env = {**_base_env(workdir), **_docker_env(host)}
+        env = {**_base_env(workdir), **_docker_env(host), **({DOCKER_TCP_ENV: tcp} if tcp else {})}
         client = _first_line(["docker", "version", "--format", "{{.Client.Version}}"], env)
         server = _first_line(["docker", "version", "--format", "{{.Server.Version}}"], env)
         version = f"docker {client}, dockerd {server}"
