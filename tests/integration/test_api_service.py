@@ -218,3 +218,17 @@ def test_images_and_volumes_through_the_docker_cli(engine: Pinnace, service: str
     )
     docker(service, "volume", "rm", "data")
     assert docker(service, "volume", "ls", "-q").stdout == ""
+
+
+@needs_docker
+def test_a_large_stdin_through_cat_comes_back_whole(service: str, tmp_path: Path) -> None:
+    """The monitor never blocks on the container's stdin pipe: with 1.3 MB sent at once, cat blocked
+    writing output the monitor had to read while the monitor waited for cat to read (a deadlock)."""
+    data = os.urandom(1_000_000).hex()[:1_300_000].encode()
+    env = {**os.environ, "DOCKER_HOST": service, "DOCKER_CONFIG": "/nonexistent-pinnace-docker-config"}
+    proc = subprocess.run(
+        ["docker", "run", "-i", "--rm", "--network", "none", "busybox", "cat"],
+        input=data, capture_output=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == data

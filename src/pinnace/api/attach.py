@@ -140,6 +140,50 @@ def settle(future: asyncio.Future[Any], sock: Any) -> None:
         future.set_result(sock)
 
 
+class Claim:
+    """An attach's claim on a container's monitor socket.  It is registered before the client hears
+    back (:meth:`make`), because the client's start may come at once: ``start`` then hands the
+    socket over (:func:`take_waiters`); a running container's monitor is connected to directly."""
+
+    def __init__(self, app: web.Application, container_id: str, tty: bool, running: bool, run_dir: str) -> None:
+        self.tty, self.running, self.run_dir = tty, running, run_dir
+        self.future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.waiting: list[asyncio.Future[Any]] = app["attach_waiters"].setdefault(container_id, [])
+        if not running:
+            self.waiting.append(self.future)
+
+    @classmethod
+    async def make(cls, request: web.Request, ref: str) -> Claim:
+        def look(engine: Engine) -> tuple[str, bool, bool, str]:
+            record = engine.containers.get(ref)
+            running = record.status in ("running", "paused", "restarting")
+            return record.id, bool(record.config.get("Tty")), running, engine.containers.run_dir(record.id)
+
+        container_id, tty, running, run_dir = await call(request, look)
+        return cls(request.app, container_id, tty, running, run_dir)
+
+    async def socket(self, gone: asyncio.Event) -> Any:
+        """The monitor's socket; None when ``gone`` is set first (the client left before the start)."""
+        try:
+            if self.running:
+                from pinnace.shim import protocol
+
+                return await asyncio.get_running_loop().run_in_executor(None, protocol.connect, self.run_dir)
+            gone_first = asyncio.create_task(gone.wait())
+            await asyncio.wait([self.future, gone_first], return_when=asyncio.FIRST_COMPLETED)
+            gone_first.cancel()
+            if not self.future.done():
+                self.future.cancel()
+                return None
+            return self.future.result()
+        finally:
+            self.drop()
+
+    def drop(self) -> None:
+        if self.future in self.waiting:
+            self.waiting.remove(self.future)
+
+
 async def attach_container(request: web.Request) -> web.StreamResponse:
     from pinnace.api.server import query_bool
 
@@ -147,39 +191,16 @@ async def attach_container(request: web.Request) -> web.StreamResponse:
     want_stdin = query_bool(request, "stdin")
     want = {1: query_bool(request, "stdout"), 2: query_bool(request, "stderr")}
 
-    def look(engine: Engine) -> tuple[str, bool, bool, str]:
-        record = engine.containers.get(ref)
-        running = record.status in ("running", "paused", "restarting")
-        return record.id, bool(record.config.get("Tty")), running, engine.containers.run_dir(record.id)
-
-    container_id, tty, running, run_dir = await call(request, look)
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[Any] = loop.create_future()
-    waiting: list[asyncio.Future[Any]] = request.app["attach_waiters"].setdefault(container_id, [])
-    if not running:  # registered before the client hears back: its start may come at once
-        waiting.append(future)
-    response, client = await hijack(request, tty=tty)
+    claim = await Claim.make(request, ref)
+    response, client = await hijack(request, tty=claim.tty)
     if client is None:
-        if future in waiting:
-            waiting.remove(future)
+        claim.drop()
         return response
-    try:
-        if running:
-            from pinnace.shim import protocol
-
-            sock = await loop.run_in_executor(None, protocol.connect, run_dir)
-        else:  # until the start hands the monitor's socket over, or the client leaves first
-            gone_first = asyncio.create_task(client.gone.wait())
-            await asyncio.wait([future, gone_first], return_when=asyncio.FIRST_COMPLETED)
-            gone_first.cancel()
-            if not future.done():
-                future.cancel()
-                client.transport.close()
-                return response
-            sock = future.result()
-    finally:
-        if future in waiting:
-            waiting.remove(future)
+    sock = await claim.socket(client.gone)
+    if sock is None:  # the client left before the container started
+        client.transport.close()
+        return response
+    tty = claim.tty
     reader, writer = await asyncio.open_unix_connection(sock=sock)
     pump_in = asyncio.create_task(_stdin(client.inbox, writer)) if want_stdin else None
     pump_out = asyncio.create_task(_output(reader, client, want, tty))

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import asyncio
 
-from pinnace.api.server import call, query_bool
+from pinnace.api.attach import Claim
+from pinnace.api.server import query_bool
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
 
     from aiohttp import web
 
-    from pinnace.engine import Engine
 
 
 async def attach_websocket(request: web.Request) -> web.StreamResponse:
@@ -34,27 +33,17 @@ async def attach_websocket(request: web.Request) -> web.StreamResponse:
     if not request.query.get("stdout") and not request.query.get("stderr"):
         want = {protocol.STDOUT: True, protocol.STDERR: True}
 
-    def look(engine: Engine) -> tuple[str, bool, str]:
-        record = engine.containers.get(ref)
-        running = record.status in ("running", "paused", "restarting")
-        return record.id, running, engine.containers.run_dir(record.id)
-
-    container_id, running, run_dir = await call(request, look)
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[Any] = loop.create_future()
-    waiting: list[asyncio.Future[Any]] = request.app["attach_waiters"].setdefault(container_id, [])
-    if not running:
-        waiting.append(future)
+    claim = await Claim.make(request, ref)
     ws = web.WebSocketResponse()
     try:
         await ws.prepare(request)
-        if running:
-            sock = await loop.run_in_executor(None, protocol.connect, run_dir)
-        else:
-            sock = await future
-    finally:
-        if future in waiting:
-            waiting.remove(future)
+    except BaseException:
+        claim.drop()
+        raise
+    closed = asyncio.Event()  # never set: nothing reads the websocket before the start, so it waits for it
+    sock = await claim.socket(closed)
+    if sock is None:
+        return ws
     reader, writer = await asyncio.open_unix_connection(sock=sock)
 
     async def stdin() -> None:

@@ -485,6 +485,14 @@ class _Watch:
         #: The pty master (``-t``): where window sizes go; input reaches it only with ``-i``.
         self.master = stdio.stdin if config.tty else -1
         self.stdin = stdio.stdin if config.open_stdin else -1
+        #: Client input the container has not read yet.  A pipe's writes never block the monitor
+        #: (the container may be blocked writing output only the monitor reads): what does not fit
+        #: waits here, and clients are not read meanwhile, so a fast sender is held back.
+        self.stdin_pending = bytearray()
+        self.stdin_closing = False
+        self.paused: list[int] = []  # clients not read while stdin_pending drains
+        if self.stdin >= 0 and self.stdin != self.master:
+            os.set_blocking(self.stdin, False)
         os.close(stdio.null)
         self.listener = listener
         self.clients: dict[int, _Client] = {}
@@ -508,7 +516,10 @@ class _Watch:
     def _drop_client(self, fd: int) -> None:
         client = self.clients.pop(fd, None)
         if client is not None:
-            self.poller.unregister(fd)
+            if fd in self.paused:
+                self.paused.remove(fd)
+            else:
+                self.poller.unregister(fd)
             client.sock.close()
 
     def broadcast(self, data: bytes) -> None:
@@ -532,15 +543,58 @@ class _Watch:
         try:
             for stream, payload in client.frames.feed(data):
                 if stream == protocol.STDIN and self.stdin >= 0:
-                    _write_all(self.stdin, payload)
+                    if self.stdin == self.master:
+                        _write_all(self.stdin, payload)  # a pty takes input as the terminal would
+                    else:
+                        self.stdin_pending += payload
                 elif stream == protocol.CLOSE_STDIN and self.config.stdin_once and not self.config.tty:
-                    self._close_stdin()
+                    self.stdin_closing = True
                 elif stream == protocol.RESIZE and self.master >= 0:
                     _resize(self.master, *protocol.parse_resize(payload))
         except (ValueError, OSError):
             self._drop_client(fd)
+        self._feed_stdin()
+
+    def _feed_stdin(self) -> None:
+        """Write what the container's stdin pipe takes now; wait for it (POLLOUT) with the clients
+        unread while some is left; close it once drained if a client ended it."""
+        import select
+
+        if self.stdin < 0 or self.stdin == self.master:
+            self.stdin_pending.clear()
+            return
+        try:
+            while self.stdin_pending:
+                del self.stdin_pending[: os.write(self.stdin, self.stdin_pending)]
+        except BlockingIOError:
+            pass
+        except OSError:  # the container closed its stdin: what it would not read is dropped
+            self.stdin_pending.clear()
+        if self.stdin_pending:
+            if not self.paused:
+                self.paused = list(self.clients)
+                for fd in self.paused:
+                    self.poller.unregister(fd)
+                self.poller.register(self.stdin, select.POLLOUT)
+            return
+        self._resume_clients()
+        if self.stdin_closing:
+            self._close_stdin()
+
+    def _resume_clients(self) -> None:
+        """Read the clients again (and stop waiting for the stdin pipe to take more)."""
+        import select
+
+        if not self.paused:
+            return
+        self.poller.unregister(self.stdin)
+        for fd in self.paused:
+            self.poller.register(fd, select.POLLIN)
+        self.paused = []
 
     def _close_stdin(self) -> None:
+        self._resume_clients()
+        self.stdin_pending.clear()
         if self.stdin >= 0 and self.stdin != self.master:
             os.close(self.stdin)
         self.stdin = -1
@@ -634,6 +688,8 @@ class _Watch:
                     self._add_client(_socket.socket(fileno=conn))
                 elif fd in self.clients:
                     self._from_client(fd)
+                elif fd == self.stdin:
+                    self._feed_stdin()
         for fd in self.streams:
             os.close(fd)
         self._close_stdin()

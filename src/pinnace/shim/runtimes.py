@@ -17,14 +17,13 @@ costs no process start (podman reads container stats the same way).
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 from pinnace.errors import FailedPrecondition, InvalidArgument, NotFound, PinnaceError, Unavailable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
     from typing import Any
 
     from pinnace.runtime.cgroups import Manager
@@ -240,30 +239,44 @@ class Command(Runtime):
                 return int(f.read().strip()), 0
 
 
-@contextlib.contextmanager
-def _console_socket(console: Any) -> Iterator[tuple[list[str], Callable[[Any], None]]]:
+class _console_socket:  # noqa: N801 -- used as a function: ``with _console_socket(console) as ...``
     """For a runtime command given ``console``: its ``--console-socket`` flags, and what passes the pty
-    master it sends there on to ``console`` once it runs (no flags, and nothing to do, without one)."""
-    if console is None:
-        yield [], lambda _proc: None
-        return
-    import _socket
-    import shutil
-    import tempfile
+    master it sends there on to ``console`` once it runs (no flags, and nothing to do, without one).
+    A class rather than a contextlib generator: ``run`` imports this module, and not contextlib."""
 
-    # The runtime dials a path: a short one (sun_path is 108 bytes), ours alone.
-    socket_dir = tempfile.mkdtemp(prefix="pinnace-console-")
-    try:
-        path = os.path.join(socket_dir, "s")
-        listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    def __init__(self, console: Any) -> None:
+        self.console = console
+        self.socket_dir = ""
+        self.listener: Any = None
+
+    def __enter__(self) -> tuple[list[str], Callable[[Any], None]]:
+        if self.console is None:
+            return [], lambda _proc: None
+        import _socket
+        import tempfile
+
+        # The runtime dials a path: a short one (sun_path is 108 bytes), ours alone.
+        self.socket_dir = tempfile.mkdtemp(prefix="pinnace-console-")
+        path = os.path.join(self.socket_dir, "s")
         try:
-            listener.bind(path)
-            listener.listen(1)
-            yield ["--console-socket", path], lambda proc: _relay_console(listener, console, proc)
-        finally:
-            listener.close()
-    finally:
-        shutil.rmtree(socket_dir, ignore_errors=True)
+            self.listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+            self.listener.bind(path)
+            self.listener.listen(1)
+        except BaseException:
+            self.__exit__()
+            raise
+        listener, console = self.listener, self.console
+        return ["--console-socket", path], lambda proc: _relay_console(listener, console, proc)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+        if self.socket_dir:
+            import shutil
+
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
+            self.socket_dir = ""
 
 
 def _relay_console(listener: Any, console: Any, proc: Any) -> None:
