@@ -17,7 +17,7 @@ from pinnace import errors
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping
     from typing import Any, BinaryIO
 
     from pinnace.client.transport import Endpoint
@@ -198,8 +198,13 @@ class Client:
         """A streamed answer on a connection of its own (closed with the response)."""
         conn = _Connection(self.endpoint)
         data, sent = _encode(body, headers)
+        return self._answer(conn, lambda: conn.request(method, path_of(path, query), body=data, headers=sent))
+
+    def _answer(self, conn: _Connection, send: Callable[[], None]) -> http.client.HTTPResponse:
+        """The response to what ``send`` sent on ``conn``, a connection of the caller's own: closed,
+        and the pinnace error raised, when the exchange fails or the service answers 4xx/5xx."""
         try:
-            conn.request(method, path_of(path, query), body=data, headers=sent)
+            send()
             response = conn.getresponse()
         except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
             conn.close()
@@ -226,7 +231,9 @@ class Client:
         """``POST`` with ``Upgrade: tcp``: the raw connection once the service switches protocols."""
         conn = _Connection(self.endpoint)
         data, sent = _encode(body, None)
-        try:
+        sent_on: list[Any] = []  # the socket, taken before getresponse() (which drops it for a 101)
+
+        def send() -> None:
             conn.putrequest("POST", path_of(path, query), skip_accept_encoding=True)
             conn.putheader("Connection", "Upgrade")
             conn.putheader("Upgrade", "tcp")
@@ -234,18 +241,10 @@ class Client:
                 conn.putheader(key, value)
             conn.putheader("Content-Length", str(len(data or b"")))
             conn.endheaders(data)
-            sock = conn.sock
-            response = conn.getresponse()
-        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-            conn.close()
-            raise self._lost() from None
-        except OSError as e:
-            conn.close()
-            raise self._failed(e) from None
-        if response.status >= 400:
-            payload = response.read()
-            conn.close()
-            raise error_of(response.status, payload)
+            sent_on.append(conn.sock)
+
+        response = self._answer(conn, send)
+        sock = sent_on[0]
         if response.status != 101 or sock is None:
             conn.close()
             raise errors.PinnaceError(f"attach: the service answered {response.status}, not 101")
