@@ -170,7 +170,9 @@ class ContextStore:
             os.makedirs(self._tls_dir(name), mode=0o700, exist_ok=True)
             atomic_write(os.path.join(self._tls_dir(name), _TLS_FILES[key]), data)
         os.makedirs(self._meta_dir(name), mode=0o755, exist_ok=True)
-        atomic_write(os.path.join(self._meta_dir(name), "meta.json"), jsonc.dumps(meta, compact=True).encode())
+        atomic_write(
+            os.path.join(self._meta_dir(name), "meta.json"), jsonc.dumps(meta, compact=True).encode()
+        )
 
     def remove(self, name: str) -> None:
         import shutil
