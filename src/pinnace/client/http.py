@@ -17,10 +17,13 @@ from pinnace import errors
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
-    from collections.abc import Callable, Iterator, Mapping
-    from typing import Any, BinaryIO
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+    from typing import Any, BinaryIO, TypeAlias
 
     from pinnace.client.transport import Endpoint
+
+    #: A query: a mapping, or (key, value) pairs where a key repeats (``?filter=a&filter=b``).
+    Query: TypeAlias = Mapping[str, Any] | Sequence[tuple[str, Any]]
 
 #: The API version we speak (what pinnace's service serves).
 API_VERSION = "1.45"
@@ -54,12 +57,13 @@ def error_of(status: int, body: bytes) -> errors.PinnaceError:
     return _KINDS.get(status, errors.PinnaceError)(message or f"HTTP status {status}")
 
 
-def path_of(path: str, query: Mapping[str, Any] | None = None) -> str:
+def path_of(path: str, query: Query | None = None) -> str:
     """``/v1.45/...`` with the query's non-None values (True/False as 1/0, as docker's client sends)."""
     url = f"/v{API_VERSION}{path}"
     if query:
         pairs = []
-        for key, value in query.items():
+        items = query.items() if hasattr(query, "items") else query
+        for key, value in items:
             if value is None:
                 continue
             if isinstance(value, bool):
@@ -145,7 +149,7 @@ class Client:
         self,
         method: str,
         path: str,
-        query: Mapping[str, Any] | None = None,
+        query: Query | None = None,
         body: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> tuple[int, bytes]:
@@ -177,13 +181,13 @@ class Client:
         self,
         method: str,
         path: str,
-        query: Mapping[str, Any] | None = None,
+        query: Query | None = None,
         body: Any = None,
     ) -> Any:
         _, payload = self.request(method, path, query, body)
         return json.loads(payload) if payload.strip() else None
 
-    def get(self, path: str, query: Mapping[str, Any] | None = None) -> Any:
+    def get(self, path: str, query: Query | None = None) -> Any:
         return self.json("GET", path, query)
 
     # -- streams -----------------------------------------------------------------
@@ -191,7 +195,7 @@ class Client:
         self,
         method: str,
         path: str,
-        query: Mapping[str, Any] | None = None,
+        query: Query | None = None,
         body: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> http.client.HTTPResponse:
@@ -199,6 +203,29 @@ class Client:
         conn = _Connection(self.endpoint)
         data, sent = _encode(body, headers)
         return self._answer(conn, lambda: conn.request(method, path_of(path, query), body=data, headers=sent))
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        query: Query | None = None,
+        body: Iterable[bytes] | BinaryIO | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> http.client.HTTPResponse:
+        """Like :meth:`open`, with a body streamed as it is produced (chunked): a tar of a build
+        context, a copy or a load is never held whole in memory."""
+        conn = _Connection(self.endpoint)
+        sent = {"User-Agent": "pinnace-cli", "Content-Type": "application/x-tar", **(headers or {})}
+        chunks: Iterable[bytes] | None = None
+        if body is not None:
+            chunks = iter(lambda: body.read(1 << 20), b"") if hasattr(body, "read") else body
+
+        def transmit() -> None:
+            conn.request(
+                method, path_of(path, query), body=chunks, headers=sent, encode_chunked=chunks is not None
+            )
+
+        return self._answer(conn, transmit)
 
     def _answer(self, conn: _Connection, send: Callable[[], None]) -> http.client.HTTPResponse:
         """The response to what ``send`` sent on ``conn``, a connection of the caller's own: closed,
@@ -227,7 +254,7 @@ class Client:
         finally:
             response.close()
 
-    def hijack(self, path: str, query: Mapping[str, Any] | None = None, body: Any = None) -> Hijacked:
+    def hijack(self, path: str, query: Query | None = None, body: Any = None) -> Hijacked:
         """``POST`` with ``Upgrade: tcp``: the raw connection once the service switches protocols."""
         conn = _Connection(self.endpoint)
         data, sent = _encode(body, None)
