@@ -174,6 +174,7 @@ def serve(
 
     from aiohttp import web
 
+    from pinnace.api.fastpath import PingFirstServer, PingReplies
     from pinnace.api.listen import Listeners, ListenOptions, notify, serve_tls
 
     options = listen if isinstance(listen, ListenOptions) else ListenOptions(tuple(listen))
@@ -204,14 +205,19 @@ def serve(
         opened = listeners.open()  # every socket bound (or a one-line refusal) before anything is served
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
         await runner.setup()
-        tls_servers: list[asyncio.Server] = []
+        assert runner.server is not None
+        factory = PingFirstServer(
+            PingReplies(API_VERSION, f"Pinnace/{_version()} (linux)"),
+            runner.server,
+            lambda: last.__setitem__(0, time.monotonic()),
+        )
+        servers: list[asyncio.Server] = []
         try:
             for listener in opened:
                 if listener.ssl is None:
-                    await web.SockSite(runner, listener.sock, shutdown_timeout=5.0).start()
+                    servers.append(await loop.create_server(factory, sock=listener.sock))
                 else:
-                    assert runner.server is not None
-                    tls_servers.append(await serve_tls(listener.sock, listener.ssl, runner.server))
+                    servers.append(await serve_tls(listener.sock, listener.ssl, factory))
                 if ready is not None:
                     ready(listener.url)
             notify(notify_socket, "READY=1")
@@ -234,8 +240,9 @@ def serve(
                         break
             notify(notify_socket, "STOPPING=1")
             listeners.unlink_ours()
-            for server in tls_servers:
+            for server in servers:
                 server.close()
+            factory.close_idle()
             await runner.cleanup()
         finally:
             listeners.close()
