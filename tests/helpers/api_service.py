@@ -14,6 +14,12 @@ from tests.helpers.pinnace_registry import stop
 
 def serving(store: Pinnace, where: Path) -> Iterator[str]:
     """Serve ``store``'s engine on ``where``/pinnace.sock; yield ``unix://...``; stop it at the end."""
+    for _, url in service_process(store, where):
+        yield url
+
+
+def service_process(store: Pinnace, where: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """:func:`serving`, yielding the service's process too (for tests that stop or freeze it)."""
     sock = where / "pinnace.sock"
     where.mkdir(parents=True, exist_ok=True)
     log = where / "service.log"
@@ -36,6 +42,6 @@ def serving(store: Pinnace, where: Path) -> Iterator[str]:
                         f"the API service did not start: {log.read_text(errors='replace')[-500:]}"
                     ) from None
                 time.sleep(0.05)
-        yield f"unix://{sock}"
+        yield proc, f"unix://{sock}"
     finally:
         stop(proc)

@@ -3,7 +3,7 @@ remove), logs and top.  Attach, exec, archive and stats come next."""
 
 from __future__ import annotations
 
-from pinnace.api.server import call, json_response, query_bool, query_filters
+from pinnace.api.server import call, json_response, query_bool, query_filters, quick_or_call
 from pinnace.errors import PinnaceError
 
 #: How often a waiter of ``/containers/{id}/wait`` looks at the container, in seconds (each waiter polls
@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
     from aiohttp import web
 
+    from pinnace.api.server import Engines
+    from pinnace.containers.records import ContainerRecord
     from pinnace.engine import Engine
 
 
@@ -29,13 +31,14 @@ async def list_containers(request: web.Request) -> web.StreamResponse:
     except ValueError:
         raise InvalidArgument("invalid limit") from None
 
-    def work(engine: Engine) -> list[dict[str, Any]]:
+    def rows(engine: Engine, records: list[ContainerRecord] | None) -> list[dict[str, Any]] | None:
         from pinnace.containers import views
 
+        if records is None:
+            return None
         service = engine.containers
-        records = views.ps_list(service.list(), filters, show_all=show_all, limit=limit)
         out = []
-        for r in records:
+        for r in views.ps_list(records, filters, show_all=show_all, limit=limit):
             row = views.summary(r, network=service.network_settings(r), mounts=service.mounts_view(r))
             if size:  # dockerd's omitempty: a size of 0 is left out
                 size_rw, size_root_fs = service.sizes(r)
@@ -43,7 +46,13 @@ async def list_containers(request: web.Request) -> web.StreamResponse:
             out.append(row)
         return out
 
-    return json_response(await call(request, work))
+    return await quick_or_call(
+        request,
+        lambda engine: (
+            None if size else rows(engine, engine.containers.list_settled())
+        ),  # sizes walk the disk
+        lambda engine: rows(engine, engine.containers.list()),
+    )
 
 
 async def create_container(request: web.Request) -> web.StreamResponse:
@@ -97,9 +106,7 @@ async def start_container(request: web.Request) -> web.StreamResponse:
             return False
         waiters = take_waiters(request.app, record.id)  # clients that attached before the start
         try:
-            service.start(
-                record.id, attach=handing_over(loop, waiters) if waiters else None, monitor_removes=True
-            )
+            service.start(record.id, attach=handing_over(loop, waiters) if waiters else None, remover=True)
         except PinnaceError:
             if waiters:  # clients attached for a start that failed: their streams end now
                 loop.call_soon_threadsafe(_end_attached, waiters)
@@ -109,9 +116,22 @@ async def start_container(request: web.Request) -> web.StreamResponse:
                 except PinnaceError:
                     pass
             raise
+        if record.host_config.get("AutoRemove"):
+            reap(request.app["engines"], record.id)
         return True
 
     return _no_content(204 if await call(request, work) else 304)
+
+
+def reap(engines: Engines, container_id: str) -> None:
+    """Remove the ``--rm`` container the service just started once it ends, as dockerd does (the
+    monitor leaves it to the service while the service lives): a thread of its own, not one of the
+    request pool's, which a few dozen long-running ``--rm`` containers would otherwise fill."""
+    import threading
+
+    threading.Thread(
+        target=lambda: engines.get().containers.reap(container_id), name="api-reap", daemon=True
+    ).start()
 
 
 def _end_attached(waiters: list[Any]) -> None:

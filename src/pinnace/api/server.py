@@ -123,6 +123,22 @@ async def call(request: web.Request, work: Callable[[Engine], Any]) -> Any:
     return await asyncio.get_running_loop().run_in_executor(None, lambda: work(engines.get()))
 
 
+async def quick_or_call(
+    request: web.Request, quick: Callable[[Engine], Any | None], work: Callable[[Engine], Any]
+) -> web.Response:
+    """The JSON answer of ``quick(engine)``, run on the loop's own thread, or when it gives None, of
+    ``work(engine)`` in a worker thread.  ``quick`` only reads what never blocks (the database in WAL
+    mode, small state files): a list a client polls (``docker ps`` in a loop, compose's status checks)
+    then costs no hand-over between threads, which under load cost more than the list itself."""
+    from aiohttp import web
+
+    engines: Engines = request.app["engines"]
+    doc = quick(engines.get())
+    if doc is None:
+        doc = await call(request, work)
+    return web.Response(body=json.dumps(doc).encode(), content_type="application/json")
+
+
 def query_bool(request: web.Request, name: str) -> bool:
     return request.query.get(name, "").lower() in ("1", "true", "yes")
 
@@ -221,6 +237,8 @@ def serve(
                 if ready is not None:
                     ready(listener.url)
             notify(notify_socket, "READY=1")
+            # --rm containers that ended while no service could remove them (a service stopped early)
+            loop.run_in_executor(None, lambda: engines.get().containers.reap_orphans())
             stop = asyncio.Event()
 
             def stopping(signum: int) -> None:

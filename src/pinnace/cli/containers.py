@@ -104,7 +104,7 @@ def _run(ctx: Context, ns: Values, warm: WarmUp | None) -> int:
         attached["sock"] = connect_to(run_dir)
 
     try:
-        service.start(record.id, attach=None if detach else connect)
+        service.start(record.id, attach=None if detach else connect, remover=not detach)
     except PinnaceError as e:
         # docker run: 127 when the command is not found, 126 when it cannot run, 125 otherwise.
         ctx.stderr.write(f"pinnace: Error response from daemon: {e}\n")
@@ -206,18 +206,24 @@ def _start_attached(ctx: Context, service: ContainerService, ns: Values) -> int:
         sock = connect(service.run_dir(record.id))
     else:
         attached: dict[str, Any] = {}
-        service.start(record.id, attach=lambda run_dir: attached.update(sock=connect(run_dir)))
+        service.start(record.id, attach=lambda run_dir: attached.update(sock=connect(run_dir)), remover=True)
         sock = attached.get("sock")
-        if sock is None:
-            return int(service.wait(record.id))
-    code = session(
-        service,
-        record.id,
-        sock,
-        record.config,
-        stdin=ns.flag("interactive") and bool(record.config.get("OpenStdin")),
-        detach_keys=ns.value("detach_keys"),
-    )
+    if sock is None:
+        code: int | None = service.wait(record.id)
+    else:
+        code = session(
+            service,
+            record.id,
+            sock,
+            record.config,
+            stdin=ns.flag("interactive") and bool(record.config.get("OpenStdin")),
+            detach_keys=ns.value("detach_keys"),
+        )
+    if code is not None and record.host_config.get("AutoRemove"):  # ours to remove (we claimed it)
+        try:
+            service.remove(record.id, force=True, volumes=True)
+        except PinnaceError:
+            pass
     return 0 if code is None else int(code)
 
 

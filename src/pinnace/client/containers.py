@@ -210,12 +210,12 @@ class RemoteContainers(Service):
         return self.get(doc["Id"]), [str(w) for w in doc.get("Warnings") or []]
 
     def start(
-        self, ref: str, *, attach: Callable[[str], None] | None = None, monitor_removes: bool = False
+        self, ref: str, *, attach: Callable[[str], None] | None = None, remover: bool = False
     ) -> ContainerRecord:
         """Start; with ``attach``, hijack an attach first and give ``attach`` a local run directory whose
         socket relays it (:class:`pinnace.client.attach.Bridge`), as the local service does with its
-        monitor's.  An ``--rm`` container is removed by the service (``monitor_removes`` is implied)."""
-        del monitor_removes
+        monitor's.  An ``--rm`` container is removed by the service (its remover, whatever ``remover``)."""
+        del remover
         record = self.get(ref)
         if record.status in ("running", "paused", "restarting"):
             return record

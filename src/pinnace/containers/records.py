@@ -103,6 +103,7 @@ MUTABLE = frozenset(
 class ContainerRecords:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._all: tuple[tuple[int, int], list[ContainerRecord]] | None = None  # (generation, rows)
 
     # -- reads -------------------------------------------------------------
     def get(self, container_id: str) -> ContainerRecord:
@@ -113,9 +114,22 @@ class ContainerRecords:
 
     def all(self) -> list[ContainerRecord]:
         """Every container, newest first (``docker ps -a`` order: rows are appended as containers are created)."""
-        return [
-            _from_row(row) for row in self.db.conn.execute("SELECT * FROM containers ORDER BY rowid DESC")
-        ]
+        generation = self.db.generation()
+        if self._all is None or self._all[0] != generation:  # records are immutable: the list is shared
+            rows = self.db.conn.execute("SELECT * FROM containers ORDER BY rowid DESC")
+            self._all = (generation, [_from_row(row) for row in rows])
+        return list(self._all[1])
+
+    def using_image(self, image_id: str) -> list[tuple[str, str]]:
+        """(ID, status) of the containers made from ``image_id``, oldest first (``rmi``'s conflict): one
+        indexed query, no record parsed."""
+        sql = "SELECT id, status FROM containers WHERE image_id = ? ORDER BY rowid"
+        return [(str(row[0]), str(row[1])) for row in self.db.conn.execute(sql, (image_id,))]
+
+    def image_ids(self) -> frozenset[str]:
+        """The images containers use, in any state (``image prune`` keeps them)."""
+        rows = self.db.conn.execute("SELECT DISTINCT image_id FROM containers")
+        return frozenset(str(row[0]) for row in rows)
 
     def resolve(self, ref: str) -> ContainerRecord:
         """Find a container as docker does: full ID, then exact name (with or without "/"), then unique ID prefix."""

@@ -30,6 +30,8 @@ from pinnace.errors import Conflict, FailedPrecondition, NotFound, PinnaceError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import builtins
+    import threading
     from collections.abc import Callable, Iterator, Mapping, Sequence
     from typing import Any
 
@@ -255,20 +257,22 @@ class ContainerService:
             raise
 
     def start(
-        self, ref: str, *, attach: Callable[[str], None] | None = None, monitor_removes: bool = False
+        self, ref: str, *, attach: Callable[[str], None] | None = None, remover: bool = False
     ) -> ContainerRecord:
         """Mount the layer, write the spec and start the container under a detached monitor.
 
         With ``attach``, the container is created first and ``attach(run_dir)``
         is called to connect to its monitor before it starts (docker's CLI
-        attaches before it starts, so no output is missed).  An attached
-        ``--rm`` container is removed by whoever attached (a foreground run),
-        unless ``monitor_removes`` (the Engine API: dockerd removes it itself).
+        attaches before it starts, so no output is missed).  A ``--rm``
+        container is removed at its end by its monitor, or with ``remover``
+        by this process (:mod:`pinnace.shim.remover`: a foreground run, the
+        API service, see :meth:`reap`) as long as it lives.
         """
         from pinnace.containers import spec
         from pinnace.containers.health import initial_health
         from pinnace.containers.options import from_host_config
         from pinnace.shim import monitor
+        from pinnace.shim import remover as removers
 
         record = self.sync(self.records.resolve(ref))
         if record.status in ACTIVE:
@@ -278,6 +282,10 @@ class ContainerService:
         container_dir = self._dir(record.id)
         layer.mount_rootfs(self.stores, record.snapshot_key, rootfs)
         try:
+            if remover and record.host_config.get("AutoRemove"):
+                removers.claim(container_dir)
+            else:
+                removers.release(container_dir)
             options = from_host_config(record.host_config)
             spec.make_working_dir(rootfs, str(record.config.get("WorkingDir") or ""))
             extra, propagation = self._spec_mounts(record, rootfs)
@@ -335,9 +343,7 @@ class ContainerService:
                     open_stdin=bool(config.get("OpenStdin")),
                     stdin_once=bool(config.get("StdinOnce")),
                     wait_attach=attach is not None,
-                    exit_command=self._exit_command(
-                        record, attached=attach is not None and not monitor_removes
-                    ),
+                    exit_command=self._exit_command(record),
                     **self._health_schedule(record),
                 ),
                 on_created=(lambda: attach(run_dir)) if attach is not None else None,
@@ -659,9 +665,9 @@ class ContainerService:
             program = os.path.abspath(sys.argv[0])
         return (program, "--root", self.root, "--runroot", self.runroot, *args)
 
-    def _exit_command(self, record: ContainerRecord, *, attached: bool) -> tuple[str, ...]:
-        """``--rm`` of a container nobody waits for: its monitor removes it (a foreground run removes it itself)."""
-        if record.host_config.get("AutoRemove") and not attached:
+    def _exit_command(self, record: ContainerRecord) -> tuple[str, ...]:
+        """``--rm``: the monitor removes the container at its end, unless its remover lives then."""
+        if record.host_config.get("AutoRemove"):
             return self._cli("rm", "-f", "-v", record.id)
         return ()
 
@@ -687,6 +693,12 @@ class ContainerService:
         the container exited with code 255, as docker shows containers whose
         shim is gone, and whatever of it still runs is killed and unmounted.
         """
+        folded = self._fold(record, dry=False)
+        assert folded is not None
+        return folded
+
+    def _fold(self, record: ContainerRecord, *, dry: bool) -> ContainerRecord | None:
+        """:meth:`sync`; with ``dry``, None instead of any write (news to record, a clean-up to do)."""
         if record.status not in ACTIVE:
             return record
         from pinnace.shim.monitor import EXIT_FILE, STATE_FILE, is_monitor
@@ -696,7 +708,18 @@ class ContainerService:
         if end is None:
             if is_monitor(record.monitor_pid):
                 state = _read_json(os.path.join(run_dir, STATE_FILE))
-                return self._running(record, state) if state else record
+                if not state:
+                    return record
+                if dry:
+                    news = _state_of(record.status, state) != (
+                        record.status,
+                        record.restart_count,
+                        record.pid,
+                    )
+                    return None if news else record
+                return self._running(record, state)
+            if dry:
+                return None
             end = _read_json(os.path.join(run_dir, EXIT_FILE))  # written between the two checks
             if end is None and self._clean_after_monitor(record):
                 end = {
@@ -705,6 +728,8 @@ class ContainerService:
                 }  # killed here, as containerd kills a dead shim's task
             elif end is None:  # nothing of it left (a reboot)
                 end = {"ExitCode": 255, "FinishedAt": _now(), "Error": "container monitor died"}
+        if dry:
+            return None
         if end.get("OOMKilled"):
             self._event(record, "oom")
         self._event(record, "die", {"exitCode": str(end["ExitCode"])})
@@ -726,12 +751,7 @@ class ContainerService:
 
     def _running(self, record: ContainerRecord, state: Mapping[str, Any]) -> ContainerRecord:
         """Fold a live monitor's state file in: restarts (docker's "restarting" between runs) and new pids."""
-        if state.get("Status") == "restarting":
-            status = "restarting"
-        else:
-            status = "paused" if record.status == "paused" else "running"
-        count = int(state.get("RestartCount") or 0)
-        pid = int(state.get("Pid") or 0)
+        status, count, pid = _state_of(record.status, state)
         if (status, count, pid) == (record.status, record.restart_count, record.pid):
             return record
         changes: dict[str, Any] = {"status": status, "restart_count": count, "pid": pid}
@@ -830,6 +850,18 @@ class ContainerService:
     def list(self) -> list[ContainerRecord]:
         return [self.sync(r) for r in self.records.all()]
 
+    def list_settled(self) -> builtins.list[ContainerRecord] | None:
+        """:meth:`list` when no monitor has news to record, else None: only reads (of the database, in
+        WAL mode never blocked by a writer, and of small state files), so the API's event loop may call
+        it itself; with news, :meth:`list` (which writes and may tear down networking) runs elsewhere."""
+        out = []
+        for record in self.records.all():
+            folded = self._fold(record, dry=True)
+            if folded is None:
+                return None
+            out.append(folded)
+        return out
+
     def inspect(self, ref: str, *, size: bool = False) -> dict[str, Any]:
         """``docker container inspect``'s document (the CLI's and the Engine API's); ``size``: with
         SizeRw and SizeRootFs (``inspect --size``)."""
@@ -875,6 +907,7 @@ class ContainerService:
         first = self.sync(record)
         since = last_seq(self.db)  # a die event after this is an exit this call saw happen
         code = first.exit_code
+        began = time.monotonic()
         while True:
             try:
                 record = self.sync(self.records.get(record.id))
@@ -892,7 +925,53 @@ class ContainerService:
                 return code
             if cancelled is not None and cancelled():
                 raise Unavailable(f"the wait for container {record.id} was cancelled")
-            time.sleep(poll)
+            removed = _removals()  # a removal in this process wakes it at once; others are polled for
+            with removed:
+                removed.wait(poll if time.monotonic() - began < 2.0 else max(poll, 0.05))  # most are short
+
+    def reap(self, container_id: str) -> None:
+        """Remove an auto-remove container this process started as its remover, once it ends (dockerd
+        removes a ``--rm`` container itself).  Quiet: what fails here (someone else removing it) is
+        theirs, and what this process could not do its monitor or :meth:`reap_orphans` does."""
+        import select
+
+        try:
+            monitor_pid = self.records.get(container_id).monitor_pid
+            try:  # its monitor ends right after recording the exit: no polling for it
+                pidfd = os.pidfd_open(monitor_pid)
+            except (OSError, ValueError):
+                pass  # gone already
+            else:
+                try:
+                    select.select([pidfd], [], [])
+                finally:
+                    os.close(pidfd)
+            self.wait(container_id, condition="not-running")
+            self.remove(container_id, force=True, volumes=True)
+        except PinnaceError:
+            pass
+
+    def reap_orphans(self) -> builtins.list[str]:
+        """Remove the ended auto-remove containers whose named remover died before it could (a service
+        stopped at the wrong moment); the IDs removed.  The API service calls this as it starts."""
+        from pinnace.shim import remover
+
+        removed = []
+        for record in self.list():
+            directory = self._dir(record.id)
+            if (
+                record.host_config.get("AutoRemove")
+                and record.status not in ACTIVE
+                and record.status != "created"
+                and remover.named(directory)
+                and not remover.alive(directory)
+            ):
+                try:
+                    self.remove(record.id, force=True, volumes=True)
+                    removed.append(record.id)
+                except PinnaceError:
+                    pass
+        return removed
 
     def _last_exit(self, container_id: str, since: int, known: int) -> int:
         """The exit code of the container's newest ``die`` event after event ``since``, else ``known``."""
@@ -1052,6 +1131,9 @@ class ContainerService:
             _remove_tree(self._run_dir(record.id))
         finally:
             lock.release()
+        if _removed is not None:  # waits in this process (the API's condition=removed) look again now
+            with _removed:
+                _removed.notify_all()
         self._event(record, "destroy")
         if volumes and record.mounts:
             from pinnace.containers import mounts
@@ -1280,3 +1362,26 @@ def _remove_tree(path: str) -> None:
         remove_tree(path)
     except OSError:
         pass
+
+
+#: Notified after every removal in this process, once a wait made it (see :meth:`ContainerService.wait`).
+_removed: threading.Condition | None = None
+
+
+def _removals() -> threading.Condition:
+    global _removed
+    if _removed is None:
+        import threading  # not at import: the CLI's run and rm never wait on it
+
+        _removed = threading.Condition()
+    return _removed
+
+
+def _state_of(status: str, state: Mapping[str, Any]) -> tuple[str, int, int]:
+    """(status, restart count, pid) of a container of ``status`` from its monitor's state file:
+    "restarting" between runs, else "paused" if it was paused, else "running"."""
+    if state.get("Status") == "restarting":
+        status = "restarting"
+    else:
+        status = "paused" if status == "paused" else "running"
+    return status, int(state.get("RestartCount") or 0), int(state.get("Pid") or 0)

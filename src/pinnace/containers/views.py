@@ -20,6 +20,8 @@ server show the same thing and tests need no store.  What each one copies:
 
 from __future__ import annotations
 
+import functools
+
 from pinnace._util.units import human_duration, human_size
 from pinnace.containers.records import ZERO_TIME
 from pinnace.errors import InvalidArgument, NotFound
@@ -373,6 +375,7 @@ def _is_zero(timestamp: str) -> bool:
     return not timestamp or timestamp.startswith("0001-01-01T00:00:00")
 
 
+@functools.lru_cache(maxsize=4096)  # ps and its API list parse the same few timestamps over and over
 def _unix_ns(timestamp: str) -> int:
     """RFC 3339 with up to nanoseconds (Go's RFC3339Nano) -> nanoseconds since the epoch; 0 if unreadable.
 

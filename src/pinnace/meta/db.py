@@ -65,6 +65,12 @@ class Database:
                             conn.execute(statement)
                     conn.execute(f"PRAGMA user_version = {number}")
 
+    def generation(self) -> tuple[int, int]:
+        """A value that changes whenever the database may have: SQLite's ``data_version`` (bumped by
+        other connections' commits, other processes' included) and this connection's own change count.
+        Readers keep what they parsed while it holds (``docker ps`` in a loop re-parses nothing)."""
+        return self._conn.execute("PRAGMA data_version").fetchone()[0], self._conn.total_changes
+
     def tx(self) -> _Transaction:
         """A write transaction: BEGIN IMMEDIATE, COMMIT on success, ROLLBACK on error."""
         return _Transaction(self._conn)

@@ -444,7 +444,9 @@ def serve(config: MonitorConfig, ready: int) -> NoReturn:
         config = replace(config, restart_count=config.restart_count + 1, backoff=backoff)
     _finish(config, code)
     w.close_clients(code)
-    if config.exit_command:
+    from pinnace.shim import remover
+
+    if config.exit_command and not remover.alive(config.container_dir):  # else that process removes it
         try:
             os.execv(config.exit_command[0], list(config.exit_command))
         except OSError:
