@@ -150,8 +150,6 @@ def test_version_info_and_what_is_not_supported(engine: Pinnace, service: str, t
     assert remote(service, tmp_path, "info", "--format", same).stdout == engine.run("info", "--format", same).stdout
     assert "Mode:              daemonless" in engine.run("version").stdout
     assert "Images: 1" in remote(service, tmp_path, "info").stdout
-    df = remote(service, tmp_path, "system", "df", check=False)
-    assert df.returncode == 125 and df.stderr == "pinnace system df: not supported against a remote engine yet\n"
 
 
 def test_the_environment_picks_the_host(engine: Pinnace, service: str, tmp_path: Path) -> None:
@@ -288,6 +286,10 @@ def test_tcp_with_tls(engine: Pinnace, certs: Certs, tmp_path: Path) -> None:
         flags = ["--tlsverify", "--tlscacert", str(certs.ca), "--tlscert", str(certs.client_cert), "--tlskey", str(certs.client_key)]
         ran = remote(None, tmp_path, *flags, "-H", host, "run", "--rm", "--network", "none", "busybox", "echo", "over tls")
         assert ran.stdout == "over tls\n"
+        # the end of stdin reaches the container over TLS (a close_notify), while its output still comes
+        text = "".join(f"line {i}\n" for i in range(20000))
+        piped = remote(None, tmp_path, *flags, "-H", host, "run", "-i", "--rm", "--network", "none", "busybox", "cat", input=text)  # fmt: skip
+        assert piped.stdout == text
         assert remote(None, tmp_path, *flags, "-H", host, "images", "-q").stdout == engine.run("images", "-q").stdout
         # docker's environment: DOCKER_CERT_PATH with ca.pem, cert.pem, key.pem, and DOCKER_TLS_VERIFY
         cert_path = tmp_path / "docker-certs"
@@ -396,25 +398,7 @@ def test_wait_pause_rename_top_port(engine: Pinnace, service: str, tmp_path: Pat
 @pytest.mark.parametrize(
     "args",
     [
-        ("system", "df"),
-        ("save", "-o", "/dev/null", "busybox"),
-        ("load", "-i", "/dev/null"),
-        ("build", "."),
-        ("cp", "c1:/etc/hostname", "-"),
-        ("stats", "--no-stream"),
-        ("diff", "c1"),
-        ("export", "-o", "/dev/null", "c1"),
-        ("commit", "c1"),
-        ("update", "--memory", "64m", "c1"),
-        ("container", "prune", "-f"),
-        ("image", "prune", "-f"),
-        ("volume", "prune", "-f"),
-        ("network", "prune", "-f"),
-        ("network", "connect", "bridge", "c1"),
-        ("push", "busybox"),
-        ("import", "/dev/null"),
-        ("events",),
-        ("login", "-u", "x", "-p", "y", "example.com"),
+        ("save", "--format", "oci", "busybox"),
     ],
 )
 def test_what_is_not_supported_yet_says_so_in_one_line(

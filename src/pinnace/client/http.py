@@ -104,13 +104,9 @@ class Hijacked:
         self.sock.sendall(data)
 
     def close_write(self) -> None:
-        """Half-close (the container's stdin ends); not over TLS, which Python cannot half-close
-        without ending the session: there the container's stdin stays open."""
+        """Half-close: the container's stdin ends (over TLS a close_notify, :mod:`pinnace.client.tls`)."""
         import socket
-        import ssl
 
-        if isinstance(self.sock, ssl.SSLSocket):
-            return
         try:
             self.sock.shutdown(socket.SHUT_WR)
         except OSError:

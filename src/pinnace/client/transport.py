@@ -146,10 +146,13 @@ class Endpoint:
                 sock = socket.create_connection((self.host, self.port))
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 if self.tls.enabled:
-                    wrapped: socket.socket = self.tls.context(self.host).wrap_socket(
-                        sock, server_hostname=self.host
-                    )
-                    return wrapped
+                    from pinnace.client.tls import TLSConnection
+
+                    try:
+                        return TLSConnection(sock, self.tls.context(self.host), self.host)  # type: ignore[return-value]
+                    except BaseException:
+                        sock.close()
+                        raise
                 return sock
             return self._ssh()
         except OSError as e:
