@@ -356,3 +356,14 @@ def test_exec_in_a_runc_container(engine: Pinnace, service: str) -> None:
         assert state["ExitCode"] == 6
     finally:
         client.close()
+
+
+def test_an_exec_is_forgotten_with_its_container(engine: Pinnace, service: str) -> None:
+    engine.run("run", "-d", "--name", "short", "--network", "none", "busybox", "busybox", "sleep", "60")
+    status, reply = _request(service, "POST", "/containers/short/exec", {"Cmd": ["true"]})
+    assert status == 201
+    exec_id = json.loads(reply.partition(b"\r\n\r\n")[2])["Id"]
+    assert _request(service, "GET", f"/exec/{exec_id}/json")[0] == 200
+    engine.run("rm", "-f", "short")
+    status, reply = _request(service, "GET", f"/exec/{exec_id}/json")
+    assert status == 404 and f"No such exec instance: {exec_id}".encode() in reply

@@ -185,9 +185,23 @@ def _find(app: web.Application, exec_id: str) -> Exec:
 
     execs: dict[str, Exec] = app["execs"]
     found = execs.get(exec_id)
+    if found is not None and not _container_exists(app, found.container_id):
+        del execs[exec_id]  # dockerd forgets a container's execs with it
+        found = None
     if found is None:
         raise NotFound(f"No such exec instance: {exec_id}")
     return found
+
+
+def _container_exists(app: web.Application, container_id: str) -> bool:
+    """Whether the container is still in the store (one indexed read, on the loop's thread)."""
+    from pinnace.errors import NotFound
+
+    try:
+        app["engines"].get().containers.records.get(container_id)
+    except NotFound:
+        return False
+    return True
 
 
 def _prune(app: web.Application) -> None:
