@@ -367,3 +367,13 @@ def test_an_exec_is_forgotten_with_its_container(engine: Pinnace, service: str) 
     engine.run("rm", "-f", "short")
     status, reply = _request(service, "GET", f"/exec/{exec_id}/json")
     assert status == 404 and f"No such exec instance: {exec_id}".encode() in reply
+
+
+@needs_docker
+def test_docker_exec_detached_with_a_terminal(service: str, box: str) -> None:
+    assert docker(service, "exec", "-dt", "box", "sh", "-c", "tty > /tmp/tty; busybox sleep 1; echo done > /tmp/end").stdout == ""
+    deadline = time.monotonic() + 20
+    while docker(service, "exec", "box", "cat", "/tmp/end", check=False).stdout != "done\n":  # not hung up
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert docker(service, "exec", "box", "cat", "/tmp/tty").stdout.startswith("/dev/pts/")

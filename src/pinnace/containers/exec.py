@@ -142,7 +142,7 @@ def build_process(
     process: dict[str, Any] = jsonc.loads(jsonc.dumps(container_process))  # a deep copy
     process["args"] = list(options.cmd)
     process["env"] = exec_env(config, options.env, tty=options.tty)
-    process["terminal"] = options.tty and not options.detach  # no one would hold a detached pty
+    process["terminal"] = options.tty  # detached, :func:`_terminal_holder` holds the pty
     process["cwd"] = options.workdir or str(config.get("WorkingDir") or "") or "/"
     process.pop("consoleSize", None)
     user = options.user or str(config.get("User") or "")
@@ -260,10 +260,60 @@ def start(
     stdio.  Errors in docker's words (:func:`translate`).
     """
     log_start(service, rec, exec_id, cmd)
+    held = None
+    if detach and process.get("terminal") and console is None:
+        console = held = _terminal_holder()
     try:
         return service.runtime(rec).exec_process(rec.id, process, detach=detach, console=console)
     except PinnaceError as e:
         raise translate(e, rec, ref or rec.id) from None
+    finally:
+        if held is not None:
+            held.close()
+
+
+def _terminal_holder() -> Any:
+    """The container's end of a console socket whose pty master a small process of its own receives and
+    holds, reading and dropping the output until the exec ends: ``exec -dt`` gets its terminal, as
+    containerd's shim holds a detached exec's.  (Closed, the master would hang the process up.)"""
+    import socket
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    child = os.fork()
+    if child == 0:  # pragma: no cover - a forked process
+        try:
+            if os.fork() == 0:  # the holder: no parent waits for it, init reaps it
+                os.setsid()
+                theirs.close()
+                _hold(ours)
+        finally:
+            os._exit(0)
+    ours.close()
+    os.waitpid(child, 0)
+    return theirs
+
+
+def _hold(console: Any) -> None:
+    """In the holder: take the master, let go of every other fd (a caller's pipe held open would keep
+    its reader waiting), drain the master until the exec's end (EIO) or the sender's going."""
+    import socket
+
+    try:
+        _, fds, _, _ = socket.recv_fds(console, 1024, 1)
+    except OSError:
+        return
+    if not fds:
+        return
+    null = os.open(os.devnull, os.O_RDWR)
+    for target in (0, 1, 2):
+        os.dup2(null, target)
+    master = os.dup2(fds[0], 3, inheritable=False)
+    os.closerange(4, 65536)
+    try:
+        while os.read(master, 65536):
+            pass
+    except OSError:
+        pass
 
 
 def translate(error: PinnaceError, rec: ContainerRecord, ref: str) -> PinnaceError:
