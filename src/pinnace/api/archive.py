@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
     from aiohttp import web
 
-    from pinnace.containers.copy import PathStat
     from pinnace.containers.records import ContainerRecord
     from pinnace.containers.stats import Sample
     from pinnace.engine import Engine
@@ -35,46 +34,6 @@ _CHUNK = 1 << 16
 STATS_INTERVAL = 1.0
 #: Go's zero time.Time, as dockerd writes an unset ``read``/``preread``.
 _ZERO_TIME = "0001-01-01T00:00:00Z"
-
-# Go's os.FileMode type bits: the ``mode`` of docker's ContainerPathStat is a FileMode, not st_mode.
-_GO_DIR, _GO_SYMLINK, _GO_DEVICE, _GO_PIPE, _GO_SOCKET = 1 << 31, 1 << 27, 1 << 26, 1 << 25, 1 << 24
-_GO_SETUID, _GO_SETGID, _GO_CHAR, _GO_STICKY = 1 << 23, 1 << 22, 1 << 21, 1 << 20
-
-
-def go_file_mode(st_mode: int) -> int:
-    """``st_mode`` as Go's ``os.FileMode`` (what docker's client tests with ``IsDir()``, ``ModeSymlink``)."""
-    import stat
-
-    mode = st_mode & 0o777
-    kind = stat.S_IFMT(st_mode)
-    mode |= {
-        stat.S_IFDIR: _GO_DIR,
-        stat.S_IFLNK: _GO_SYMLINK,
-        stat.S_IFBLK: _GO_DEVICE,
-        stat.S_IFCHR: _GO_DEVICE | _GO_CHAR,
-        stat.S_IFIFO: _GO_PIPE,
-        stat.S_IFSOCK: _GO_SOCKET,
-    }.get(kind, 0)
-    for bit, go in ((stat.S_ISUID, _GO_SETUID), (stat.S_ISGID, _GO_SETGID), (stat.S_ISVTX, _GO_STICKY)):
-        if st_mode & bit:
-            mode |= go
-    return mode
-
-
-def path_stat_header(found: PathStat) -> str:
-    """``X-Docker-Container-Path-Stat``: the stat as JSON, base64 (standard alphabet), as dockerd sets it."""
-    import base64
-
-    from pinnace.logs.common import format_time
-
-    doc = {
-        "name": found.name,
-        "size": found.size,
-        "mode": go_file_mode(found.mode),
-        "mtime": format_time(int(found.mtime * 1_000_000_000)),
-        "linkTarget": found.link_target,
-    }
-    return base64.b64encode(json.dumps(doc).encode()).decode()
 
 
 def _archive_path(request: web.Request) -> str:
@@ -87,7 +46,7 @@ def _archive_path(request: web.Request) -> str:
     return path
 
 
-def _form_bool(request: web.Request, name: str, default: bool) -> bool:
+def form_bool(request: web.Request, name: str, default: bool) -> bool:
     """moby's BoolValueOrDefault: absent is ``default``; "", 0, no, false, none are false; else true."""
     if name not in request.query:
         return default
@@ -204,9 +163,9 @@ async def head_archive(request: web.Request) -> web.StreamResponse:
     ref, path = request.match_info["id"], _archive_path(request)
 
     def work(engine: Engine) -> str:
-        from pinnace.containers.copy import open_container
+        from pinnace.containers.copy import path_stat_header
 
-        with open_container(engine.containers, ref) as fs:
+        with engine.containers.open_files(ref) as fs:
             return path_stat_header(fs.stat(path))
 
     header = await call(request, work)
@@ -220,9 +179,9 @@ async def get_archive(request: web.Request) -> web.StreamResponse:
     ref, path = request.match_info["id"], _archive_path(request)
 
     def produce(engine: Engine, out: BinaryIO, response: web.StreamResponse) -> None:
-        from pinnace.containers.copy import open_container
+        from pinnace.containers.copy import path_stat_header
 
-        with open_container(engine.containers, ref) as fs:
+        with engine.containers.open_files(ref) as fs:
             found, write = fs.archive(path)
             response.headers["X-Docker-Container-Path-Stat"] = path_stat_header(found)
             write(out)
@@ -245,28 +204,19 @@ async def put_archive(request: web.Request) -> web.StreamResponse:
     from aiohttp import web
 
     ref, path = request.match_info["id"], _archive_path(request)
-    no_overwrite = _form_bool(request, "noOverwriteDirNonDir", False)
-    copy_uid_gid = _form_bool(request, "copyUIDGID", False)
+    no_overwrite = form_bool(request, "noOverwriteDirNonDir", False)
+    copy_uid_gid = form_bool(request, "copyUIDGID", False)
     body = _RequestReader(asyncio.get_running_loop(), request)
 
     def work(engine: Engine) -> None:
         from typing import cast
 
-        from pinnace.containers.copy import open_container
-
-        with open_container(engine.containers, ref) as fs:
-            owner = None
-            user = str(fs.container.config.get("User") or "")
-            if copy_uid_gid and user:
-                from pinnace.containers.spec import resolve_user
-
-                uid, gid, _ = resolve_user(user, f"/proc/self/fd/{fs.root_fd}")
-                owner = (uid, gid)
+        with engine.containers.open_files(ref) as fs:
             fs.extract(
                 path,
                 cast("BinaryIO", body),
                 keep_owners=True,
-                owner=owner,
+                copy_uid_gid=copy_uid_gid,
                 allow_overwrite_dir_with_file=not no_overwrite,
             )
 
@@ -276,8 +226,8 @@ async def put_archive(request: web.Request) -> web.StreamResponse:
 
 # -- changes, export -----------------------------------------------------------------------------
 
-#: docker's ChangeType: what ``docker diff`` prints as C, A, D.
-_CHANGE_KINDS = {"C": 0, "A": 1, "D": 2}
+#: docker's ChangeType: what ``docker diff`` prints as C, A, D (its index here).
+CHANGE_KINDS = ("C", "A", "D")
 
 
 async def container_changes(request: web.Request) -> web.StreamResponse:
@@ -285,10 +235,8 @@ async def container_changes(request: web.Request) -> web.StreamResponse:
     ref = request.match_info["id"]
 
     def work(engine: Engine) -> list[dict[str, Any]] | None:
-        from pinnace.containers.commit import changes
-
         found = [
-            {"Path": path, "Kind": _CHANGE_KINDS[kind]} for kind, path in changes(engine.containers, ref)
+            {"Path": path, "Kind": CHANGE_KINDS.index(kind)} for kind, path in engine.containers.changes(ref)
         ]
         return found or None
 
@@ -302,9 +250,7 @@ async def export_container(request: web.Request) -> web.StreamResponse:
     ref = request.match_info["id"]
 
     def produce(engine: Engine, out: BinaryIO, response: web.StreamResponse) -> None:
-        from pinnace.containers.commit import export
-
-        export(engine.containers, ref, out)
+        engine.containers.export(ref, out)
 
     response = web.StreamResponse(status=200)
     response.content_type = "application/x-tar"
@@ -410,8 +356,8 @@ async def container_stats(request: web.Request) -> web.StreamResponse:
     from pinnace.errors import InvalidArgument, NotFound
 
     ref = request.match_info["id"]
-    stream = _form_bool(request, "stream", True)
-    one_shot = _form_bool(request, "one-shot", False)
+    stream = form_bool(request, "stream", True)
+    one_shot = form_bool(request, "one-shot", False)
     if stream and one_shot:
         raise InvalidArgument("cannot have stream=true and one-shot=true")
 

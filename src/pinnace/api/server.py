@@ -78,7 +78,18 @@ def make_app(engines: Engines) -> web.Application:
 
     from aiohttp import web
 
-    from pinnace.api import archive, build, containers, execs, images, networks, system, volumes, websocket
+    from pinnace.api import (
+        archive,
+        build,
+        commit,
+        containers,
+        execs,
+        images,
+        networks,
+        system,
+        volumes,
+        websocket,
+    )
 
     @web.middleware
     async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -102,7 +113,7 @@ def make_app(engines: Engines) -> web.Application:
     app["execs"] = {}  # exec ID -> the exec instance (pinnace.api.execs), from its create on
     app["stopping"] = asyncio.Event()  # set as the service stops: hijacked connections close then
     app.on_shutdown.append(_stopping)
-    for module in (system, images, build, containers, execs, archive, volumes, networks, websocket):
+    for module in (system, images, build, containers, execs, archive, commit, volumes, networks, websocket):
         for method, path, handler in module.ROUTES:
             app.router.add_route(method, path, handler)
             app.router.add_route(method, r"/{version:v[0-9]+\.[0-9]+}" + path, handler)

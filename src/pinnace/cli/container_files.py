@@ -2,9 +2,10 @@
 
 What docker's daemon would refuse prints as ``Error response from daemon:
 ...``; what docker's client refuses (the paths on this host, argument forms)
-prints bare, as docker prints it.  Both exit 1.  The work is in
-:mod:`pinnace.containers.commit` and :mod:`pinnace.containers.copy`,
-imported when a command runs.
+prints bare, as docker prints it.  Both exit 1.  The work is the
+container service's (``changes``, ``export``, ``commit``, ``open_files``: local,
+or the Engine API's through a remote engine) and :mod:`pinnace.containers.copy`'s
+host side, imported when a command runs.
 """
 
 from __future__ import annotations
@@ -45,10 +46,8 @@ def _is_terminal(stream: object) -> bool:
 def diff(ctx: Context, argv: list[str]) -> int:
     p = Flags("diff", "Inspect changes to files or directories on a container's filesystem", "CONTAINER")
     ns = p.parse(argv, min_args=1, max_args=1)
-    from pinnace.containers.commit import changes
-
     try:
-        found = changes(ctx.engine.containers, ns.args[0])
+        found = ctx.engine.containers.changes(ns.args[0])
     except PinnaceError as exc:
         return _daemon_error(ctx, exc)
     ctx.stdout.write("".join(f"{kind} {path}\n" for kind, path in found))
@@ -59,7 +58,6 @@ def export(ctx: Context, argv: list[str]) -> int:
     p = Flags("export", "Export a container's filesystem as a tar archive", "[OPTIONS] CONTAINER")
     p.add_string("output", "o", help="Write to a file, instead of STDOUT")
     ns = p.parse(argv, min_args=1, max_args=1)
-    from pinnace.containers.commit import export as export_container
     from pinnace.containers.copy import LocalError, validate_output_path
 
     output = ns.value("output") or ""
@@ -74,9 +72,9 @@ def export(ctx: Context, argv: list[str]) -> int:
     try:
         if not output:
             ctx.stdout.flush()
-            export_container(service, ns.args[0], _binary(ctx.stdout))
+            service.export(ns.args[0], _binary(ctx.stdout))
             return 0
-        return _to_file(ctx, output, lambda out: export_container(service, ns.args[0], out))
+        return _to_file(ctx, output, lambda out: service.export(ns.args[0], out))
     except PinnaceError as exc:
         return _daemon_error(ctx, exc)
 
@@ -111,17 +109,16 @@ def commit(ctx: Context, argv: list[str]) -> int:
     p.add_string("message", "m", help="Commit message")
     p.add_bool("pause", "p", help="Pause container during commit", default=True)
     ns = p.parse(argv, min_args=1, max_args=2)
-    from pinnace.containers import commit as commits
+    from pinnace.containers.commit import parse_reference
 
     tag = None
     if len(ns.args) > 1:
         try:
-            tag = commits.parse_reference(ns.args[1])
+            tag = parse_reference(ns.args[1])
         except PinnaceError as exc:
             return _client_error(ctx, exc.message)
     try:
-        image = commits.commit(
-            ctx.engine.containers,
+        image = ctx.engine.containers.commit(
             ns.args[0],
             tag=tag,
             author=ns.value("author") or "",

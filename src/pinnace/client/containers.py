@@ -4,21 +4,27 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from pinnace.client.remote import Service
+from pinnace.client.remote import Service, filters_query
 from pinnace.errors import NotFound
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import builtins
+    import http.client
     from collections.abc import Callable, Iterator, Mapping, Sequence
-    from typing import Any
+    from typing import Any, BinaryIO
 
     from pinnace.client.attach import Bridge
     from pinnace.client.http import Client
+    from pinnace.containers.copy import PathStat
     from pinnace.containers.exec import ExecConfig
     from pinnace.containers.options import RunOptions
     from pinnace.containers.records import ContainerRecord
+    from pinnace.containers.stats import Sample
+    from pinnace.containers.update import UpdateConfig
+    from pinnace.images.records import Image
     from pinnace.logs.common import LogRecord
+    from pinnace.oci.reference import Reference
 
 
 def container_record(doc: Mapping[str, Any]) -> ContainerRecord:
@@ -353,6 +359,251 @@ class RemoteContainers(Service):
 
         self.client.request("POST", f"/containers/{name(ref)}/rename", {"name": new_name})
         return self.get(new_name)
+
+    # -- the filesystem: diff, export, commit, cp
+    def changes(self, ref: str) -> builtins.list[tuple[str, str]]:
+        from pinnace.client.http import name
+
+        found = self.client.get(f"/containers/{name(ref)}/changes") or []
+        return [("CAD"[int(change["Kind"])], str(change["Path"])) for change in found]
+
+    def export(self, ref: str, out: BinaryIO) -> None:
+        """The container's filesystem tar, streamed from the service onto ``out``."""
+        from pinnace.client.http import name
+
+        response = self.client.open("GET", f"/containers/{name(ref)}/export")
+        try:
+            _copy_stream(response, out)
+        finally:
+            response.close()
+
+    def commit(
+        self,
+        ref: str,
+        *,
+        tag: Reference | None = None,
+        author: str = "",
+        message: str = "",
+        change: Sequence[str] = (),
+        pause: bool = True,
+        config: Mapping[str, Any] | None = None,
+    ) -> Image:
+        """``POST /commit`` with docker's query (``changes`` repeated); the new image, inspected."""
+        from pinnace.client.images import image_record
+
+        query: builtins.list[tuple[str, Any]] = [
+            ("container", ref),
+            ("repo", tag.familiar_name if tag else None),
+            ("tag", tag.tag if tag else None),
+            ("comment", message or None),
+            ("author", author or None),
+            ("pause", pause),
+            *(("changes", line) for line in change),
+        ]
+        doc = self.client.json("POST", "/commit", query, dict(config) if config else None)
+        found: dict[str, Any] = self.client.get(f"/images/{doc['Id']}/json")
+        return image_record(found)
+
+    def open_files(self, ref: str) -> RemoteFiles:
+        """The container's filesystem for one ``cp``, over its archive endpoints (NotFound at once if
+        there is no such container, as the local service's)."""
+        return RemoteFiles(self.client, self.get(ref), ref)
+
+    # -- resources: stats, update, prune
+    def stats_sample(self, ref: str) -> tuple[ContainerRecord, Sample | None]:
+        """The container and one reading of it (``one-shot``: no second reading a second later)."""
+        record = self.get(ref)
+        doc = self.client.get(f"/containers/{record.id}/stats", {"stream": False, "one-shot": True})
+        return record, stats_sample(doc)
+
+    def update(self, ref: str, change: UpdateConfig) -> tuple[ContainerRecord, builtins.list[str]]:
+        from pinnace.client.http import name
+
+        doc = self.client.json("POST", f"/containers/{name(ref)}/update", None, update_body(change))
+        return self.get(ref), [str(w) for w in (doc or {}).get("Warnings") or []]
+
+    # -- networks: the local service plugs containers in, so its remote twin offers the same calls
+    def connect_network(
+        self, network_ref: str, container_ref: str, *, ip: str = "", aliases: Sequence[str] = ()
+    ) -> None:
+        """``POST /networks/{id}/connect`` with docker's EndpointConfig (IPv4 address, aliases)."""
+        from pinnace.client.http import name
+
+        endpoint: dict[str, Any] = {}
+        if ip:
+            endpoint["IPAMConfig"] = {"IPv4Address": ip}
+        if aliases:
+            endpoint["Aliases"] = list(aliases)
+        body = {"Container": container_ref, "EndpointConfig": endpoint}
+        self.client.request("POST", f"/networks/{name(network_ref)}/connect", None, body)
+
+    def disconnect_network(self, network_ref: str, container_ref: str, *, force: bool = False) -> None:
+        """``POST /networks/{id}/disconnect``; ``force`` releases a gone container's endpoint."""
+        from pinnace.client.http import name
+
+        body = {"Container": container_ref, "Force": force}
+        self.client.request("POST", f"/networks/{name(network_ref)}/disconnect", None, body)
+
+    def sweep_networks(self, records: Sequence[ContainerRecord] | None = None) -> builtins.list[str]:
+        """Nothing to do from here: the service sweeps what crashes left itself before it prunes."""
+        del records
+        return []
+
+    def prune(self, filters: Mapping[str, Sequence[str]] | None = None) -> tuple[builtins.list[str], int]:
+        doc = self.client.json("POST", "/containers/prune", {"filters": filters_query(filters)}) or {}
+        return [str(i) for i in doc.get("ContainersDeleted") or []], int(doc.get("SpaceReclaimed") or 0)
+
+
+class RemoteFiles:
+    """A container's filesystem over ``/containers/{id}/archive``: what :mod:`pinnace.containers.copy`'s
+    ``ContainerFS`` offers the copy (``stat``, ``archive``, ``extract``), so ``cp`` runs the same host
+    side either way.  Tars stream both ways; a context manager, closing any answer left unread."""
+
+    def __init__(self, client: Client, container: ContainerRecord, ref: str) -> None:
+        from pinnace.client.http import name
+
+        self.client = client
+        self.container = container
+        self.ref = ref
+        self._path = f"/containers/{name(ref)}/archive"
+        self._open: builtins.list[http.client.HTTPResponse] = []
+
+    def __enter__(self) -> RemoteFiles:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        while self._open:
+            self._open.pop().close()
+
+    def stat(self, path: str) -> PathStat:
+        """``HEAD``: the path's stat header (a HEAD answer has no body: its error is the status's)."""
+        response = self.client.open("HEAD", self._path, {"path": path})
+        try:
+            return _path_stat(response)
+        finally:
+            response.close()
+
+    def archive(self, path: str) -> tuple[PathStat, Callable[[BinaryIO], int]]:
+        """``GET``: the stat, and a function copying the tar onto a file (the bytes copied)."""
+        response = self.client.open("GET", self._path, {"path": path})
+        self._open.append(response)
+        found = _path_stat(response)
+
+        def write(out: BinaryIO) -> int:
+            try:
+                return _copy_stream(response, out)
+            finally:
+                response.close()
+
+        return found, write
+
+    def extract(
+        self,
+        path: str,
+        stream: BinaryIO,
+        *,
+        keep_owners: bool = False,
+        rename: tuple[str, str] | None = None,
+        allow_overwrite_dir_with_file: bool = False,
+        copy_uid_gid: bool = False,
+    ) -> int:
+        """``PUT`` the tar ``stream`` into the directory ``path``: its top entry renamed and its owners
+        made root's (unless ``keep_owners``) on the way, as docker's client rebases the archive before
+        sending it; the service keeps the owners it is sent, or with ``copyUIDGID`` gives them to the
+        container's User.  Returns the bytes read from ``stream``."""
+        from typing import cast
+
+        from pinnace.containers.copy import rebased_tar
+
+        body = rebased_tar(stream, owner=None if keep_owners else (0, 0), rename=rename)
+        query = {
+            "path": path,
+            "noOverwriteDirNonDir": not allow_overwrite_dir_with_file,
+            "copyUIDGID": copy_uid_gid,
+        }
+        response = self.client.send("PUT", self._path, query, cast("BinaryIO", body))
+        try:
+            response.read()
+        finally:
+            response.close()
+        return body.size
+
+
+def _path_stat(response: http.client.HTTPResponse) -> PathStat:
+    from pinnace.containers.copy import path_stat_of_header
+    from pinnace.errors import InvalidArgument
+
+    header = response.getheader("X-Docker-Container-Path-Stat")
+    if not header:
+        raise InvalidArgument("the service sent no X-Docker-Container-Path-Stat header")
+    return path_stat_of_header(header)
+
+
+def _copy_stream(response: http.client.HTTPResponse, out: BinaryIO) -> int:
+    """Copy a streamed answer onto ``out`` a chunk at a time; the bytes copied."""
+    copied = 0
+    while chunk := response.read(1 << 16):
+        out.write(chunk)
+        copied += len(chunk)
+    return copied
+
+
+def update_body(change: UpdateConfig) -> dict[str, Any]:
+    """``POST /containers/{id}/update``'s body (docker's UpdateConfig) of ``change``; zeros are unset."""
+    body: dict[str, Any] = {
+        "Memory": change.memory,
+        "MemorySwap": change.memory_swap,
+        "MemoryReservation": change.memory_reservation,
+        "NanoCpus": change.nano_cpus,
+        "CpuShares": change.cpu_shares,
+        "CpuPeriod": change.cpu_period,
+        "CpuQuota": change.cpu_quota,
+        "CpusetCpus": change.cpuset_cpus,
+        "CpusetMems": change.cpuset_mems,
+    }
+    if change.pids_limit is not None:
+        body["PidsLimit"] = change.pids_limit
+    if change.restart_policy:
+        body["RestartPolicy"] = dict(change.restart_policy)
+    return body
+
+
+def stats_sample(doc: Mapping[str, Any]) -> Sample | None:
+    """A :class:`~pinnace.containers.stats.Sample` of a stats document (None for one of a container that
+    does not run: its ``read`` is Go's zero time); memory less the inactive page cache as docker's CLI."""
+    from pinnace.containers.stats import Sample
+    from pinnace.logs.common import parse_time
+
+    try:
+        read_ns = parse_time(str(doc.get("read") or ""))
+    except ValueError:
+        return None
+    if read_ns <= 0:
+        return None
+    cpu = doc.get("cpu_stats") or {}
+    memory = doc.get("memory_stats") or {}
+    usage = int(memory.get("usage") or 0)
+    counters = memory.get("stats") or {}
+    inactive = counters.get("total_inactive_file", counters.get("inactive_file", 0)) or 0
+    if inactive < usage:
+        usage -= inactive
+    block = {"read": 0, "write": 0}
+    for item in (doc.get("blkio_stats") or {}).get("io_service_bytes_recursive") or ():
+        op = str(item.get("op") or "").lower()
+        if op in block:
+            block[op] += int(item.get("value") or 0)
+    return Sample(
+        cpu_ns=int((cpu.get("cpu_usage") or {}).get("total_usage") or 0),
+        system_ns=int(cpu.get("system_cpu_usage") or 0),
+        online_cpus=int(cpu.get("online_cpus") or 0),
+        memory=usage,
+        memory_limit=int(memory.get("limit") or 0),
+        block_read=block["read"],
+        block_write=block["write"],
+        pids=int((doc.get("pids_stats") or {}).get("current") or 0),
+        networks=MappingProxyType({k: dict(v) for k, v in (doc.get("networks") or {}).items()}),
+        read_ns=read_ns,
+    )
 
 
 def _log_records(response: Any, *, tty: bool) -> Iterator[LogRecord]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
     from typing import Any, BinaryIO
 
     from pinnace.archive.diff import DiffResult
@@ -68,19 +68,28 @@ def commit(
     message: str = "",
     change: Sequence[str] = (),
     pause: bool = True,
+    config: Mapping[str, Any] | None = None,
 ) -> Image:
-    """``docker commit``: a new image of the container's image and its changes, tagged ``tag`` if given."""
+    """``docker commit``: a new image of the container's image and its changes, tagged ``tag`` if given.
+
+    ``config`` (the Engine API's body) replaces the container's Config before
+    the changes, and what it leaves unset is then taken from the container's
+    (moby's ``merge``).
+    """
     from pinnace._util import jsonc
     from pinnace.images.changes import apply_changes
     from pinnace.meta.operations import operation
 
     record = service.get(ref)
     container_config: dict[str, Any] = jsonc.loads(jsonc.dumps(dict(record.config)))  # a deep, plain copy
-    config = apply_changes(jsonc.loads(jsonc.dumps(container_config)), change)  # refused before any work
+    base = dict(config) if config else container_config
+    new_config = apply_changes(jsonc.loads(jsonc.dumps(base)), change)  # refused before any work
+    if config:
+        merge_config(new_config, container_config)
     stores = service.stores
     try:
         with operation(stores.root):
-            image = _commit(service, record, container_config, config, tag, author, message, pause)
+            image = _commit(service, record, container_config, new_config, tag, author, message, pause)
     except BaseException:
         stores.collect_garbage()  # a layer blob or snapshot no image took
         raise
@@ -90,6 +99,39 @@ def commit(
         {"comment": message, "imageID": image.id, "imageRef": tag.familiar() if tag else ""},
     )
     return image
+
+
+def merge_config(config: dict[str, Any], container: Mapping[str, Any]) -> None:
+    """moby's ``merge``: what ``config`` leaves unset comes from the container's Config (in place)."""
+    for key in ("User", "WorkingDir", "StopSignal"):
+        if not config.get(key):
+            config[key] = container.get(key) or ""
+    ports = dict(config.get("ExposedPorts") or {})
+    for port, value in (container.get("ExposedPorts") or {}).items():
+        ports.setdefault(port, value)
+    config["ExposedPorts"] = ports or container.get("ExposedPorts")
+    env = list(config.get("Env") or [])
+    keys = {item.partition("=")[0] for item in env}
+    env += [item for item in container.get("Env") or [] if item.partition("=")[0] not in keys]
+    config["Env"] = env or container.get("Env")
+    labels = dict(config.get("Labels") or {})
+    for key, value in (container.get("Labels") or {}).items():
+        labels.setdefault(key, value)
+    config["Labels"] = labels
+    if not config.get("Entrypoint"):
+        if not config.get("Cmd"):
+            config["Cmd"] = container.get("Cmd")
+        if config.get("Entrypoint") is None:
+            config["Entrypoint"] = container.get("Entrypoint")
+    health = container.get("Healthcheck")
+    if health is not None:
+        mine = config.get("Healthcheck")
+        config["Healthcheck"] = (
+            dict(health) if mine is None else {**health, **{k: v for k, v in mine.items() if v}}
+        )
+    volumes = dict(config.get("Volumes") or {})
+    volumes.update(container.get("Volumes") or {})
+    config["Volumes"] = volumes or container.get("Volumes")
 
 
 def _commit(

@@ -3,10 +3,15 @@
 Docker splits cp between the daemon and the client, and so does this module:
 
 Container side (moby's ContainerStatPath / ContainerArchivePath / ContainerExtractToDir)
-    :func:`open_container` mounts the container's root if it is not running
-    (on a private mount point, unmounted afterwards) and yields a
-    :class:`ContainerFS` with :meth:`~ContainerFS.stat`,
-    :meth:`~ContainerFS.archive` and :meth:`~ContainerFS.extract`.
+    :func:`open_container` yields a :class:`ContainerFS` with
+    :meth:`~ContainerFS.stat`, :meth:`~ContainerFS.archive` and
+    :meth:`~ContainerFS.extract`, on the root its processes see
+    (``/proc/PID/root``, its volumes and binds mounted) when it runs, else on
+    its layer with its volumes and binds mounted on a private mount point,
+    all unmounted afterwards.  A remote engine's ``open_files`` gives an
+    object with the same three methods over the Engine API
+    (:class:`pinnace.client.containers.RemoteFiles`), so the host side below
+    runs unchanged against either.
 Host side (the docker CLI's copy logic, moby's pkg/archive copy.go)
     :func:`copy_from_container` and :func:`copy_to_container` decide, from
     the source and the destination, which directory to extract into and what
@@ -69,6 +74,91 @@ class PathStat:
     mode: int  # st_mode
     mtime: float
     link_target: str = ""  # a symlink's target, resolved inside the container ("/abs/path")
+
+
+# Go's os.FileMode type bits: the ``mode`` of docker's ContainerPathStat is a FileMode, not st_mode.
+_GO_DIR, _GO_SYMLINK, _GO_DEVICE, _GO_PIPE, _GO_SOCKET = 1 << 31, 1 << 27, 1 << 26, 1 << 25, 1 << 24
+_GO_SETUID, _GO_SETGID, _GO_CHAR, _GO_STICKY = 1 << 23, 1 << 22, 1 << 21, 1 << 20
+#: (st_mode bit, FileMode bit) of the permission extras.
+_GO_EXTRAS = ((stat.S_ISUID, _GO_SETUID), (stat.S_ISGID, _GO_SETGID), (stat.S_ISVTX, _GO_STICKY))
+
+
+def go_file_mode(st_mode: int) -> int:
+    """``st_mode`` as Go's ``os.FileMode`` (what docker's client tests with ``IsDir()``, ``ModeSymlink``)."""
+    mode = st_mode & 0o777
+    kind = stat.S_IFMT(st_mode)
+    mode |= {
+        stat.S_IFDIR: _GO_DIR,
+        stat.S_IFLNK: _GO_SYMLINK,
+        stat.S_IFBLK: _GO_DEVICE,
+        stat.S_IFCHR: _GO_DEVICE | _GO_CHAR,
+        stat.S_IFIFO: _GO_PIPE,
+        stat.S_IFSOCK: _GO_SOCKET,
+    }.get(kind, 0)
+    for bit, go in _GO_EXTRAS:
+        if st_mode & bit:
+            mode |= go
+    return mode
+
+
+def st_mode_of(go_mode: int) -> int:
+    """A Go ``os.FileMode`` as ``st_mode`` (the inverse of :func:`go_file_mode`)."""
+    if go_mode & _GO_DIR:
+        kind = stat.S_IFDIR
+    elif go_mode & _GO_SYMLINK:
+        kind = stat.S_IFLNK
+    elif go_mode & _GO_DEVICE:
+        kind = stat.S_IFCHR if go_mode & _GO_CHAR else stat.S_IFBLK
+    elif go_mode & _GO_PIPE:
+        kind = stat.S_IFIFO
+    elif go_mode & _GO_SOCKET:
+        kind = stat.S_IFSOCK
+    else:
+        kind = stat.S_IFREG
+    mode = kind | (go_mode & 0o777)
+    for bit, go in _GO_EXTRAS:
+        if go_mode & go:
+            mode |= bit
+    return mode
+
+
+def path_stat_header(found: PathStat) -> str:
+    """``X-Docker-Container-Path-Stat``: the stat as JSON, base64 (standard alphabet), as dockerd sets it."""
+    import base64
+    import json
+
+    from pinnace.logs.common import format_time
+
+    doc = {
+        "name": found.name,
+        "size": found.size,
+        "mode": go_file_mode(found.mode),
+        "mtime": format_time(int(found.mtime * 1_000_000_000)),
+        "linkTarget": found.link_target,
+    }
+    return base64.b64encode(json.dumps(doc).encode()).decode()
+
+
+def path_stat_of_header(header: str) -> PathStat:
+    """The PathStat an ``X-Docker-Container-Path-Stat`` header carries (:func:`path_stat_header`'s inverse)."""
+    import base64
+    import binascii
+    import json
+
+    from pinnace.logs.common import parse_time
+
+    try:
+        doc = json.loads(base64.b64decode(header))
+        mtime = parse_time(str(doc.get("mtime") or "")) / 1e9 if doc.get("mtime") else 0.0
+        return PathStat(
+            str(doc.get("name") or ""),
+            int(doc.get("size") or 0),
+            st_mode_of(int(doc.get("mode") or 0)),
+            mtime,
+            str(doc.get("linkTarget") or ""),
+        )
+    except (ValueError, TypeError, AttributeError, binascii.Error):
+        raise InvalidArgument("unable to decode container path stat header") from None
 
 
 @record
@@ -247,14 +337,16 @@ class ContainerFS:
         keep_owners: bool = False,
         rename: tuple[str, str] | None = None,
         allow_overwrite_dir_with_file: bool = False,
-        owner: tuple[int, int] | None = None,
+        copy_uid_gid: bool = False,
     ) -> int:
         """docker's ``PUT /containers/ID/archive``: unpack ``stream`` into the directory at ``path``.
 
         ``path``'s final symlink is followed (inside the root), as moby
         does, so a link to a directory is a fine target.  Entries belong to
-        the container's root unless ``keep_owners`` (``-a``), or to
-        ``owner`` (uid, gid) when given.  Returns the bytes read from ``stream``.
+        the container's root unless ``keep_owners`` (the tar's owners kept);
+        with ``copy_uid_gid`` (``-a``, the API's ``copyUIDGID``) to the
+        container's ``User`` if it has one (moby's tarCopyOptions).  Returns
+        the bytes read from ``stream``.
         """
         from pinnace.containers.spec import open_in_root
 
@@ -268,13 +360,12 @@ class ContainerFS:
         try:
             if not stat.S_ISDIR(os.fstat(fd).st_mode):
                 raise InvalidArgument("extraction point is not a directory")
-            if self.container.host_config.get("ReadonlyRootfs"):
-                raise InvalidArgument("container rootfs is marked read-only")
+            self._check_writable(_clean(absolute))
             size = untar(
                 stream,
                 f"/proc/self/fd/{fd}",
                 shown=_clean(absolute),
-                owner=owner if owner is not None else None if keep_owners else (0, 0),
+                owner=self._user_owner() if copy_uid_gid else None if keep_owners else (0, 0),
                 rename=rename,
                 check_kinds=not allow_overwrite_dir_with_file,
             )
@@ -283,20 +374,52 @@ class ContainerFS:
         self.service._event(self.container, "extract-to-dir")
         return size
 
+    def _user_owner(self) -> tuple[int, int] | None:
+        """The uid and gid of the container's ``User`` in its own passwd and group (None without one)."""
+        user = str(self.container.config.get("User") or "")
+        if not user:
+            return None
+        from pinnace.containers.spec import resolve_user
+
+        uid, gid, _ = resolve_user(user, f"/proc/self/fd/{self.root_fd}")
+        return uid, gid
+
+    def _check_writable(self, absolute: str) -> None:
+        """moby's refusals: a path in a read-only volume or bind, or else on a read-only rootfs."""
+        from pinnace.containers import mounts
+
+        inside = [
+            p
+            for p in mounts.load(self.container)
+            if p.type in ("volume", "bind")
+            and (
+                absolute == _clean(p.destination)
+                or absolute.startswith(_clean(p.destination).rstrip("/") + "/")
+            )
+        ]
+        if inside:
+            if not max(inside, key=lambda p: len(_clean(p.destination))).rw:
+                raise InvalidArgument("mounted volume is marked read-only")
+        elif self.container.host_config.get("ReadonlyRootfs"):
+            raise InvalidArgument("container rootfs is marked read-only")
+
 
 @contextlib.contextmanager
 def open_container(service: ContainerService, ref: str) -> Iterator[ContainerFS]:
     """The container's root filesystem for one copy; nothing stays mounted afterwards.
 
-    A running container's root is its mount at ``service.rootfs(id)``.  A
-    stopped one's layer is mounted on a fresh directory under
-    ``<root>/tmp`` rather than there: ``start`` takes no lock, and a start
-    racing this copy must neither reuse a mount we are about to remove nor
-    see its own removed under it.
+    A running container's root is its process's (``/proc/PID/root``, checked
+    to be its mount at ``service.rootfs(id)``), where its volumes and binds
+    are mounted.  A stopped one's layer is mounted on a fresh directory under
+    ``<root>/tmp`` rather than there, with its volumes and binds on it
+    (:func:`_mount_points`): ``start`` takes no lock, and a start racing this
+    copy must neither reuse a mount we are about to remove nor see its own
+    removed under it.
     """
     container = service.get(ref)
     live = _live_root(service.rootfs(container.id))
     if live is not None:
+        live = _process_root(container.pid, live)
         try:
             yield ContainerFS(service, container, ref, live)
         finally:
@@ -312,9 +435,92 @@ def open_container(service: ContainerService, ref: str) -> Iterator[ContainerFS]
     with mounted(layer.mounts(service.stores, container.snapshot_key), scratch) as where:
         fd = os.open(where, _PATH_DIR)
         try:
+            _mount_points(service, container, fd)  # unmounted with the layer, by mounted()
             yield ContainerFS(service, container, ref, fd)
         finally:
             os.close(fd)
+
+
+def _process_root(pid: int, live: int) -> int:
+    """The running container's root as its processes see it, ``/proc/PID/root``: with its volumes,
+    binds and tmpfs mounted (the fd ``live`` of its rootfs mount shows only the layer beneath them).
+
+    Taken only when it is the very directory ``live`` is (the pid may have
+    been reused since the record was read); else ``live`` itself.  One of the
+    two fds is closed: the caller owns the one returned.
+    """
+    if pid <= 0:
+        return live
+    try:
+        fd = os.open(f"/proc/{pid}/root", _PATH_DIR)
+    except OSError:
+        return live
+    here, there = os.fstat(live), os.fstat(fd)
+    if (here.st_dev, here.st_ino) != (there.st_dev, there.st_ino):
+        os.close(fd)
+        return live
+    os.close(live)
+    return fd
+
+
+def _mount_points(service: ContainerService, container: ContainerRecord, root_fd: int) -> None:
+    """Bind a stopped container's volumes and binds onto its root ``root_fd``, as moby's
+    ``mountVolumes`` does for a copy, so ``cp`` reaches their files and not the layer beneath.
+
+    Each destination is resolved inside the root (:func:`open_in_root`: a
+    symlink the container planted cannot lead the mount outside), made if
+    missing (a directory, or an empty file for a file's bind), and mounted
+    on through ``/proc/self/fd``.  A bind whose source is gone is left out;
+    tmpfs mounts hold nothing while the container is stopped.
+    """
+    from pinnace.containers import mounts
+    from pinnace.containers.spec import open_in_root
+    from pinnace.errors import Unavailable, map_errors
+    from pinnace.mount import Mount
+    from pinnace.mount.ops import mount_one
+
+    points = [p for p in mounts.load(container) if p.type in ("volume", "bind")]
+    for point in sorted(points, key=lambda p: _clean(p.destination).count("/")):  # parents first
+        source = service.volumes.mount(point.name) if point.type == "volume" else point.source
+        if not os.path.lexists(source):
+            continue
+        with map_errors({OSError: Unavailable}, f"mount {source} on {point.destination}"):
+            target = _mount_target(root_fd, point.destination, directory=os.path.isdir(source))
+            try:
+                mount_one(
+                    Mount("bind", source, ("rbind" if point.recursive else "bind",)),
+                    f"/proc/self/fd/{target}",
+                )
+            finally:
+                os.close(target)
+            # The flags and propagation go on the new mount's root: the old fd is of the directory under it.
+            top = open_in_root(root_fd, point.destination)
+            try:
+                options = ("remount", *(() if point.rw else ("ro",)), "rprivate")
+                mount_one(Mount("bind", "", options), f"/proc/self/fd/{top}")
+            finally:
+                os.close(top)
+
+
+def _mount_target(root_fd: int, destination: str, *, directory: bool) -> int:
+    """An O_PATH fd of ``destination`` in the root (made if missing: a directory, or an empty file)."""
+    from pinnace.containers.spec import open_in_root
+
+    if directory:
+        return open_in_root(root_fd, destination, make_dirs=True)
+    parent, _, name = _clean("/" + destination).rpartition("/")
+    where = open_in_root(root_fd, parent + "/", make_dirs=True)
+    try:
+        dir_fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=where)
+    finally:
+        os.close(where)
+    try:
+        with contextlib.suppress(FileExistsError):
+            flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+            os.close(os.open(name, flags, 0o755, dir_fd=dir_fd))
+    finally:
+        os.close(dir_fd)
+    return open_in_root(root_fd, destination)
 
 
 def _live_root(target: str) -> int | None:
@@ -495,6 +701,15 @@ def _zeros(n: int, chunk: int) -> Iterator[bytes]:
         n -= step
 
 
+def rebased_tar(
+    stream: BinaryIO, *, owner: tuple[int, int] | None, rename: tuple[str, str] | None = None
+) -> _Filter:
+    """The tar ``stream`` re-encoded as docker's client sends it to a remote engine: its top entry
+    renamed, its owners ``owner`` (None: kept).  A file-like (``read``), whose ``size`` is the bytes
+    read from ``stream``."""
+    return _Filter(stream, None, "", owner, rename)
+
+
 def untar(
     stream: BinaryIO,
     dest: str,
@@ -529,7 +744,8 @@ class _Producer:
     """A thread writing a tar into a pipe whose other end we read: a writer feeding a reader.
 
     Its error, if any, is the one to report: the reader then only saw the
-    stream end early.
+    stream end early.  Unless its writes met a broken pipe: then the reader
+    stopped first, and the reader's error is the one.
     """
 
     def __init__(self, produce: Callable[[BinaryIO], object]) -> None:
@@ -537,27 +753,37 @@ class _Producer:
 
         r, w = os.pipe()
         self.reader: BinaryIO = os.fdopen(r, "rb")
-        self._writer: BinaryIO = os.fdopen(w, "wb")
+        self._pipe = os.fdopen(w, "wb")
+        self.broken = False  # a write met a broken pipe: the reader stopped first
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, args=(produce,), daemon=True)
         self._thread.start()
 
     def _run(self, produce: Callable[[BinaryIO], object]) -> None:
         try:
-            produce(self._writer)
+            from typing import cast
+
+            produce(cast("BinaryIO", self))  # write() is all a producer calls
         except BaseException as exc:  # handed to the reading thread by finish()
             self._error = exc
         finally:
             try:
-                self._writer.close()
+                self._pipe.close()
             except OSError:
                 pass  # the reader went away first
 
+    def write(self, data: bytes) -> int:
+        try:
+            return self._pipe.write(data)
+        except BrokenPipeError:
+            self.broken = True
+            raise
+
     def finish(self) -> None:
-        """Stop reading, wait for the writer; raise its error, if it had one."""
+        """Stop reading, wait for the writer; raise its error, if it had one (not a broken pipe's)."""
         self.reader.close()
         self._thread.join()
-        if self._error is not None and not isinstance(self._error, BrokenPipeError):
+        if self._error is not None and not self.broken and not isinstance(self._error, BrokenPipeError):
             raise self._error
 
 
@@ -719,7 +945,7 @@ def copy_from_container(
     if dst_path != "-":
         dst_path = resolve_local_path(dst_path)
         validate_output_path(dst_path)
-    with open_container(service, ref) as fs:
+    with service.open_files(ref) as fs:
         rebase = ""
         if follow_link:
             with contextlib.suppress(PinnaceError):
@@ -768,13 +994,13 @@ def copy_to_container(
     """``docker cp SRC CONTAINER:DST``; ``SRC`` "-" reads a tar from ``stdin`` into the directory ``DST``."""
     if src_path != "-":
         src_path = resolve_local_path(src_path)
-    with open_container(service, ref) as fs:
+    with service.open_files(ref) as fs:
         dst = _container_destination(fs, ref, dst_path)
         if src_path == "-":
             if not dst.is_dir:
                 raise LocalError(f'destination "{ref}:{dst_path}" must be a directory')
             assert stdin is not None
-            size = fs.extract(dst.path, stdin, keep_owners=keep_owners)
+            size = fs.extract(dst.path, stdin, keep_owners=keep_owners, copy_uid_gid=keep_owners)
             return Copied(size, size, f"{ref}:{dst.path}")
         src = source_info(src_path, follow_link)
         dst_dir, new_name = prepare_copy(src, dst)
@@ -785,6 +1011,7 @@ def copy_to_container(
                 dst_dir,
                 stream,
                 keep_owners=keep_owners,
+                copy_uid_gid=keep_owners,
                 rename=(top, new_name) if new_name else None,
             )
 

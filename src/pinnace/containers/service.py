@@ -33,17 +33,21 @@ if TYPE_CHECKING:
     import builtins
     import threading
     from collections.abc import Callable, Iterator, Mapping, Sequence
-    from typing import Any
+    from contextlib import AbstractContextManager
+    from typing import Any, BinaryIO
 
+    from pinnace.containers.copy import ContainerFS
     from pinnace.containers.networking import Attached
     from pinnace.containers.options import RunOptions
     from pinnace.containers.stats import Sample
     from pinnace.containers.update import UpdateConfig
+    from pinnace.images.records import Image
     from pinnace.images.stores import Stores
     from pinnace.logs.jsonfile import LogRecord
     from pinnace.meta.db import Database
     from pinnace.network.records import Endpoint
     from pinnace.network.service import NetworkService
+    from pinnace.oci.reference import Reference
     from pinnace.runtime.cgroups import Manager
     from pinnace.shim.runtimes import Runtime
     from pinnace.volumes.service import VolumeService
@@ -1285,6 +1289,43 @@ class ContainerService:
         if record.status not in ("running", "paused"):
             return record, None
         return record, stats.sample(self._cgroup(record))
+
+    # -- the filesystem: diff, export, commit, cp (the CLI calls these, and RemoteContainers has them too)
+    def changes(self, ref: str) -> Sequence[tuple[str, str]]:
+        """``docker diff``: ("C"|"A"|"D", path) in docker's order (:func:`pinnace.containers.commit.changes`)."""
+        from pinnace.containers import commit
+
+        return commit.changes(self, ref)
+
+    def export(self, ref: str, out: BinaryIO) -> None:
+        """``docker export``: the container's whole filesystem as one tar written to ``out``."""
+        from pinnace.containers import commit
+
+        commit.export(self, ref, out)
+
+    def commit(
+        self,
+        ref: str,
+        *,
+        tag: Reference | None = None,
+        author: str = "",
+        message: str = "",
+        change: Sequence[str] = (),
+        pause: bool = True,
+        config: Mapping[str, Any] | None = None,
+    ) -> Image:
+        """``docker commit`` (:func:`pinnace.containers.commit.commit`); ``config`` is the API body's."""
+        from pinnace.containers import commit
+
+        return commit.commit(
+            self, ref, tag=tag, author=author, message=message, change=change, pause=pause, config=config
+        )
+
+    def open_files(self, ref: str) -> AbstractContextManager[ContainerFS]:
+        """The container's filesystem for one ``cp`` (:func:`pinnace.containers.copy.open_container`)."""
+        from pinnace.containers.copy import open_container
+
+        return open_container(self, ref)
 
     def prune(self, filters: Mapping[str, Sequence[str]] | None = None) -> tuple[Sequence[str], int]:
         """docker container prune: remove every container that does not run; (IDs removed, bytes freed).
