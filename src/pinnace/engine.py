@@ -19,8 +19,9 @@ if TYPE_CHECKING:
     from typing import TypeVar
 
     from pinnace.build.builder import Builder, Progress
-    from pinnace.build.cache import BuildCache
+    from pinnace.build.cache import BuildCache, PruneReport
     from pinnace.build.context import IgnoreMatcher
+    from pinnace.containers.records import ContainerRecords
     from pinnace.containers.service import ContainerService
     from pinnace.content import ContentStore
     from pinnace.distribution.credentials import Credentials
@@ -112,7 +113,7 @@ class Engine:
     def images(self) -> ImageService:
         from pinnace.images.service import ImageService
 
-        return ImageService(self.stores)
+        return ImageService(self.stores, users=self._container_records)
 
     @_once
     def registry(self) -> DistributionService:
@@ -136,6 +137,12 @@ class Engine:
         return NetworkService(
             self.db, self.config.root, names=self._container_name, on_remove=_unplug_network
         )
+
+    def _container_records(self) -> ContainerRecords:
+        """The container records, for the image service's question of which images containers use."""
+        from pinnace.containers.records import ContainerRecords
+
+        return ContainerRecords(self.db)
 
     def _container_name(self, container_id: str) -> str:
         """A container's name (``network inspect``'s Containers), "" once it is gone."""
@@ -189,6 +196,27 @@ class Engine:
             matcher=matcher,
             progress=progress,
         )
+
+    def prune_build_cache(
+        self, *, everything: bool = False, keep_bytes: int = 0, older_than: float = 0.0
+    ) -> PruneReport:
+        """``builder prune`` (the CLI's and ``POST /build/prune``'s): the cache's rows, the garbage they
+        held, and with no size cap or age given the ``RUN --mount=type=cache`` directories.
+
+        ``everything`` (``--all``) changes nothing: no row is in use once its build ended (docker's
+        "dangling"), and one whose layer an image holds frees nothing but goes all the same, so that
+        ``--cache-from`` is what a rebuild then hits."""
+        from pinnace.build.cache import PruneReport
+        from pinnace.build.mounts import prune_cache_mounts
+
+        before = self.build_cache.usage().size
+        del everything
+        deleted = self.build_cache.prune_keys(keep_bytes=keep_bytes, older_than=older_than)
+        self.collect_garbage()
+        freed = max(before - self.build_cache.usage().size, 0)
+        if not keep_bytes and not older_than:
+            freed += prune_cache_mounts(self.config.root)
+        return PruneReport(tuple(deleted), freed)
 
     def collect_garbage(self) -> GCReport:
         """Remove every blob, snapshot and ingest no root reaches (waits for in-flight operations)."""

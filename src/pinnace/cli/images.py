@@ -285,18 +285,28 @@ def save(ctx: Context, argv: list[str]) -> int:
 
 
 def _save_to_file(ctx: Context, refs: list[str], path: str, fmt: str) -> None:
-    """Write next to the target and rename: a failed save never leaves a truncated archive."""
+    """Write next to the target and rename: a failed save never leaves a truncated archive.  An output
+    that is no regular file (``/dev/null``, a fifo) is written straight into: a rename would put a file
+    in its place."""
     import os
+    import stat
 
-    tmp = f"{path}.pinnace-tmp-{os.getpid()}"
+    tmp = ""
     try:
-        with open(tmp, "wb") as out:
+        try:
+            special = not stat.S_ISREG(os.stat(path).st_mode)
+        except FileNotFoundError:
+            special = False
+        if not special:
+            tmp = f"{path}.pinnace-tmp-{os.getpid()}"
+        with open(tmp or path, "wb") as out:
             ctx.engine.images.save(refs, out, fmt=fmt)
-        os.replace(tmp, path)
+        if tmp:
+            os.replace(tmp, path)
     except OSError as exc:
         raise InvalidArgument(f"failed to save to {path}: {exc.strerror}") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp and os.path.exists(tmp):
             os.unlink(tmp)
 
 
@@ -313,13 +323,14 @@ def load(ctx: Context, argv: list[str]) -> int:
     else:
         with _open_input(path) as stream:
             loaded = ctx.engine.images.load(stream)
-    if not ns.flag("quiet"):
-        for item in loaded:
-            if item.names:
-                for name in item.names:
-                    ctx.stdout.write(f"Loaded image: {name.familiar()}\n")
-            else:
-                ctx.stdout.write(f"Loaded image ID: {item.image_id}\n")
+    # -q hides progress only, as docker's: what was loaded is said all the same (once per name)
+    said: set[str] = set()
+    for item in loaded:
+        lines = [f"Loaded image: {n.familiar()}\n" for n in item.names]
+        for line in lines or [f"Loaded image ID: {item.image_id}\n"]:
+            if line not in said:
+                said.add(line)
+                ctx.stdout.write(line)
     return 0
 
 

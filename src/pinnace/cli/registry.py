@@ -1,4 +1,6 @@
-"""``pull`` (``push``, ``login``, ``logout`` follow): registry commands with docker's output and errors.
+"""``pull``, ``push``, ``login``, ``logout``: registry commands with docker's output and errors.  Against
+a remote engine, as with docker's CLI, the credentials stay with the client (its docker config) and go
+with each pull and push.
 
 Progress as docker's CLI shows it: on a terminal a line per layer with a
 bar (rich), otherwise the status lines alone ("Pulling fs layer",
@@ -107,6 +109,9 @@ def push(ctx: Context, argv: list[str]) -> int:
             if code:
                 return code
         return 0
+    if ref.digest:  # docker's client refuses it before asking the engine
+        ctx.stderr.write("cannot push a digest reference\n")
+        return 1
     out = ctx.stdout
     if not quiet:
         if not ref.tag:

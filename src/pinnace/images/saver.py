@@ -60,9 +60,14 @@ def select(stores: Stores, refs: Sequence[str]) -> list[_Selected]:
     return list(chosen.values())
 
 
-def save(stores: Stores, refs: Sequence[str], out: BinaryIO, *, fmt: str = "docker") -> None:
+def check_format(fmt: str) -> None:
+    """Refuse an archive format that is none of :data:`FORMATS` (a remote save checks it too)."""
     if fmt not in FORMATS:
         raise InvalidArgument(f'unsupported format "{fmt}": use "docker" or "oci"')
+
+
+def save(stores: Stores, refs: Sequence[str], out: BinaryIO, *, fmt: str = "docker") -> None:
+    check_format(fmt)
     if not refs:
         raise InvalidArgument("requires at least 1 argument")
     selected = select(stores, refs)

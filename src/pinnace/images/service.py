@@ -18,10 +18,20 @@ from pinnace.oci.reference import Reference, parse_normalized, parse_tag_target,
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping, Sequence
-    from typing import Any, BinaryIO
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+    from typing import Any, BinaryIO, Protocol
 
     from pinnace.images.loader import Loaded
+
+    class ImageUsers(Protocol):
+        """What the container records tell about images (wired by the engine: containers sit above)."""
+
+        def using_image(self, image_id: str) -> Sequence[tuple[str, str]]:
+            """(container ID, status) of the containers made from the image."""
+
+        def image_ids(self) -> frozenset[str]:
+            """Every image a container uses."""
+
 
 #: Filters ``images`` accepts, as docker.
 LIST_FILTERS = ("dangling", "reference", "label", "before", "since")
@@ -45,8 +55,18 @@ class DiskUsage:
 
 
 class ImageService:
-    def __init__(self, stores: Stores) -> None:
+    """``users`` makes the container records, which ``rmi`` and ``image prune`` ask which images
+    containers use (built on first use: listing images needs none)."""
+
+    def __init__(self, stores: Stores, users: Callable[[], ImageUsers] | None = None) -> None:
         self.stores = stores
+        self._make_users = users
+        self._users: ImageUsers | None = None
+
+    def _image_users(self) -> ImageUsers | None:
+        if self._users is None and self._make_users is not None:
+            self._users = self._make_users()
+        return self._users
 
     # -- reads ---------------------------------------------------------------
     def get(self, ref: str) -> Image:
@@ -107,10 +127,12 @@ class ImageService:
 
     def remove(self, refs: Iterable[str], *, force: bool = False) -> Iterator[remove.Removal | PinnaceError]:
         """Remove each ref; yields what was done, or the error for a ref that failed (docker goes on)."""
+        users = self._image_users()
+        using = users.using_image if users is not None else None
         try:
             for ref in refs:
                 try:
-                    yield from remove.remove(self.stores.records, ref, force=force)
+                    yield from remove.remove(self.stores.records, ref, force=force, users=using)
                 except PinnaceError as exc:  # NotFound, Conflict: reported per ref, docker goes on
                     yield exc
         finally:
@@ -119,14 +141,17 @@ class ImageService:
     def prune(
         self, *, all_images: bool = False, filters: Mapping[str, Sequence[str]] | None = None
     ) -> PruneReport:
-        """Remove dangling images (all unused ones with ``all_images``), then collect garbage."""
+        """Remove dangling images (all unused ones with ``all_images``), then collect garbage; an image
+        a container uses (in any state) stays, as docker keeps it."""
         filters = dict(filters or {})
         for key in filters:
             if key not in PRUNE_FILTERS:
                 raise InvalidArgument(f"invalid filter '{key}'")
+        users = self._image_users()
+        used = users.image_ids() if users is not None else frozenset()
         removals: list[remove.Removal] = []
         for img in self.stores.records.all():
-            if img.tags and not all_images:
+            if (img.tags and not all_images) or img.id in used:
                 continue
             if not _match_prune(img, filters):
                 continue
@@ -150,7 +175,9 @@ class ImageService:
         for layers in chains.values():
             for c in layers:
                 holders[c] = holders.get(c, 0) + 1
-        shared: dict[str, int] = {i: sum(sizes[c] for c in layers if holders[c] > 1) for i, layers in chains.items()}
+        shared: dict[str, int] = {
+            i: sum(sizes[c] for c in layers if holders[c] > 1) for i, layers in chains.items()
+        }
         return DiskUsage(
             images=len(images), active=active, size=size, reclaimable=size - sum(sizes[c] for c in kept),
             shared=MappingProxyType(shared),
