@@ -1,5 +1,6 @@
-"""Images built and moved as tarballs: ``POST /build``, images get (save) and load, push, prune, search,
-and the pieces the pull and import of ``POST /images/create`` share with them.
+"""Images built and moved as tarballs: ``POST /build`` (and ``/build/prune`` of its cache), images get
+(save) and load, push, prune, search, and the pieces the pull and import of ``POST /images/create``
+share with them.
 
 Bodies and archives are streamed, never held in memory: a worker thread reads the request body as a
 file (each read waits for the event loop's next chunk, :class:`_Body`) and writes a response as one
@@ -158,7 +159,10 @@ async def json_stream(
         response.content_type = "application/json"
         await response.prepare(request)
     if alive:
-        await response.write_eof()
+        try:
+            await response.write_eof()
+        except (ConnectionError, RuntimeError):
+            pass  # the client left after the last line (its error line, say): nothing is lost
     return response
 
 
@@ -197,23 +201,22 @@ def _credentials(doc: Any) -> Credentials | None:
     return None if creds.empty else creds
 
 
-def registry_auth(request: web.Request, *, strict: bool = True) -> Callable[[str], Credentials] | None:
-    """The credentials of ``X-Registry-Auth`` (push, pull) for the engine's registry calls, or None
-    when the client sent none (the service's own docker config then applies, as for the CLI).
+def registry_auth(request: web.Request, *, strict: bool = True) -> Callable[[str], Credentials]:
+    """The credentials of ``X-Registry-Auth`` (push, pull) for the engine's registry calls: only what
+    the client sent, anonymous without it.  As dockerd, the service never lends its own host's docker
+    credentials to a client (a remote user who never logged in must not push as the host's root).
 
     Not ``strict`` (the pull, as dockerd), a malformed header counts as none."""
+    from pinnace.distribution.credentials import Credentials
+
     header = request.headers.get("X-Registry-Auth", "")
-    if not header:
-        return None
+    creds = None
     try:
-        creds = _credentials(_decode_header("X-Registry-Auth", header))
+        creds = _credentials(_decode_header("X-Registry-Auth", header)) if header else None
     except InvalidArgument:
         if strict:
             raise
-        return None
-    if creds is None:
-        return None
-    given = creds
+    given = creds or Credentials()
 
     def lookup(host: str) -> Credentials:
         return given
@@ -221,26 +224,21 @@ def registry_auth(request: web.Request, *, strict: bool = True) -> Callable[[str
     return lookup
 
 
-def _registry_config(request: web.Request, engine: Engine) -> Callable[[str], Credentials] | None:
+def _registry_config(request: web.Request) -> Callable[[str], Credentials]:
     """``X-Registry-Config`` of a build: credentials per registry for the base images it pulls."""
+    from pinnace.distribution.credentials import Credentials
     from pinnace.distribution.service import registry_host
 
     header = request.headers.get("X-Registry-Config", "")
-    if not header:
-        return None
-    doc = _decode_header("X-Registry-Config", header)
-    if not isinstance(doc, dict):
-        return None
+    doc = _decode_header("X-Registry-Config", header) if header else {}
     table: dict[str, Credentials] = {}
-    for server, entry in doc.items():
+    for server, entry in doc.items() if isinstance(doc, dict) else ():
         creds = _credentials(entry)
         if creds is not None:
             table[registry_host(str(server))] = creds
-    if not table:
-        return None
 
-    def lookup(host: str) -> Credentials:
-        return table.get(host) or engine.registry.credentials(host)
+    def lookup(host: str) -> Credentials:  # the client's only, as registry_auth
+        return table.get(host) or Credentials()
 
     return lookup
 
@@ -269,12 +267,20 @@ class StreamProgress(Progress):
     RUN as it comes, ``---> Using cache`` for a cached step, warnings; nothing when ``quiet``.
 
     Pinnace keeps no intermediate images, so the `` ---> ID`` lines the legacy builder prints after
-    every step come once, for the image built."""
+    every step come once, for the image built.  Each call also goes out whole as an ``aux`` event
+    (:mod:`pinnace.build.progress`), from which pinnace's client prints what a local build prints."""
 
     def __init__(self, emit: Emit, total: int, *, quiet: bool = False) -> None:
         import threading
 
+        from pinnace.build.progress import TRACE, Events
+
+        def trace(event: dict[str, Any]) -> None:
+            if not quiet or "error" in event:  # quiet, the local CLI still says why it failed
+                emit({"id": TRACE, "aux": event})
+
         self.emit = emit
+        self.events = Events(trace)
         self.total = total
         self.quiet = quiet
         self.count = 0
@@ -289,6 +295,7 @@ class StreamProgress(Progress):
     def step(self, number: int, text: str) -> None:
         import re
 
+        self.events.step(number, text)
         if text == "exporting to image":
             self.hidden.add(number)
             return
@@ -300,11 +307,16 @@ class StreamProgress(Progress):
         self.stream(line)
 
     def cached(self, number: int) -> None:
+        self.events.cached(number)
         self.stream(" ---> Using cache\n")
+
+    def missed(self, number: int, why: str) -> None:
+        self.events.missed(number, why)
 
     def output(self, number: int, data: bytes) -> None:
         import codecs
 
+        self.events.output(number, data)
         if number in self.hidden:
             return
         with self._lock:
@@ -313,12 +325,14 @@ class StreamProgress(Progress):
         self.stream(text)
 
     def done(self, number: int, seconds: float) -> None:
+        self.events.done(number, seconds)
         with self._lock:
             decoder = self.decoders.pop(number, None)
         if decoder is not None:
             self.stream(decoder.decode(b"", final=True))
 
     def note(self, text: str) -> None:
+        self.events.note(text)
         self.stream(text + "\n")
 
 
@@ -425,7 +439,7 @@ async def build(request: web.Request) -> web.StreamResponse:
         from pinnace.build.run import StepFailed
         from pinnace.oci.digest import short_id
 
-        credentials = _registry_config(request, engine)
+        credentials = _registry_config(request)
         scratch = tempfile.mkdtemp(prefix="pinnace-build-")
         try:
             head = b""
@@ -455,6 +469,7 @@ async def build(request: web.Request) -> web.StreamResponse:
             try:
                 image = engine.builder(matcher, progress, credentials).build(dockerfile, options)
             except StepFailed as e:
+                progress.events.failed(e.message)
                 raise _BuildFailed(
                     f"The command '{e.command}' returned a non-zero code: {e.code}", e.code
                 ) from None
@@ -470,6 +485,31 @@ async def build(request: web.Request) -> web.StreamResponse:
             progress.stream(f"Successfully tagged {tag.familiar()}\n")
 
     return await json_stream(request, work, failure=_build_failure)
+
+
+async def prune_build_cache(request: web.Request) -> web.Response:
+    """``POST /build/prune?all=&keep-storage=&filters={"until": ["24h"]}``: the engine's
+    :meth:`~pinnace.engine.Engine.prune_build_cache`, answered as dockerd does (the IDs are the ones
+    ``GET /system/df`` lists)."""
+    from pinnace._util.golang import parse_duration
+    from pinnace.build.cache import cache_id
+
+    older = 0.0
+    for key, values in query_filters(request).items():
+        if key not in ("until", "unused-for"):  # BuildKit's name for it, and docker's
+            raise InvalidArgument(f'invalid filter "{key}"')
+        for value in values:
+            older = parse_duration(value) / 1e9
+    keep = request.query.get("keep-storage", "") or "0"
+    if not keep.isdigit():
+        raise InvalidArgument(f"invalid keep-storage: {keep!r} is not a number of bytes")
+    everything = query_bool(request, "all")
+
+    def work(engine: Engine) -> dict[str, Any]:
+        report = engine.prune_build_cache(everything=everything, keep_bytes=int(keep), older_than=older)
+        return {"CachesDeleted": [cache_id(k) for k in report.deleted], "SpaceReclaimed": report.reclaimed}
+
+    return json_response(await call(request, work))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -650,6 +690,7 @@ async def search_images(request: web.Request) -> web.StreamResponse:
 
 ROUTES: list[tuple[str, str, Any]] = [
     ("POST", "/build", build),
+    ("POST", "/build/prune", prune_build_cache),
     ("GET", "/images/get", get_images),
     ("GET", "/images/search", search_images),
     ("POST", "/images/load", load_images),

@@ -129,9 +129,13 @@ class BuildCache:
         ]
 
     def prune(self, *, keep_bytes: int = 0, older_than: float = 0.0) -> int:
+        """:meth:`prune_keys`, saying how many went."""
+        return len(self.prune_keys(keep_bytes=keep_bytes, older_than=older_than))
+
+    def prune_keys(self, *, keep_bytes: int = 0, older_than: float = 0.0) -> list[str]:
         """Drop rows, least recently used first, until at most ``keep_bytes`` of layers stay (0: drop
-        all), sparing those used within ``older_than`` seconds when given; how many went.  The caller
-        collects garbage afterwards."""
+        all), sparing those used within ``older_than`` seconds when given; the keys that went.  The
+        caller collects garbage afterwards."""
         conn = self.db.conn
         rows = conn.execute("SELECT key, size, last_used FROM build_cache ORDER BY last_used DESC").fetchall()
         now = time.time()
@@ -145,7 +149,21 @@ class BuildCache:
             drop.append(key)
         with self.db.tx() as tx:
             tx.executemany("DELETE FROM build_cache WHERE key = ?", [(k,) for k in drop])
-        return len(drop)
+        return drop
+
+
+@record
+class PruneReport:
+    """What ``builder prune`` removed: the cache's keys, and the bytes that freed."""
+
+    deleted: tuple[str, ...]
+    reclaimed: int
+
+
+def cache_id(key: str) -> str:
+    """A row's ID as the Engine API shows it (``system df``'s BuildCache, ``build/prune``'s
+    CachesDeleted): BuildKit's IDs are 25 characters."""
+    return key.removeprefix("sha256:")[:25]
 
 
 def _short(value: object) -> str:

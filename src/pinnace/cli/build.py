@@ -38,6 +38,9 @@ def build(ctx: Context, argv: list[str]) -> int:
     p.add_bool("rm", help="Remove intermediate containers after a successful build", default=True)
     p.add_bool("force-rm", help="Always remove intermediate containers")
     ns = p.parse(argv, min_args=1, max_args=1)
+    if ns.values("secret") and ctx.remote:  # the secret's file would have to go to the service: not yet
+        ctx.stderr.write("pinnace build --secret: not supported against a remote engine yet\n")
+        return 125
     try:
         return _build(ctx, ns)
     except PinnaceError as e:
@@ -81,6 +84,7 @@ def _build(ctx: Context, ns: Any) -> int:
     path = ns.args[0]
     file_flag = ns.value("file") or ""
     scratch = None
+    source = ""  # the file the Dockerfile was read from ("" for stdin)
     stdin: Any = getattr(sys.stdin, "buffer", sys.stdin)
     try:
         if path == "-":
@@ -95,6 +99,7 @@ def _build(ctx: Context, ns: Any) -> int:
             if is_tar(head):
                 extract_context(stdin, scratch)
                 dockerfile_text, name = _dockerfile(scratch, file_flag or "Dockerfile", relative_to=scratch)
+                source = name
             else:
                 dockerfile_text, name = stdin.read().decode("utf-8", "replace"), "Dockerfile"
             context = scratch
@@ -108,6 +113,7 @@ def _build(ctx: Context, ns: Any) -> int:
                 dockerfile_text, name = stdin.read().decode("utf-8", "replace"), "Dockerfile"
             else:
                 dockerfile_text, name = _dockerfile(context, file_flag, relative_to=os.getcwd())
+                source = name
         dockerfile = parse(dockerfile_text, os.path.basename(name))
         matcher = IgnoreMatcher(read_dockerignore(context, name))
         epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
@@ -119,9 +125,16 @@ def _build(ctx: Context, ns: Any) -> int:
         )  # fmt: skip
         quiet = ns.flag("quiet") or ns.value("progress") == "quiet"
         progress = PlainProgress(ctx.stderr, quiet=quiet)
-        for warning in dockerfile.warnings:
-            progress.note(warning)
-        builder = ctx.engine.builder(matcher, progress)
+        builder: Any
+        if ctx.remote:  # the service says the warnings, with the rest of its progress
+            from pinnace.client.build import RemoteBuilder
+
+            client = ctx.engine.client  # type: ignore[attr-defined]
+            builder = RemoteBuilder(client, matcher, progress, dockerfile_path=source, quiet=quiet)
+        else:
+            for warning in dockerfile.warnings:
+                progress.note(warning)
+            builder = ctx.engine.builder(matcher, progress)
         image = builder.build(dockerfile, options)
     finally:
         if scratch is not None:
@@ -228,20 +241,13 @@ def prune(ctx: Context, argv: list[str]) -> int:
 
         older = parse_duration(value) / 1e9
     if not ns.flag("force") and sys.stdin.isatty():
+        what = "all" if ns.flag("all") else "all dangling"
         ctx.stdout.write(
-            "WARNING! This will remove all dangling build cache. Are you sure you want to continue? [y/N] "
+            f"WARNING! This will remove {what} build cache. Are you sure you want to continue? [y/N] "
         )
         ctx.stdout.flush()
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             return 0
-    before = ctx.engine.build_cache.usage()
-    ctx.engine.build_cache.prune(keep_bytes=keep, older_than=older)
-    ctx.engine.collect_garbage()
-    after = ctx.engine.build_cache.usage()
-    freed = max(before.total - after.total, 0)
-    if not keep and not older:
-        from pinnace.build.mounts import prune_cache_mounts
-
-        freed += prune_cache_mounts(ctx.engine.config.root)
-    ctx.stdout.write(f"Total:\t{human_size(freed)}\n")
+    report = ctx.engine.prune_build_cache(everything=ns.flag("all"), keep_bytes=keep, older_than=older)
+    ctx.stdout.write(f"Total:\t{human_size(report.reclaimed)}\n")
     return 0
