@@ -1,18 +1,39 @@
-"""``/_ping``, ``/version`` and ``/info``: what a client asks first (API version negotiation)."""
+"""``/_ping``, ``/version`` and ``/info`` (what a client asks first: API version negotiation),
+``/system/df`` and ``/events``.
+
+The daemonless CLI builds the same documents from the same functions (:func:`_info`,
+:func:`disk_usage`), so ``pinnace info``/``system df`` print the same with or without ``-H``.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import time
 
-from pinnace.api.server import API_VERSION, MIN_API_VERSION, call, json_response
+from pinnace.api.server import API_VERSION, MIN_API_VERSION, call, json_response, query_filters
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping, Sequence
     from typing import Any
 
     from aiohttp import web
 
     from pinnace.engine import Engine
+    from pinnace.events import Event
+
+#: How often a follower of ``/events`` looks for new events in the log, in seconds.
+EVENTS_POLL = 0.05
+
+#: The filter keys dockerd's ``/events`` accepts.
+EVENT_FILTERS = frozenset(
+    ("config", "container", "daemon", "event", "image", "label", "network", "node", "plugin", "scope",
+     "secret", "service", "type", "volume")
+)  # fmt: skip
+
+#: ``/system/df``'s ``type`` values (API 1.42+).
+DF_TYPES = ("container", "image", "volume", "build-cache")
 
 
 def request_version(request: web.Request) -> tuple[int, int]:
@@ -184,9 +205,191 @@ def _os_name() -> str:
     return "Linux"
 
 
+# --------------------------------------------------------------------------- system df
+
+
+async def system_df(request: web.Request) -> web.StreamResponse:
+    from pinnace.errors import InvalidArgument
+
+    wanted = request.query.getall("type", [])
+    for kind in wanted:
+        if kind not in DF_TYPES:
+            raise InvalidArgument(f"unknown object type: {kind}")
+    kinds = set(wanted or DF_TYPES)
+    return json_response(await call(request, lambda engine: disk_usage(engine, kinds)))
+
+
+def disk_usage(engine: Engine, kinds: Collection[str] = DF_TYPES) -> dict[str, Any]:
+    """dockerd's DiskUsage: what the CLI's ``system df`` sums (LayersSize, each image with its
+    containers and shared bytes, each container's writable layer, each volume's size and users, the
+    build cache's steps); a kind not asked for is null."""
+    doc: dict[str, Any] = {
+        "LayersSize": 0,
+        "Images": None,
+        "Containers": None,
+        "Volumes": None,
+        "BuildCache": None,
+    }
+    service = engine.containers
+    if "image" in kinds or "container" in kinds:
+        usage = service.disk_usage()
+        images = {img.id: img for img in engine.stores.records.all()}
+        if "image" in kinds:
+            from pinnace.images import views as image_views
+
+            layers = engine.images.disk_usage(usage.images)
+            users: dict[str, int] = {}
+            for r in usage.records:
+                users[r.image_id] = users.get(r.image_id, 0) + 1
+            doc["LayersSize"] = layers.size
+            doc["Images"] = [
+                {**image_views.summary(img, users.get(img.id, 0)), "SharedSize": layers.shared.get(img.id, 0)}
+                for img in images.values()
+            ]
+        if "container" in kinds:
+            from pinnace.containers import views as container_views
+
+            out = []
+            for r in usage.records:
+                row = container_views.summary(
+                    r, network=service.network_settings(r), mounts=service.mounts_view(r)
+                )
+                size = usage.sizes.get(r.id, 0)
+                image = images.get(r.image_id)
+                out.append({**row, "SizeRw": size, "SizeRootFs": size + (image.size if image else 0)})
+            doc["Containers"] = out
+    if "volume" in kinds:
+        volumes = engine.volumes
+        doc["Volumes"] = [
+            {**volumes.inspect(rec), "UsageData": {"Size": size, "RefCount": links}}
+            for rec, size, links in volumes.usage()
+        ]
+    if "build-cache" in kinds:
+        doc["BuildCache"] = [
+            {
+                "ID": step.key.removeprefix("sha256:")[:25],
+                "Parent": step.parent.removeprefix("sha256:")[:25],
+                "Parents": [step.parent.removeprefix("sha256:")[:25]] if step.parent else [],
+                "Type": "regular",
+                "Description": step.description,
+                "InUse": False,
+                "Shared": step.shared,
+                "Size": step.size,
+                "CreatedAt": step.created,
+                "LastUsedAt": _rfc3339(step.last_used),
+                "UsageCount": 1,
+            }
+            for step in engine.build_cache.entries()
+        ]
+    return doc
+
+
+def _rfc3339(seconds: float) -> str:
+    ns = int(seconds * 1e9)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
+
+
+# --------------------------------------------------------------------------- events
+
+
+def _event_time(request: web.Request, name: str) -> int | None:
+    """``since``/``until`` as dockerd reads them (``sec[.nanos]``) in unix nanoseconds; None when absent."""
+    from pinnace._util.gotime import parse_timestamps
+    from pinnace.errors import InvalidArgument
+
+    text = request.query.get(name, "")
+    if not text:
+        return None
+    try:
+        return parse_timestamps(text)
+    except ValueError as e:
+        raise InvalidArgument(str(e)) from None
+
+
+def message(event: Event) -> dict[str, Any]:
+    """moby's events.Message: the deprecated status/id/from for container and image events (omitted when
+    empty, as its omitempty tags do), then Type, Action, Actor, scope, time, timeNano."""
+    doc: dict[str, Any] = {}
+    if event.type in ("container", "image"):
+        doc["status"] = event.action
+        doc["id"] = event.actor_id
+        image = str(event.attributes.get("image", "")) if event.type == "container" else ""
+        if image:
+            doc["from"] = image
+        doc = {k: v for k, v in doc.items() if v}
+    doc.update(
+        Type=event.type,
+        Action=event.action,
+        Actor={"ID": event.actor_id, "Attributes": dict(event.attributes)},
+        scope="local",
+        time=event.time_ns // 1_000_000_000,
+        timeNano=event.time_ns,
+    )
+    return doc
+
+
+def check_event_filters(filters: Mapping[str, Sequence[str]]) -> None:
+    """dockerd's 400 for a filter key its events do not know (InvalidArgument)."""
+    from pinnace.errors import InvalidArgument
+
+    for key in filters:
+        if key not in EVENT_FILTERS:
+            raise InvalidArgument(f"invalid filter '{key}'")
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """JSON lines of the event log: without ``since``/``until`` only what happens from now on, followed
+    until the client goes; with ``since`` the log is replayed from then first; with ``until`` the stream
+    ends at that time (at once when it has passed), as dockerd does."""
+    import asyncio
+    import functools
+
+    from aiohttp import web
+
+    from pinnace.errors import InvalidArgument
+    from pinnace.events import last_seq, matches, read_events
+
+    since, until = _event_time(request, "since"), _event_time(request, "until")
+    if until is not None and since is not None and until < since:
+        raise InvalidArgument(
+            f"`since` time ({request.query['since']}) cannot be after `until` time ({request.query['until']})"
+        )
+    filters = query_filters(request)
+    check_event_filters(filters)
+    after = 0
+    if since is None and until is None:
+        after = await call(request, lambda engine: last_seq(engine.db))
+    response = web.StreamResponse(status=200)
+    response.content_type = "application/json"
+    await response.prepare(request)
+
+    def batch(engine: Engine, after_seq: int) -> Sequence[Event]:
+        return read_events(engine.db, since_ns=since or 0, until_ns=until, after_seq=after_seq)
+
+    try:
+        while True:
+            done = until is not None and time.time_ns() > until
+            for event in await call(request, functools.partial(batch, after_seq=after)):
+                after = event.seq
+                if matches(event, filters):
+                    await response.write(json.dumps(message(event)).encode() + b"\n")
+            if done:
+                break
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                return response  # the client went away
+            await asyncio.sleep(EVENTS_POLL)
+        await response.write_eof()
+    except ConnectionError:
+        pass
+    return response
+
+
 ROUTES = [
     ("GET", "/_ping", ping),
     ("HEAD", "/_ping", ping),
     ("GET", "/version", version),
     ("GET", "/info", info),
+    ("GET", "/system/df", system_df),
+    ("GET", "/events", events),
 ]

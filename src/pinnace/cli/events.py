@@ -1,6 +1,8 @@
 """``pinnace events``: docker's event stream, read from the event log every pinnace process appends to.
 
-There is no daemon to subscribe to, so the command polls the log
+Against a remote engine (``-H``) the service's ``GET /events`` stream is read instead, with the
+same bounds and filters, and printed the same way.  Locally there is no daemon to subscribe to, so
+the command polls the log
 (:func:`pinnace.events.read_events`) by sequence number: without
 ``--since``/``--until`` it starts at the newest event and follows new ones
 until interrupted; ``--since`` replays the log from then first; ``--until``
@@ -126,7 +128,7 @@ def events(ctx: Context, argv: list[str]) -> int:
     ns = p.parse(argv, max_args=0)
     from pinnace.cli.format import TemplateError
     from pinnace.containers.views import parse_filters
-    from pinnace.errors import InvalidArgument
+    from pinnace.errors import InvalidArgument, PinnaceError
 
     template = None
     fmt = ns.value("format")
@@ -142,11 +144,18 @@ def events(ctx: Context, argv: list[str]) -> int:
     except InvalidArgument as e:
         ctx.stderr.write(f"{e}\n")
         return 1
-    for event in _follow(ctx, since, until, filters):
-        if template is None:
-            ctx.stdout.write(format_line(event))
-        else:
-            ctx.stdout.write(template.execute(Message(event)) + "\n")
+    try:
+        for event in (
+            _remote(ctx, since, until, filters) if ctx.remote else _follow(ctx, since, until, filters)
+        ):
+            if template is None:
+                ctx.stdout.write(format_line(event))
+            else:
+                ctx.stdout.write(template.execute(Message(event)) + "\n")
+    except PinnaceError as e:  # the daemon's refusal (a filter it does not know), either side
+        ctx.stdout.flush()
+        ctx.stderr.write(f"Error response from daemon: {e}\n")
+        return 1
     return 0
 
 
@@ -176,12 +185,24 @@ def _bounds(since_text: str | None, until_text: str | None) -> tuple[int | None,
     return since, until
 
 
+def _remote(
+    ctx: Context, since: int | None, until: int | None, filters: Mapping[str, list[str]]
+) -> Iterator[Event]:
+    """The service's ``/events`` stream (it follows the log as :func:`_follow` does), each line
+    flushed before the next is waited for."""
+    for event in ctx.engine.system.events(since, until, filters):  # type: ignore[attr-defined]
+        yield event
+        ctx.stdout.flush()
+
+
 def _follow(
     ctx: Context, since: int | None, until: int | None, filters: Mapping[str, list[str]]
 ) -> Iterator[Event]:
     """The matching events from ``since`` (or from now) until ``until`` (or forever), flushed as they come."""
+    from pinnace.api.system import check_event_filters
     from pinnace.events import last_seq, matches, read_events
 
+    check_event_filters(filters)  # what the service would refuse
     db = ctx.engine.db
     # Without bounds only what happens from now on is shown; with either, the log is replayed first.
     after = last_seq(db) if since is None and until is None else 0

@@ -15,7 +15,7 @@ from pinnace.errors import InvalidArgument, PinnaceError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
     from pinnace.cli.main import Context
@@ -354,12 +354,18 @@ def prune(ctx: Context, argv: list[str]) -> int:
     if not ns.flag("force") and not confirm(ctx, PRUNE_WARNING):
         return 0
     try:
-        ctx.engine.containers.sweep_networks()  # what crashes left (ports, veths, namespaces) goes first
-        deleted = ctx.engine.networks.prune(filters)
+        deleted = prune_networks(ctx, filters)
     except PinnaceError as e:
         return _daemon_error(ctx, e)
     ctx.stdout.write(prune_output(deleted))
     return 0
+
+
+def prune_networks(ctx: Context, filters: Mapping[str, Sequence[str]]) -> list[str]:
+    """The unused custom networks removed (``network prune``, ``system prune``): locally what crashes
+    left (ports, veths, namespaces) is swept first, as the service does itself behind the API."""
+    ctx.engine.containers.sweep_networks()
+    return list(ctx.engine.networks.prune(filters))
 
 
 def prune_output(deleted: Sequence[str]) -> str:

@@ -8,16 +8,19 @@ import pinnace
 from pinnace._util.units import human_size
 from pinnace.cli.flags import Flags
 from pinnace.cli.format import render
-from pinnace.cli.images import run_prune
+from pinnace.errors import PinnaceError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
     from pinnace.cli.main import Context
-    from pinnace.containers.records import ContainerUsage
+    from pinnace.volumes.records import VolumeRecord
 
 DF_TABLE = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
+#: The container states docker's ``system df`` counts active.
+ACTIVE_STATES = ("running", "paused", "restarting")
 DF_HEADERS = {
     "Type": "TYPE",
     "TotalCount": "TOTAL",
@@ -35,44 +38,89 @@ def df(ctx: Context, argv: list[str]) -> int:
     from pinnace.cli import volumes as vol
 
     fmt = ns.value("format")
-    volume_service = ctx.engine.volumes
-    volume_usage = volume_service.usage()
     if ns.flag("verbose"):
-        return _df_verbose(ctx, fmt, vol.df_rows(volume_service, volume_usage, fmt))
-    containers = ctx.engine.containers.disk_usage()
-    usage = ctx.engine.images.disk_usage(containers.images)
-    pct = f" ({usage.reclaimable * 100 // usage.size}%)" if usage.size else ""
-    rows = [
-        {
-            "Type": "Images",
-            "TotalCount": str(usage.images),
-            "Active": str(usage.active),
-            "Size": human_size(usage.size, precision=4),
-            "Reclaimable": human_size(usage.reclaimable, precision=4) + pct,
-        },
-        {
-            "Type": "Containers",
-            "TotalCount": str(containers.total),
-            "Active": str(containers.active),
-            "Size": human_size(containers.size, precision=4),
-            "Reclaimable": human_size(containers.reclaimable, precision=4) + _percent(containers),
-        },
-        vol.df_row(volume_usage),
-        _build_cache_row(ctx),
-    ]
+        doc = disk_usage_document(ctx, ("volume",))
+        mountpoints = {str(v["Name"]): str(v.get("Mountpoint") or "") for v in doc.get("Volumes") or []}
+        return _df_verbose(ctx, fmt, vol.df_rows(_volume_usage(doc), mountpoints, fmt))
+    doc = disk_usage_document(ctx)
+    rows = [_images_row(doc), _containers_row(doc), vol.df_row(_volume_usage(doc)), _build_cache_row(doc)]
     ctx.stdout.write(render(rows, fmt, default_table=DF_TABLE, headers=DF_HEADERS))
     return 0
 
 
-def _build_cache_row(ctx: Context) -> dict[str, str]:
-    """The builder's cache: its steps, their layers' bytes, what only the cache holds (reclaimable)."""
-    cache = ctx.engine.build_cache.usage()
+def disk_usage_document(ctx: Context, kinds: Sequence[str] = ()) -> dict[str, Any]:
+    """dockerd's DiskUsage document (``GET /system/df``), which ``system df`` prints from as docker's
+    CLI does: the service's, or locally the one the service would send (the same function builds it)."""
+    if ctx.remote:
+        doc: dict[str, Any] = ctx.engine.system.disk_usage(kinds)  # type: ignore[attr-defined]
+        return doc
+    from pinnace.api.system import DF_TYPES, disk_usage
+
+    return disk_usage(ctx.engine, kinds or DF_TYPES)
+
+
+def _with_percent(reclaimable: int, size: int) -> str:
+    return human_size(reclaimable, precision=4) + (f" ({reclaimable * 100 // size}%)" if size else "")
+
+
+def _images_row(doc: Mapping[str, Any]) -> dict[str, str]:
+    """docker's image row: the layers' bytes; reclaimable, all but what used images hold alone."""
+    images = doc.get("Images") or []
+    size = int(doc.get("LayersSize") or 0)
+    used = sum(
+        int(i["Size"]) - int(i["SharedSize"])
+        for i in images
+        if i.get("Containers") and i.get("Size", -1) != -1 and i.get("SharedSize", -1) != -1
+    )
+    return {
+        "Type": "Images",
+        "TotalCount": str(len(images)),
+        "Active": str(sum(1 for i in images if i.get("Containers"))),
+        "Size": human_size(size, precision=4),
+        "Reclaimable": _with_percent(size - used, size),
+    }
+
+
+def _containers_row(doc: Mapping[str, Any]) -> dict[str, str]:
+    """docker's container row: writable layers; those of containers that do not run are reclaimable."""
+    containers = doc.get("Containers") or []
+    size = sum(int(c.get("SizeRw") or 0) for c in containers)
+    active = [c for c in containers if c.get("State") in ACTIVE_STATES]
+    return {
+        "Type": "Containers",
+        "TotalCount": str(len(containers)),
+        "Active": str(len(active)),
+        "Size": human_size(size, precision=4),
+        "Reclaimable": _with_percent(size - sum(int(c.get("SizeRw") or 0) for c in active), size),
+    }
+
+
+def _volume_usage(doc: Mapping[str, Any]) -> list[tuple[VolumeRecord, int, int]]:
+    """Each volume of the document with its size and how many containers use it."""
+    from pinnace.client.volumes import volume_record
+
+    out = []
+    for v in doc.get("Volumes") or []:
+        data = v.get("UsageData") or {}
+        out.append(
+            (volume_record(v), max(int(data.get("Size") or 0), 0), max(int(data.get("RefCount") or 0), 0))
+        )
+    return out
+
+
+def _build_cache_row(doc: Mapping[str, Any]) -> dict[str, str]:
+    """docker's build cache row: the steps, the bytes of those whose layer no image shares, and of
+    those what is not in use (reclaimable)."""
+    steps = doc.get("BuildCache") or []
+    own = [s for s in steps if not s.get("Shared")]
     return {
         "Type": "Build Cache",
-        "TotalCount": str(cache.entries),
-        "Active": "0",
-        "Size": human_size(cache.total, precision=4),
-        "Reclaimable": human_size(cache.size, precision=4),
+        "TotalCount": str(len(steps)),
+        "Active": str(sum(1 for s in steps if s.get("InUse"))),
+        "Size": human_size(sum(int(s.get("Size") or 0) for s in own), precision=4),
+        "Reclaimable": human_size(
+            sum(int(s.get("Size") or 0) for s in own if not s.get("InUse")), precision=4
+        ),
     }
 
 
@@ -93,41 +141,130 @@ def _df_verbose(ctx: Context, fmt: str | None, volumes: list[Any]) -> int:
     return 0
 
 
-def _percent(usage: ContainerUsage) -> str:
-    return f" ({usage.reclaimable * 100 // usage.size}%)" if usage.size else ""
+# --------------------------------------------------------------------------- system prune
 
 
 def prune(ctx: Context, argv: list[str]) -> int:
+    """docker's ``system prune``: stopped containers, unused networks, (``--volumes``) unused anonymous
+    volumes, dangling (``-a``: unused) images and the build cache, each by its service's own prune
+    (local or remote alike), the filters passed to every one, one total at the end."""
     p = Flags("system prune", "Remove unused data", "[OPTIONS]")
     p.add_bool("all", "a", help="Remove all unused images not just dangling ones")
     p.add_list("filter", help='Provide filter values (e.g. "label=<key>=<value>")', metavar="filter")
     p.add_bool("force", "f", help="Do not prompt for confirmation")
     p.add_bool("volumes", help="Prune anonymous volumes")
     ns = p.parse(argv, max_args=0)
-    everything = ns.flag("all")
-    images = (
+    from pinnace.cli import volumes as vol
+    from pinnace.cli.images import confirm
+
+    everything, with_volumes = ns.flag("all"), ns.flag("volumes")
+    filters = vol.parse_filters(ns.values("filter"), "--filter", "system prune")
+    if with_volumes and "until" in filters:
+        ctx.stderr.write('ERROR: The "until" filter is not supported with "--volumes"\n')
+        return 1
+    if not ns.flag("force") and not confirm(ctx, _prune_warning(everything, with_volumes, filters)):
+        return 0
+    steps = [_prune_containers, _prune_networks]
+    if with_volumes:
+        steps.append(_prune_volumes)
+    steps += [_prune_images, _prune_build_cache]
+    freed = 0
+    for step in steps:
+        try:
+            output, reclaimed = step(ctx, everything, filters)
+        except PinnaceError as e:
+            ctx.stdout.flush()
+            ctx.stderr.write(f"Error response from daemon: {e}\n")
+            return 1
+        ctx.stdout.write(output)
+        freed += reclaimed
+    ctx.stdout.write(f"Total reclaimed space: {human_size(freed, precision=4)}\n")
+    return 0
+
+
+def _prune_warning(everything: bool, volumes: bool, filters: Mapping[str, Sequence[str]]) -> str:
+    """docker's confirmation text: what goes, then the label/until filters it goes by (natural order)."""
+    from pinnace.cli.volumes import natural_key
+
+    items = ["all stopped containers", "all networks not used by at least one container"]
+    if volumes:
+        items.append("all anonymous volumes not used by at least one container")
+    items.append(
         "all images without at least one container associated to them"
         if everything
         else "all dangling images"
     )
-    volumes = "  - all anonymous volumes not used by at least one container\n" if ns.flag("volumes") else ""
-    warning = f"WARNING! This will remove:\n{volumes}  - {images}\n  - unused content, snapshots and unfinished imports"
-    if not ns.flag("volumes"):
-        return run_prune(ctx, ns, warning)
-    from pinnace.cli import volumes as vol
+    items.append("all build cache" if everything else "unused build cache")
+    text = "WARNING! This will remove:\n" + "".join(f"  - {item}\n" for item in items)
+    shown = sorted(
+        (f"{key}={value}" for key in ("label", "label!", "until") for value in filters.get(key, ())),
+        key=natural_key,
+    )
+    if shown:
+        text += "\n  Items to be pruned will be filtered with:\n" + "".join(f"  - {f}\n" for f in shown)
+    return text
 
-    filters = vol.parse_filters(ns.values("filter"), "--filter", "system prune")
-    if "until" in filters:
-        ctx.stderr.write('ERROR: The "until" filter is not supported with "--volumes"\n')
-        return 1
 
-    def prune_volumes() -> int:
-        """docker's volume pruner in ``system prune``: anonymous unused volumes, with the same filters."""
-        deleted, reclaimed = ctx.engine.volumes.prune(filters)
-        ctx.stdout.write(vol.prune_output(deleted))
-        return int(reclaimed)
+def _section(title: str, lines: Sequence[str]) -> str:
+    """One pruner's report as docker prints it (a blank line after), "" when it removed nothing."""
+    return f"{title}:\n" + "".join(line + "\n" for line in lines) + "\n" if lines else ""
 
-    return run_prune(ctx, ns, warning, prune_volumes)
+
+_Pruned = tuple[str, int]
+
+
+def _prune_containers(ctx: Context, everything: bool, filters: Mapping[str, Sequence[str]]) -> _Pruned:
+    deleted, reclaimed = ctx.engine.containers.prune(filters)
+    return _section("Deleted Containers", list(deleted)), int(reclaimed) if deleted else 0
+
+
+def _prune_networks(ctx: Context, everything: bool, filters: Mapping[str, Sequence[str]]) -> _Pruned:
+    from pinnace.cli.networks import prune_networks, prune_output
+
+    return prune_output(prune_networks(ctx, filters)), 0
+
+
+def _prune_volumes(ctx: Context, everything: bool, filters: Mapping[str, Sequence[str]]) -> _Pruned:
+    """Only anonymous volumes, whatever ``-a`` says (docker's volume pruner ignores it here)."""
+    from pinnace.cli.volumes import prune_output
+
+    deleted, reclaimed = ctx.engine.volumes.prune(filters)
+    return prune_output(deleted), int(reclaimed) if deleted else 0
+
+
+def _prune_images(ctx: Context, everything: bool, filters: Mapping[str, Sequence[str]]) -> _Pruned:
+    report = ctx.engine.images.prune(all_images=everything, filters=filters)
+    lines = [f"{r.action.lower()}: {r.name}" for r in report.removals]
+    return _section("Deleted Images", lines), int(report.reclaimed)
+
+
+def _prune_build_cache(ctx: Context, everything: bool, filters: Mapping[str, Sequence[str]]) -> _Pruned:
+    """The builder's cache (docker's "dangling" rows, every row with ``-a``): ``until`` is how long
+    unused (docker maps it to BuildKit's ``unused-for``); the cache has no labels, and docker's label
+    filters do not apply to it."""
+    from pinnace.build.cache import cache_id
+
+    older = _unused_for(filters.get("until", ()))
+    report = ctx.engine.prune_build_cache(everything=everything, older_than=older)
+    return _section("Deleted build cache objects", [cache_id(k) for k in report.deleted]), report.reclaimed
+
+
+def _unused_for(until: Sequence[str]) -> float:
+    """``until`` filters (a Go duration or a timestamp, as the other pruners read them) as the seconds
+    a cache row must have gone unused (0: any); the latest bound wins."""
+    import time
+
+    from pinnace._util.gotime import get_timestamp, parse_timestamps
+    from pinnace.errors import InvalidArgument
+
+    now = time.time_ns()
+    older = 0.0
+    for value in until:
+        try:
+            older = max((now - parse_timestamps(get_timestamp(value, now))) / 1e9, 0.0)
+        except ValueError as e:
+            raise InvalidArgument(str(e)) from None
+    return older
 
 
 def version(ctx: Context, argv: list[str]) -> int:

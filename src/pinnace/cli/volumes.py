@@ -15,7 +15,7 @@ from pinnace.errors import InvalidArgument, PinnaceError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from typing import Any
 
     from pinnace.cli.main import Context
@@ -141,12 +141,12 @@ class VolumeRow:
 
 def _rows(
     recs: Sequence[VolumeRecord],
-    service: VolumeService,
+    mountpoint: Callable[[str], str],
     fmt: str | None,
     usage: Mapping[str, tuple[int, int]],
 ) -> list[Any]:
     """Rows for :func:`pinnace.cli.format.render`: plain dicts (its fast path) unless ``fmt`` calls ``.Label``."""
-    rows = [volume_row(r, service.mountpoint(r.name), usage.get(r.name)) for r in recs]
+    rows = [volume_row(r, mountpoint(r.name), usage.get(r.name)) for r in recs]
     if fmt and ".Label" in fmt.replace(".Labels", ""):
         return [VolumeRow(row, rec.labels) for row, rec in zip(rows, recs, strict=True)]
     return rows
@@ -242,7 +242,7 @@ def ls(ctx: Context, argv: list[str]) -> int:
         fmt = "name: {{.Name}}" if quiet else "name: {{.Name}}\\ndriver: {{.Driver}}\\n"
     from pinnace.cli.format import render
 
-    rows = _rows(recs, service, fmt, {})
+    rows = _rows(recs, service.mountpoint, fmt, {})
     ctx.stdout.write(render(rows, fmt, default_table=LS_TABLE, headers=LS_HEADERS))
     return 0
 
@@ -353,9 +353,9 @@ def df_row(usage: Sequence[tuple[VolumeRecord, int, int]]) -> dict[str, str]:
 
 
 def df_rows(
-    service: VolumeService, usage: Sequence[tuple[VolumeRecord, int, int]], fmt: str | None
+    usage: Sequence[tuple[VolumeRecord, int, int]], mountpoints: Mapping[str, str], fmt: str | None
 ) -> list[Any]:
     """``system df -v``'s volume rows (``.Links`` and ``.Size`` filled in), in ``volume ls`` order."""
     ordered = sorted(usage, key=lambda u: natural_key(u[0].name))
     sizes = {rec.name: (size, links) for rec, size, links in ordered}
-    return _rows([rec for rec, _, _ in ordered], service, fmt, sizes)
+    return _rows([rec for rec, _, _ in ordered], lambda name: mountpoints.get(name, ""), fmt, sizes)

@@ -14,12 +14,14 @@ from pinnace.client.containers import RemoteContainers
 from pinnace.client.images import RemoteImages, RemoteRegistry
 from pinnace.client.networks import RemoteNetworks
 from pinnace.client.remote import unsupported
+from pinnace.client.system import RemoteSystem
 from pinnace.client.volumes import RemoteVolumes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from pinnace.build.cache import PruneReport
     from pinnace.client.http import Client
 
 
@@ -35,6 +37,7 @@ class RemoteEngine:
         self.volumes = RemoteVolumes(client)
         self.networks = RemoteNetworks(client)
         self.registry = RemoteRegistry(client, self.images)
+        self.system = RemoteSystem(client)
 
     def __getattr__(self, name: str) -> Any:
         # db, stores, build_cache, builder ...: the local store's, which a remote engine has none of.
@@ -49,6 +52,14 @@ class RemoteEngine:
     def info(self) -> dict[str, Any]:
         doc: dict[str, Any] = self.client.get("/info")
         return doc
+
+    def prune_build_cache(
+        self, *, everything: bool = False, keep_bytes: int = 0, older_than: float = 0.0
+    ) -> PruneReport:
+        """The local engine's ``prune_build_cache`` on the service (``POST /build/prune``)."""
+        from pinnace.client.build import prune_build_cache
+
+        return prune_build_cache(self.client, everything=everything, keep_bytes=keep_bytes, older_than=older_than)
 
     def close(self) -> None:
         self.client.close()

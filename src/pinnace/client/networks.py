@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from pinnace.client.remote import Service
+from pinnace.client.remote import Service, filters_query
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import builtins
     from collections.abc import Callable, Mapping, Sequence
     from typing import Any
 
@@ -93,10 +94,9 @@ class RemoteNetworks(Service):
         return self._keep(self.client.get(f"/networks/{name(ref)}"))
 
     def list(self, filters: Mapping[str, Sequence[str]] | None = None) -> list[NetworkRecord]:
-        import json
-
-        query = {"filters": json.dumps({k: list(v) for k, v in filters.items()}) if filters else None}
-        return [self._keep(doc) for doc in self.client.get("/networks", query) or []]
+        return [
+            self._keep(doc) for doc in self.client.get("/networks", {"filters": filters_query(filters)}) or []
+        ]
 
     def inspect(self, rec: NetworkRecord, names: Callable[[str], str] | None = None) -> dict[str, Any]:
         del names
@@ -108,3 +108,12 @@ class RemoteNetworks(Service):
         rec = self.get(ref)
         self.client.request("DELETE", f"/networks/{name(ref)}")
         return rec
+
+    def prune(self, filters: Mapping[str, Sequence[str]] | None = None) -> builtins.list[str]:
+        """``POST /networks/prune``: the names of the networks removed (the service first sweeps what
+        crashes left, as the local CLI does before pruning)."""
+        doc = self.client.json("POST", "/networks/prune", {"filters": filters_query(filters)}) or {}
+        return [str(n) for n in doc.get("NetworksDeleted") or []]
+
+    # Plugging containers in is the local ContainerService's (it knows whether they run); the API
+    # serves it under /networks, so a remote engine's CLI finds these here (cli/networks.py picks).

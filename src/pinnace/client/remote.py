@@ -6,6 +6,7 @@ from pinnace.errors import NotImplementedYet
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
     from pinnace.client.http import Client
@@ -26,3 +27,10 @@ class Service:
         if name.startswith("__"):
             raise AttributeError(name)
         raise unsupported(f"{type(self).__name__.removeprefix('Remote').lower()}.{name}")
+
+
+def filters_query(filters: Mapping[str, Sequence[str]] | None) -> str | None:
+    """docker's ``filters`` query parameter (a JSON map of lists), None when there are none."""
+    import json
+
+    return json.dumps({k: list(v) for k, v in filters.items()}) if filters else None
