@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,23 +21,21 @@ from tests.integration.test_api_service import docker, needs_docker
 pytestmark = [pytest.mark.root, needs_docker]
 
 
-def _gone(engine: Pinnace, name: str, within: float = 20.0) -> bool:
+def _eventually(check: Callable[[], bool], within: float = 20.0) -> bool:
     deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if name not in engine.run("ps", "-a", "--format", "{{.Names}}").stdout.split():
-            return True
+    while not check():
+        if time.monotonic() > deadline:
+            return False
         time.sleep(0.1)
-    return False
+    return True
 
 
-def _exited(engine: Pinnace, name: str, within: float = 20.0) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        state = engine.run("inspect", "--format", "{{.State.Status}}", name, check=False).stdout.strip()
-        if state == "exited":
-            return True
-        time.sleep(0.1)
-    return False
+def _gone(engine: Pinnace, name: str) -> bool:
+    return _eventually(lambda: name not in engine.run("ps", "-a", "--format", "{{.Names}}").stdout.split())
+
+
+def _state(engine: Pinnace, name: str) -> str:
+    return engine.run("inspect", "--format", "{{.State.Status}}", name, check=False).stdout.strip()
 
 
 def test_the_service_removes_and_reports_the_exit(engine: Pinnace, tmp_path: Path) -> None:
@@ -114,7 +113,7 @@ def test_an_orphan_left_by_a_frozen_service_goes_at_the_next_start(engine: Pinna
         )
         os.kill(proc.pid, signal.SIGSTOP)  # alive, so the monitor leaves the removal to it; frozen, it cannot
         try:
-            assert _exited(engine, "orphan")
+            assert _eventually(lambda: _state(engine, "orphan") == "exited")
             time.sleep(0.5)  # the monitor has recorded the exit and left; nothing removes the container now
             assert engine.run("inspect", "--format", "{{.State.Status}}", "orphan").stdout == "exited\n"
         finally:
@@ -132,10 +131,7 @@ def test_a_foreground_cli_run_that_detached_leaves_the_removal_to_the_monitor(en
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 20
-        while engine.run("inspect", "--format", "{{.State.Status}}", "fg", check=False).stdout != "running\n":
-            assert time.monotonic() < deadline, "the container did not start"
-            time.sleep(0.05)
+        assert _eventually(lambda: _state(engine, "fg") == "running"), "the container did not start"
     finally:
         cli.kill()
         cli.wait()

@@ -145,7 +145,9 @@ class Claim:
     back (:meth:`make`), because the client's start may come at once: ``start`` then hands the
     socket over (:func:`take_waiters`); a running container's monitor is connected to directly."""
 
-    def __init__(self, app: web.Application, container_id: str, tty: bool, running: bool, run_dir: str) -> None:
+    def __init__(
+        self, app: web.Application, container_id: str, tty: bool, running: bool, run_dir: str
+    ) -> None:
         self.tty, self.running, self.run_dir = tty, running, run_dir
         self.future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.waiting: list[asyncio.Future[Any]] = app["attach_waiters"].setdefault(container_id, [])

@@ -16,9 +16,7 @@ from pinnace.api.server import query_bool
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-
     from aiohttp import web
-
 
 
 async def attach_websocket(request: web.Request) -> web.StreamResponse:

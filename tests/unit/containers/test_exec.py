@@ -88,11 +88,11 @@ def test_workdir_user_and_tty(rootfs: Path) -> None:
     assert process["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [1000, 50, 0]}
 
 
-def test_default_cwd_is_root_and_detached_gets_no_terminal(rootfs: Path) -> None:
-    options = execs.ExecConfig(cmd=("true",), tty=True, detach=True)
+def test_default_cwd_is_root_and_detached_keeps_its_terminal(rootfs: Path) -> None:
+    options = execs.ExecConfig(cmd=("true",), tty=True, detach=True)  # exec -dt: docker gives a terminal
     process = execs.build_process(record({"Hostname": "h"}), CONTAINER_PROCESS, options, rootfs=str(rootfs))
     assert process["cwd"] == "/"
-    assert process["terminal"] is False
+    assert process["terminal"] is True
 
 
 def test_the_containers_user_is_resolved_again(rootfs: Path) -> None:
