@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from pinnace import DEFAULT_ROOT, DEFAULT_RUNROOT
 from pinnace._util.record import record
 from pinnace.errors import Unavailable, map_errors
 
@@ -37,8 +38,6 @@ if TYPE_CHECKING:
 
     _T = TypeVar("_T")
 
-DEFAULT_ROOT = "/var/lib/pinnace"
-DEFAULT_RUNROOT = "/run/pinnace"
 
 
 @record
