@@ -399,6 +399,7 @@ def test_wait_pause_rename_top_port(engine: Pinnace, service: str, tmp_path: Pat
     "args",
     [
         ("save", "--format", "oci", "busybox"),
+        ("pull", "-a", "127.0.0.1:1/nothing"),
     ],
 )
 def test_what_is_not_supported_yet_says_so_in_one_line(

@@ -226,6 +226,8 @@ def _pull_all(ctx: Context, ref: Any, platform: Any, quiet: bool) -> int:
     try:
         tags = ctx.engine.registry.tags(str(ref))
     except PinnaceError as e:
+        if getattr(e, "remote_unsupported", False):
+            raise  # a remote engine lists no registry tags: the CLI's one line, exit 125
         ctx.stderr.write(f"Error response from daemon: {_pull_error(e, ref)}\n")
         return 1
     for tag in tags:
