@@ -191,6 +191,15 @@ def test_images_and_volumes_through_the_docker_cli(engine: Pinnace, service: str
         assert "Status: Downloaded newer image" in pulled.stdout
         missing = docker(service, "pull", f"{host}/lib/nothing:1", check=False)
         assert missing.returncode == 1 and "name unknown" in missing.stderr
+        # pull -a: no tag in the request, so every tag of the repository (dockerd's empty tag)
+        engine.run("tag", "busybox", f"{host}/lib/busybox:2")
+        engine.run("push", f"{host}/lib/busybox:2")
+        engine.run("rmi", f"{host}/lib/busybox:1", f"{host}/lib/busybox:2")
+        everything = docker(service, "pull", "-a", f"{host}/lib/busybox")
+        assert f"Status: Downloaded newer image for {host}/lib/busybox\n" in everything.stdout
+        # docker images REPO: only the names that match, though busybox:latest is the same image
+        listed = docker(service, "images", "--format", "{{.Repository}}:{{.Tag}}", f"{host}/lib/busybox")
+        assert sorted(listed.stdout.split()) == [f"{host}/lib/busybox:1", f"{host}/lib/busybox:2"]
     docker(service, "tag", "busybox", "renamed:2")
     assert "renamed:2" in docker(service, "images", "--format", "{{.Repository}}:{{.Tag}}").stdout
     assert "Untagged: renamed:2" in docker(service, "rmi", "renamed:2").stdout

@@ -21,9 +21,18 @@ async def list_images(request: web.Request) -> web.StreamResponse:
 
         rows = engine.images.list_images(filters)
         seen: dict[str, dict[str, Any]] = {}
+        matched: dict[str, set[str]] = {}  # image ID -> the names its rows were listed under
         for row in rows:
             if row.image.id not in seen:
                 seen[row.image.id] = views.summary(row.image)
+                matched[row.image.id] = set()
+            if row.tag != "<none>":
+                matched[row.image.id].add(f"{row.repository}:{row.tag}")
+        if "reference" in filters:  # dockerd lists only the names that matched (docker images REPO)
+            for image_id, doc in seen.items():
+                repositories = {name.rpartition(":")[0] for name in matched[image_id]}
+                doc["RepoTags"] = [t for t in doc["RepoTags"] if t in matched[image_id]]
+                doc["RepoDigests"] = [d for d in doc["RepoDigests"] if d.partition("@")[0] in repositories]
         return list(seen.values())
 
     return json_response(await call(request, work))
@@ -55,6 +64,8 @@ async def create_image(request: web.Request) -> web.StreamResponse:
     credentials = registry_auth(request, strict=False)
     tag = request.query.get("tag", "")
     ref = f"{image}@{tag}" if tag.startswith("sha256:") else f"{image}:{tag}" if tag else image
+    # dockerd: no tag, in the query or the name, pulls every tag of the repository (docker pull -a)
+    all_tags = not tag and not _names_a_version(image)
     response = web.StreamResponse(status=200)
     response.content_type = "application/json"
     await response.prepare(request)
@@ -69,14 +80,27 @@ async def create_image(request: web.Request) -> web.StreamResponse:
             doc["progressDetail"] = {"current": e.current, "total": e.total}
         loop.call_soon_threadsafe(lines.put_nowait, doc)
 
+    def say(doc: dict[str, Any]) -> None:
+        loop.call_soon_threadsafe(lines.put_nowait, doc)
+
     def work(engine: Engine) -> None:
         try:
-            result = engine.registry.pull(ref, progress=event, credentials=credentials)
-            loop.call_soon_threadsafe(lines.put_nowait, {"status": f"Digest: {result.digest}"})
-            loop.call_soon_threadsafe(
-                lines.put_nowait,
-                {"status": f"Status: Downloaded newer image for {result.reference.familiar()}"},
-            )
+            if all_tags:
+                from pinnace.oci.reference import parse_normalized
+
+                repository = parse_normalized(image)
+                refs = [
+                    str(repository.with_tag(t)) for t in engine.registry.tags(image, credentials=credentials)
+                ]
+            else:
+                refs = [ref]
+            for one in refs:
+                result = engine.registry.pull(one, progress=event, credentials=credentials)
+                say({"status": f"Digest: {result.digest}"})
+                if not all_tags:
+                    say({"status": f"Status: Downloaded newer image for {result.reference.familiar()}"})
+            if all_tags:  # dockerd's one status line for the whole repository
+                say({"status": f"Status: Downloaded newer image for {repository.familiar_name}"})
         except PinnaceError as e:
             loop.call_soon_threadsafe(
                 lines.put_nowait, {"errorDetail": {"message": e.message}, "error": e.message}
@@ -139,3 +163,15 @@ ROUTES = [
     ("GET", "/images/json", list_images),
     ("GET", "/images/{name:.+}/json", inspect_image),
 ]
+
+
+def _names_a_version(image: str) -> bool:
+    """Whether ``fromImage`` carries a tag or a digest itself (``busybox:1.36``, ``x@sha256:...``)."""
+    from pinnace.errors import PinnaceError
+    from pinnace.oci.reference import parse_normalized
+
+    try:
+        parsed = parse_normalized(image)
+    except PinnaceError:
+        return True  # not a repository name: the pull says why
+    return bool(parsed.tag or parsed.digest)

@@ -63,14 +63,16 @@ class DistributionService:
             progress=progress,
         )
 
-    def tags(self, reference: str) -> list[str]:
-        """The tags of the repository ``reference`` names, in the registry (``pull --all-tags``)."""
+    def tags(self, reference: str, *, credentials: Callable[[str], Credentials] | None = None) -> list[str]:
+        """The tags of the repository ``reference`` names, in the registry (``pull --all-tags``);
+        ``credentials`` as for :meth:`pull`."""
         from pinnace.distribution.client import Repository
         from pinnace.distribution.transport import Transport
         from pinnace.oci.reference import parse_normalized
 
         ref = parse_normalized(reference)
-        transport = Transport(self.config.endpoints(ref.domain)[-1], lambda: self.credentials(ref.domain))
+        lookup = credentials or self.credentials
+        transport = Transport(self.config.endpoints(ref.domain)[-1], lambda: lookup(ref.domain))
         try:
             return Repository(transport, ref.path).tags()
         finally:
