@@ -265,11 +265,13 @@ def disk_usage(engine: Engine, kinds: Collection[str] = DF_TYPES) -> dict[str, A
             for rec, size, links in volumes.usage()
         ]
     if "build-cache" in kinds:
+        from pinnace.build.cache import cache_id
+
         doc["BuildCache"] = [
             {
-                "ID": step.key.removeprefix("sha256:")[:25],
-                "Parent": step.parent.removeprefix("sha256:")[:25],
-                "Parents": [step.parent.removeprefix("sha256:")[:25]] if step.parent else [],
+                "ID": cache_id(step.key),
+                "Parent": cache_id(step.parent),
+                "Parents": [cache_id(step.parent)] if step.parent else [],
                 "Type": "regular",
                 "Description": step.description,
                 "InUse": False,
