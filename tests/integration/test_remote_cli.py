@@ -327,6 +327,22 @@ def test_pull_tag_rmi_and_run_pulling(engine: Pinnace, service: str, tmp_path: P
         assert missing.returncode == 1 and missing.stderr.startswith(
             f"Error response from daemon: repository {host}/lib/nothing not found: name unknown"
         ), missing.stderr
+        # pull -a: the service pulls every tag in one request; the lines are the local CLI's
+        engine.run("tag", "busybox", f"{host}/lib/busybox:2")
+        engine.run("push", f"{host}/lib/busybox:2")
+        engine.run("rmi", f"{host}/lib/busybox:1", f"{host}/lib/busybox:2")
+        local_all = engine.run("pull", "-a", f"{host}/lib/busybox")
+        engine.run("rmi", f"{host}/lib/busybox:1", f"{host}/lib/busybox:2")
+        far_all = remote(service, tmp_path, "pull", "-a", f"{host}/lib/busybox")
+        assert [line for line in far_all.stdout.splitlines() if not line.startswith("Status: ")] == [
+            line for line in local_all.stdout.splitlines() if not line.startswith("Status: ")
+        ]
+        assert far_all.stdout.startswith("1: Pulling from lib/busybox\n") and "2: Pulling from lib/busybox\n" in far_all.stdout
+        tags = engine.run("images", "--format", "{{.Tag}}", f"{host}/lib/busybox").stdout.split()
+        assert sorted(tags) == ["1", "2"]
+        nothing = remote(service, tmp_path, "pull", "-a", f"{host}/lib/nothing", check=False)
+        assert nothing.returncode == 1 and nothing.stderr.startswith("Error response from daemon: "), nothing.stderr
+        engine.run("rmi", f"{host}/lib/busybox:2")
         untagged = remote(service, tmp_path, "rmi", f"{host}/lib/busybox:1")
         assert untagged.stdout == f"Untagged: {host}/lib/busybox:1\n"
         ran = remote(service, tmp_path, "run", "--rm", "--network", "none", f"{host}/lib/busybox:1", "echo", "pulled first")
@@ -399,7 +415,6 @@ def test_wait_pause_rename_top_port(engine: Pinnace, service: str, tmp_path: Pat
     "args",
     [
         ("save", "--format", "oci", "busybox"),
-        ("pull", "-a", "127.0.0.1:1/nothing"),
     ],
 )
 def test_what_is_not_supported_yet_says_so_in_one_line(

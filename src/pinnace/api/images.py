@@ -85,22 +85,21 @@ async def create_image(request: web.Request) -> web.StreamResponse:
 
     def work(engine: Engine) -> None:
         try:
-            if all_tags:
+            if all_tags:  # dockerd's stream: each tag's "Pulling from" and digest, one status at the end
                 from pinnace.oci.reference import parse_normalized
 
-                repository = parse_normalized(image)
-                refs = [
-                    str(repository.with_tag(t)) for t in engine.registry.tags(image, credentials=credentials)
-                ]
+                engine.registry.pull_all_tags(
+                    image,
+                    progress=event,
+                    credentials=credentials,
+                    starting=lambda r: say({"status": f"Pulling from {r.path}", "id": r.tag}),
+                    done=lambda result: say({"status": f"Digest: {result.digest}"}),
+                )
+                say({"status": f"Status: Downloaded newer image for {parse_normalized(image).familiar_name}"})
             else:
-                refs = [ref]
-            for one in refs:
-                result = engine.registry.pull(one, progress=event, credentials=credentials)
+                result = engine.registry.pull(ref, progress=event, credentials=credentials)
                 say({"status": f"Digest: {result.digest}"})
-                if not all_tags:
-                    say({"status": f"Status: Downloaded newer image for {result.reference.familiar()}"})
-            if all_tags:  # dockerd's one status line for the whole repository
-                say({"status": f"Status: Downloaded newer image for {repository.familiar_name}"})
+                say({"status": f"Status: Downloaded newer image for {result.reference.familiar()}"})
         except PinnaceError as e:
             loop.call_soon_threadsafe(
                 lines.put_nowait, {"errorDetail": {"message": e.message}, "error": e.message}

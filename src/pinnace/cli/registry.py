@@ -72,12 +72,9 @@ def pull(ctx: Context, argv: list[str]) -> int:
         ctx.stderr.write(f"Error response from daemon: {_pull_error(e, ref)}\n")
         return 1
     display.close()
-    pulled = result.reference
     if not quiet:
-        out.write(f"Digest: {result.digest}\n")
-        status = "Image is up to date" if result.up_to_date else "Downloaded newer image"
-        out.write(f"Status: {status} for {pulled.familiar()}\n")
-    out.write(f"{pulled}\n")
+        _pulled(out, result)
+    out.write(f"{result.reference}\n")
     return 0
 
 
@@ -222,29 +219,50 @@ def _whole_repository(ctx: Context, ref: Any) -> bool:
 
 
 def _pull_all(ctx: Context, ref: Any, platform: Any, quiet: bool) -> int:
-    """``pull --all-tags``: every tag the registry lists, one after the other."""
+    """``pull --all-tags``: every tag the registry lists, one after the other (the engine's loop, so
+    that a remote engine pulls them all in one request, as dockerd does for an empty tag)."""
+    out = ctx.stdout
+    shown: list[_Display] = []  # the display of the tag being pulled
+
+    def starting(tagged: Any) -> None:
+        if not quiet:
+            out.write(f"{tagged.tag}: Pulling from {_remote_name(tagged)}\n")
+            out.flush()
+        shown.append(_Display(out, quiet))
+
+    def done(result: Any) -> None:
+        shown[-1].close()
+        if not quiet:
+            _pulled(out, result)
+
     try:
-        tags = ctx.engine.registry.tags(str(ref))
+        ctx.engine.registry.pull_all_tags(
+            str(ref),
+            platform=platform,
+            progress=lambda e: shown[-1].event(e) if shown else None,
+            starting=starting,
+            done=done,
+        )
     except PinnaceError as e:
-        if getattr(e, "remote_unsupported", False):
-            raise  # a remote engine lists no registry tags: the CLI's one line, exit 125
-        ctx.stderr.write(f"Error response from daemon: {_pull_error(e, ref)}\n")
+        if shown:
+            shown[-1].close()
+        # before any tag: the repository itself (docker's words); after: that tag's pull
+        ctx.stderr.write(f"Error response from daemon: {e.message if shown else _pull_error(e, ref)}\n")
         return 1
-    for tag in tags:
-        try:
-            pull_image(ctx, str(ref.with_tag(tag)), out=ctx.stdout, quiet=quiet, wanted=platform)
-        except PinnaceError as e:
-            ctx.stderr.write(f"Error response from daemon: {e.message}\n")
-            return 1
-    ctx.stdout.write(f"{ref.name}\n")
+    out.write(f"{ref.name}\n")
     return 0
+
+
+def _pulled(out: TextIO, result: Any) -> None:
+    """docker's two lines after a pull: the digest, and whether anything came."""
+    status = "Image is up to date" if result.up_to_date else "Downloaded newer image"
+    out.write(f"Digest: {result.digest}\nStatus: {status} for {result.reference.familiar()}\n")
 
 
 def pull_image(
     ctx: Context, image: str, *, out: TextIO, quiet: bool, platform: str | None = None, wanted: Any = None
 ) -> None:
-    """Pull for ``run``/``create`` (``--pull``) and ``pull -a``: progress on ``out``; a failure raised in
-    docker's words."""
+    """Pull for ``run``/``create`` (``--pull``): progress on ``out``; a failure raised in docker's words."""
     from pinnace.distribution import platforms
     from pinnace.oci.reference import parse_normalized
 
@@ -261,8 +279,7 @@ def pull_image(
     finally:
         display.close()
     if not quiet:
-        status = "Image is up to date" if result.up_to_date else "Downloaded newer image"
-        out.write(f"Digest: {result.digest}\nStatus: {status} for {result.reference.familiar()}\n")
+        _pulled(out, result)
 
 
 def _remote_name(ref: Any) -> str:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from pinnace.images.records import Image
     from pinnace.images.service import PruneReport
     from pinnace.images.views import HistoryEntry, Summary
+    from pinnace.oci.reference import Reference
 
 
 def image_record(doc: Mapping[str, Any]) -> Image:
@@ -282,6 +283,45 @@ class RemoteRegistry(Service):
                 up_to_date = "up to date" in status
         image = self.images.get(str(wanted))
         return PullResult(image=image, reference=wanted, digest=digest, up_to_date=up_to_date)
+
+    def pull_all_tags(
+        self,
+        reference: str,
+        *,
+        platform: Any = None,
+        progress: Callable[[PullEvent], None] = lambda _e: None,
+        credentials: Any = None,
+        starting: Callable[[Reference], None] = lambda _r: None,
+        done: Callable[[PullResult], None] = lambda _r: None,
+    ) -> builtins.list[PullResult]:
+        """``POST /images/create`` with no tag: the service pulls every tag (dockerd's empty tag); its
+        ``Pulling from`` lines (``id``: the tag) and digests frame each tag's pull here as locally."""
+        del credentials
+        from pinnace.distribution.pull import PullResult
+        from pinnace.oci.reference import parse_normalized
+
+        repository = parse_normalized(reference)
+        query: dict[str, Any] = {"fromImage": repository.name}
+        if platform is not None:
+            query["platform"] = _platform_text(platform)
+        current: builtins.list[Reference] = []
+        results: builtins.list[PullResult] = []
+
+        def event(e: PullEvent) -> None:
+            if e.status.startswith("Pulling from "):
+                current.append(repository.with_tag(e.id))
+                starting(current[-1])
+            else:
+                progress(e)
+
+        response = self.client.open("POST", "/images/create", query, headers=registry_auth(repository.domain))
+        for doc in messages(self.client, response, event):
+            status = str(doc.get("status") or "")
+            if status.startswith("Digest: ") and current:
+                image = self.images.get(str(current[-1]))
+                results.append(PullResult(image=image, reference=current[-1], digest=status[8:], up_to_date=False))
+                done(results[-1])
+        return results
 
     def push(
         self,

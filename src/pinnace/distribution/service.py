@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from pinnace.distribution.push import PushResult
     from pinnace.images.stores import Stores
     from pinnace.oci.descriptor import Platform
+    from pinnace.oci.reference import Reference
 
 
 class DistributionService:
@@ -62,6 +63,29 @@ class DistributionService:
             platform=platform,
             progress=progress,
         )
+
+    def pull_all_tags(
+        self,
+        reference: str,
+        *,
+        platform: Platform | None = None,
+        progress: Callable[[PullEvent], None] = lambda _e: None,
+        credentials: Callable[[str], Credentials] | None = None,
+        starting: Callable[[Reference], None] = lambda _r: None,
+        done: Callable[[PullResult], None] = lambda _r: None,
+    ) -> list[PullResult]:
+        """``docker pull --all-tags``: every tag the registry lists, one after the other; ``starting``
+        and ``done`` frame each tag's pull (its header and its digest line, in the CLI and the API)."""
+        from pinnace.oci.reference import parse_normalized
+
+        repository = parse_normalized(reference)
+        results = []
+        for tag in self.tags(reference, credentials=credentials):
+            tagged = repository.with_tag(tag)
+            starting(tagged)
+            results.append(self.pull(str(tagged), platform=platform, progress=progress, credentials=credentials))
+            done(results[-1])
+        return results
 
     def tags(self, reference: str, *, credentials: Callable[[str], Credentials] | None = None) -> list[str]:
         """The tags of the repository ``reference`` names, in the registry (``pull --all-tags``);
