@@ -16,8 +16,8 @@ from pinnace.errors import Unavailable, map_errors
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
-    from typing import TypeVar
+    from collections.abc import Callable, Collection
+    from typing import Any, TypeVar
 
     from pinnace.build.builder import Builder, Progress
     from pinnace.build.cache import BuildCache, PruneReport
@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
     _T = TypeVar("_T")
 
+
+#: ``/system/df``'s ``type`` values (API 1.42+), all of which ``system df`` shows.
+DF_TYPES = ("container", "image", "volume", "build-cache")
 
 
 @record
@@ -195,6 +198,76 @@ class Engine:
             matcher=matcher,
             progress=progress,
         )
+
+    def disk_usage(self, kinds: Collection[str] = DF_TYPES) -> dict[str, Any]:
+        """dockerd's DiskUsage (``GET /system/df``, and what the CLI's ``system df`` prints from, as
+        docker's CLI does): what it sums (LayersSize, each image with its
+        containers and shared bytes, each container's writable layer, each volume's size and users, the
+        build cache's steps); a kind not asked for is null."""
+        from pinnace.images import views as image_views
+
+        doc: dict[str, Any] = {
+            "LayersSize": 0,
+            "Images": None,
+            "Containers": None,
+            "Volumes": None,
+            "BuildCache": None,
+        }
+        service = self.containers
+        if "image" in kinds or "container" in kinds:
+            usage = service.disk_usage()
+            images = {img.id: img for img in self.stores.records.all()}
+            if "image" in kinds:
+                layers = self.images.disk_usage(usage.images)
+                users: dict[str, int] = {}
+                for r in usage.records:
+                    users[r.image_id] = users.get(r.image_id, 0) + 1
+                doc["LayersSize"] = layers.size
+                doc["Images"] = [
+                    {
+                        **image_views.summary(img, users.get(img.id, 0)),
+                        "SharedSize": layers.shared.get(img.id, 0),
+                    }
+                    for img in images.values()
+                ]
+            if "container" in kinds:
+                from pinnace.containers import views as container_views
+
+                out = []
+                for r in usage.records:
+                    row = container_views.summary(
+                        r, network=service.network_settings(r), mounts=service.mounts_view(r)
+                    )
+                    size = usage.sizes.get(r.id, 0)
+                    image = images.get(r.image_id)
+                    out.append({**row, "SizeRw": size, "SizeRootFs": size + (image.size if image else 0)})
+                doc["Containers"] = out
+        if "volume" in kinds:
+            volumes = self.volumes
+            doc["Volumes"] = [
+                {**volumes.inspect(rec), "UsageData": {"Size": size, "RefCount": links}}
+                for rec, size, links in volumes.usage()
+            ]
+        if "build-cache" in kinds:
+            from pinnace.build.cache import cache_id
+
+            doc["BuildCache"] = [
+                {
+                    "ID": cache_id(step.key),
+                    "Parent": cache_id(step.parent),
+                    "Parents": [cache_id(step.parent)] if step.parent else [],
+                    "Type": "regular",
+                    "Description": step.description,
+                    "InUse": False,
+                    "Shared": step.shared,
+                    "Size": step.size,
+                    "CreatedAt": step.created,
+                    "LastUsedAt": image_views.rfc3339(step.last_used),
+                    "UsageCount": 1,
+                }
+                for step in self.build_cache.entries()
+            ]
+        return doc
 
     def prune_build_cache(
         self, *, everything: bool = False, keep_bytes: int = 0, older_than: float = 0.0

@@ -2,7 +2,8 @@
 ``/system/df`` and ``/events``.
 
 The daemonless CLI builds the same documents from the same functions (:func:`_info`,
-:func:`disk_usage`), so ``pinnace info``/``system df`` print the same with or without ``-H``.
+:meth:`pinnace.engine.Engine.disk_usage`), so ``pinnace info``/``system df`` print the same with or
+without ``-H``.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import os
 import time
 
 from pinnace.api.server import API_VERSION, MIN_API_VERSION, call, json_response, query_filters
+from pinnace.engine import DF_TYPES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Collection, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
     from aiohttp import web
@@ -31,10 +33,6 @@ EVENT_FILTERS = frozenset(
     ("config", "container", "daemon", "event", "image", "label", "network", "node", "plugin", "scope",
      "secret", "service", "type", "volume")
 )  # fmt: skip
-
-#: ``/system/df``'s ``type`` values (API 1.42+).
-DF_TYPES = ("container", "image", "volume", "build-cache")
-
 
 def request_version(request: web.Request) -> tuple[int, int]:
     """The API version the client asked for in the path (``/v1.35/...``), the newest served without one."""
@@ -216,79 +214,7 @@ async def system_df(request: web.Request) -> web.StreamResponse:
         if kind not in DF_TYPES:
             raise InvalidArgument(f"unknown object type: {kind}")
     kinds = set(wanted or DF_TYPES)
-    return json_response(await call(request, lambda engine: disk_usage(engine, kinds)))
-
-
-def disk_usage(engine: Engine, kinds: Collection[str] = DF_TYPES) -> dict[str, Any]:
-    """dockerd's DiskUsage: what the CLI's ``system df`` sums (LayersSize, each image with its
-    containers and shared bytes, each container's writable layer, each volume's size and users, the
-    build cache's steps); a kind not asked for is null."""
-    doc: dict[str, Any] = {
-        "LayersSize": 0,
-        "Images": None,
-        "Containers": None,
-        "Volumes": None,
-        "BuildCache": None,
-    }
-    service = engine.containers
-    if "image" in kinds or "container" in kinds:
-        usage = service.disk_usage()
-        images = {img.id: img for img in engine.stores.records.all()}
-        if "image" in kinds:
-            from pinnace.images import views as image_views
-
-            layers = engine.images.disk_usage(usage.images)
-            users: dict[str, int] = {}
-            for r in usage.records:
-                users[r.image_id] = users.get(r.image_id, 0) + 1
-            doc["LayersSize"] = layers.size
-            doc["Images"] = [
-                {**image_views.summary(img, users.get(img.id, 0)), "SharedSize": layers.shared.get(img.id, 0)}
-                for img in images.values()
-            ]
-        if "container" in kinds:
-            from pinnace.containers import views as container_views
-
-            out = []
-            for r in usage.records:
-                row = container_views.summary(
-                    r, network=service.network_settings(r), mounts=service.mounts_view(r)
-                )
-                size = usage.sizes.get(r.id, 0)
-                image = images.get(r.image_id)
-                out.append({**row, "SizeRw": size, "SizeRootFs": size + (image.size if image else 0)})
-            doc["Containers"] = out
-    if "volume" in kinds:
-        volumes = engine.volumes
-        doc["Volumes"] = [
-            {**volumes.inspect(rec), "UsageData": {"Size": size, "RefCount": links}}
-            for rec, size, links in volumes.usage()
-        ]
-    if "build-cache" in kinds:
-        from pinnace.build.cache import cache_id
-
-        doc["BuildCache"] = [
-            {
-                "ID": cache_id(step.key),
-                "Parent": cache_id(step.parent),
-                "Parents": [cache_id(step.parent)] if step.parent else [],
-                "Type": "regular",
-                "Description": step.description,
-                "InUse": False,
-                "Shared": step.shared,
-                "Size": step.size,
-                "CreatedAt": step.created,
-                "LastUsedAt": _rfc3339(step.last_used),
-                "UsageCount": 1,
-            }
-            for step in engine.build_cache.entries()
-        ]
-    return doc
-
-
-def _rfc3339(seconds: float) -> str:
-    ns = int(seconds * 1e9)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
+    return json_response(await call(request, lambda engine: engine.disk_usage(kinds)))
 
 
 # --------------------------------------------------------------------------- events

@@ -50,13 +50,10 @@ def df(ctx: Context, argv: list[str]) -> int:
 
 def disk_usage_document(ctx: Context, kinds: Sequence[str] = ()) -> dict[str, Any]:
     """dockerd's DiskUsage document (``GET /system/df``), which ``system df`` prints from as docker's
-    CLI does: the service's, or locally the one the service would send (the same function builds it)."""
-    if ctx.remote:
-        doc: dict[str, Any] = ctx.engine.system.disk_usage(kinds)  # type: ignore[attr-defined]
-        return doc
-    from pinnace.api.system import DF_TYPES, disk_usage
+    CLI does: the engine's, local or remote."""
+    from pinnace.engine import DF_TYPES
 
-    return disk_usage(ctx.engine, kinds or DF_TYPES)
+    return ctx.engine.disk_usage(kinds or DF_TYPES)
 
 
 def _with_percent(reclaimable: int, size: int) -> str:

@@ -19,6 +19,7 @@ from pinnace.client.volumes import RemoteVolumes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Collection
     from typing import Any
 
     from pinnace.build.cache import PruneReport
@@ -52,6 +53,10 @@ class RemoteEngine:
     def info(self) -> dict[str, Any]:
         doc: dict[str, Any] = self.client.get("/info")
         return doc
+
+    def disk_usage(self, kinds: Collection[str] = ()) -> dict[str, Any]:
+        """The local engine's ``disk_usage``: the service's ``GET /system/df``."""
+        return self.system.disk_usage(kinds)
 
     def prune_build_cache(
         self, *, everything: bool = False, keep_bytes: int = 0, older_than: float = 0.0

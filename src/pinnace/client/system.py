@@ -1,8 +1,8 @@
 """System-level calls over the Engine API: ``/system/df`` and the ``/events`` stream.
 
-The local engine has no such service: its CLI builds the same disk usage document with
-:func:`pinnace.api.system.disk_usage` and follows the event log itself; both ends then print
-through the same CLI code.
+The local engine has no such service: it builds the same disk usage document itself
+(:meth:`pinnace.engine.Engine.disk_usage`, which ``RemoteEngine.disk_usage`` mirrors) and the CLI
+follows the event log itself; both ends then print through the same CLI code.
 """
 
 from __future__ import annotations
