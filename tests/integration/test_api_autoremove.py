@@ -34,6 +34,24 @@ def _gone(engine: Pinnace, name: str) -> bool:
     return _eventually(lambda: name not in engine.run("ps", "-a", "--format", "{{.Names}}").stdout.split())
 
 
+def _sleeper(url: str, name: str, seconds: int) -> None:
+    """``docker run -d --rm`` of a container that sleeps ``seconds``, through the service at ``url``."""
+    docker(
+        url,
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        name,
+        "--network",
+        "none",
+        "busybox",
+        "busybox",
+        "sleep",
+        str(seconds),
+    )
+
+
 def _state(engine: Pinnace, name: str) -> str:
     return engine.run("inspect", "--format", "{{.State.Status}}", name, check=False).stdout.strip()
 
@@ -56,40 +74,14 @@ def test_the_service_removes_and_reports_the_exit(engine: Pinnace, tmp_path: Pat
         )
         assert (ran.returncode, ran.stdout) == (7, "out\n")
         assert engine.run("ps", "-a", "-q").stdout == ""  # gone before the CLI returned (condition=removed)
-        docker(
-            url,
-            "run",
-            "-d",
-            "--rm",
-            "--name",
-            "later",
-            "--network",
-            "none",
-            "busybox",
-            "busybox",
-            "sleep",
-            "1",
-        )
+        _sleeper(url, "later", 1)
         assert _gone(engine, "later")
         assert not (engine.root / "containers").exists() or not any((engine.root / "containers").iterdir())
 
 
 def test_the_monitor_removes_when_the_service_is_gone(engine: Pinnace, tmp_path: Path) -> None:
     for proc, url in service_process(engine, tmp_path / "api"):
-        docker(
-            url,
-            "run",
-            "-d",
-            "--rm",
-            "--name",
-            "outlives",
-            "--network",
-            "none",
-            "busybox",
-            "busybox",
-            "sleep",
-            "2",
-        )
+        _sleeper(url, "outlives", 2)
         proc.send_signal(signal.SIGTERM)
         proc.wait(15)
     assert _gone(engine, "outlives")
@@ -97,20 +89,7 @@ def test_the_monitor_removes_when_the_service_is_gone(engine: Pinnace, tmp_path:
 
 def test_an_orphan_left_by_a_frozen_service_goes_at_the_next_start(engine: Pinnace, tmp_path: Path) -> None:
     for proc, url in service_process(engine, tmp_path / "api"):
-        docker(
-            url,
-            "run",
-            "-d",
-            "--rm",
-            "--name",
-            "orphan",
-            "--network",
-            "none",
-            "busybox",
-            "busybox",
-            "sleep",
-            "1",
-        )
+        _sleeper(url, "orphan", 1)
         os.kill(proc.pid, signal.SIGSTOP)  # alive, so the monitor leaves the removal to it; frozen, it cannot
         try:
             assert _eventually(lambda: _state(engine, "orphan") == "exited")
