@@ -34,6 +34,41 @@ DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 _NOT_PROXIED = ("SIGCHLD", "SIGWINCH", "SIGPIPE", "SIGURG", "SIGKILL", "SIGSTOP")
 
 
+def proxied_signals() -> list[int]:
+    """The signals a session without a terminal passes on to the container.
+
+    Taken from :class:`signal.Signals`, not ``dir(signal)``, whose aliases
+    (SIGCLD is SIGCHLD) would slip past the names skipped.
+    """
+    import signal
+
+    return [int(s) for s in signal.Signals if s.name not in _NOT_PROXIED and s < signal.SIGRTMIN]
+
+
+class Forwarder:
+    """A signal handler passing signals on one at a time, in the order they came.
+
+    Passing one on is a request on the engine's connection; a signal landing
+    while that request is in flight must wait for it, not start a second
+    request on the same connection from inside the first.
+    """
+
+    def __init__(self, proxy: Callable[[int], None]) -> None:
+        self.proxy = proxy
+        self.pending: list[int] = []
+
+    def __call__(self, signum: int, _frame: object) -> None:
+        self.pending.append(signum)
+        if len(self.pending) > 1:
+            return  # an outer call is forwarding and will take this one too
+        try:
+            while self.pending:
+                self.proxy(self.pending[0])
+                del self.pending[0]
+        finally:
+            self.pending.clear()
+
+
 class Detached(Exception):
     """The user typed the detach keys: the session ends, the container runs on."""
 
@@ -132,14 +167,12 @@ def relay(
             resize()
             previous[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, resize)
         elif proxy is not None:
-            for name in dir(signal):
-                if name.startswith("SIG") and not name.startswith("SIG_") and name not in _NOT_PROXIED:
-                    signum = getattr(signal, name)
-                    if isinstance(signum, int) and signum not in previous and signum < signal.SIGRTMIN:
-                        try:
-                            previous[signum] = signal.signal(signum, lambda n, _f: proxy(n))
-                        except (OSError, ValueError):
-                            pass
+            forward = Forwarder(proxy)
+            for signum in proxied_signals():
+                try:
+                    previous[signum] = signal.signal(signum, forward)
+                except (OSError, ValueError):
+                    pass
         poller = select.poll()
         poller.register(sock.fileno(), select.POLLIN)
         reading_stdin = stdin
