@@ -154,3 +154,43 @@ def test_runs_come_from_the_worker_zygote_monitors_from_the_lean_one(engine: Pin
 
     os.kill(zygote, signal.SIGKILL)  # and it never outlives its zygote
     assert _wait_for(lambda: not _alive(again), timeout=5)
+
+
+def test_the_native_front_hands_over_without_an_interpreter(engine: Pinnace) -> None:
+    """`pinnace` is src/pinnace/cli/front.c: while a handed-over run lasts, the client process is that binary."""
+    engine.run("run", "--rm", "busybox", "true")  # starts the zygote: the next run is handed over
+    proc = subprocess.Popen(
+        [str(PINNACE), "--root", str(engine.root), "--runroot", str(engine.runroot)]
+        + ["run", "--rm", "-i", "busybox", "sh", "-c", "echo ready; read line"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stdin is not None
+    assert proc.stdout.readline() == b"ready\n"
+    assert os.readlink(f"/proc/{proc.pid}/exe") == os.path.realpath(PINNACE)
+    assert Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")[0] == str(PINNACE).encode()
+    proc.stdin.write(b"bye\n")
+    proc.stdin.close()
+    assert proc.wait(timeout=10) == 0
+
+
+def test_odd_arguments_and_variables_come_through_either_way(engine: Pinnace, tmp_path: Path) -> None:
+    """Quotes, backslashes, control characters and non-ASCII text in the command line and the
+    environment, with a relative --runroot, reach the container unchanged; bytes that are not
+    UTF-8 arrive as U+FFFD, as docker's CLI sends them (the native front leaves those to Python)."""
+    engine.run("run", "-d", "--name", "box", "busybox", "sh", "-c", "sleep 600")
+    odd = 'say "hi"\\ there\n\ttabbed \x01\x1f caf\u00e9 \u2713 \U0001f600'
+    runroot = os.path.relpath(engine.runroot, tmp_path)
+    script = b'printf "%s|" "$ODD" "$0"'
+    outputs = []
+    for direct in (False, True):
+        env = {**os.environ, "ODD": odd}
+        if direct:
+            env["PINNACE_NO_ZYGOTE"] = "1"
+        front = [os.fsencode(PINNACE), b"--root", os.fsencode(engine.root), b"--runroot", runroot.encode()]
+        for variable, argument in ((b"ODD", odd.encode()), (b"ODD=\xff\xfe", b"\xfd")):
+            argv = [*front, b"exec", b"-e", variable, b"box", b"sh", b"-c", script, argument]
+            proc = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, timeout=60, check=False)
+            assert proc.returncode == 0, proc.stderr
+            outputs.append(proc.stdout)
+    expected = [odd.encode() + b"|" + odd.encode() + b"|", "\ufffd\ufffd|\ufffd|".encode()]
+    assert outputs == expected * 2

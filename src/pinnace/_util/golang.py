@@ -14,6 +14,22 @@ _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 
 
+def json_text(s: str) -> str:
+    """``s`` as docker's CLI sends it: each byte that is not UTF-8 becomes U+FFFD.
+
+    Our command line and environment hold such bytes as lone surrogates
+    (surrogateescape); Go's encoding/json replaces them, so the container
+    sees what it would under docker, and nothing later fails to encode.
+    """
+    if s.isascii():
+        return s
+    try:
+        s.encode()
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return s
+
+
 def quote(s: str) -> str:
     """Go's ``strconv.Quote``."""
     out = ['"']

@@ -11,6 +11,11 @@ process forked from the zygote runs the command on those descriptors
 exactly as :func:`pinnace.cli.main.run` would here.  We pass on the signals
 we receive (the sig-proxy, ctrl-c, SIGWINCH) and exit with its exit code.
 
+The ``pinnace`` command itself is the native twin of this front half
+(``front.c`` here, built by setup.sh): it does the same hand-over without
+starting an interpreter, and executes this module's entry point for anything
+else, which then decides again as described here.
+
 Without a zygote (the first command on a runroot; it starts one), with a
 stale one (pinnace was upgraded: it says so and goes away), or with
 ``PINNACE_NO_ZYGOTE`` set, the command runs in this process as before.
@@ -139,10 +144,12 @@ def _hand_over(argv: list[str], runroot: str) -> int | None:
     }
     fds = b"".join(fd.to_bytes(4, sys.byteorder) for fd in (0, 1, 2))  # C ints (no array import: 2 ms)
     try:
-        sock.sendmsg(
-            [jsonc.dumps(request, compact=True).encode() + b"\n"],
-            [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)],
-        )
+        line = jsonc.dumps(request, compact=True).encode() + b"\n"
+    except UnicodeEncodeError:  # bytes that are not UTF-8 (an argument, a variable): they stay here
+        sock.close()
+        return None
+    try:
+        sock.sendmsg([line], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
     except OSError:
         sock.close()
         return None

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 
+from pinnace._util.golang import json_text
 from pinnace.cli.flags import Flags, UsageError
 from pinnace.errors import InvalidArgument
 
@@ -197,7 +198,7 @@ def run_options(ns: Values) -> RunOptions:
 
     options = o.RunOptions(
         image=ns.args[0],
-        cmd=tuple(ns.args[1:]),
+        cmd=tuple(json_text(a) for a in ns.args[1:]),  # as docker's CLI sends them
         entrypoint=ns.value("entrypoint"),
         workdir=ns.value("workdir") or "",
         user=ns.value("user") or "",

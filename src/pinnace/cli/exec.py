@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 
+from pinnace._util.golang import json_text
 from pinnace.cli.flags import Flags
 from pinnace.errors import InvalidArgument, PinnaceError
 
@@ -132,7 +133,7 @@ def _options(ns: Values) -> ExecConfig:
     if ns.values("env_file") or ns.values("env"):
         env = _env(ns)
     return ExecConfig(
-        cmd=tuple(ns.args[1:]),
+        cmd=tuple(json_text(a) for a in ns.args[1:]),  # as docker's CLI sends them
         env=tuple(env),
         user=ns.value("user") or "",
         workdir=ns.value("workdir") or "",

@@ -326,10 +326,12 @@ def parse_env(text: str, environ: Mapping[str, str] | None = None) -> str:
     key, sep, _ = text.partition("=")
     if not key:
         raise InvalidArgument(f"invalid environment variable: {text}")
+    from pinnace._util.golang import json_text
+
     if sep:
-        return text
+        return json_text(text)
     value = (os.environ if environ is None else environ).get(key)
-    return text if value is None else f"{key}={value}"
+    return json_text(text if value is None else f"{key}={value}")
 
 
 def parse_env_file(

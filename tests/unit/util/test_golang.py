@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from pinnace._util.golang import atoi, is_digits, parse_bool, parse_float, quote
+from pinnace._util.golang import atoi, is_digits, json_text, parse_bool, parse_float, quote
 from pinnace.errors import InvalidArgument
 
 
@@ -36,3 +38,16 @@ def test_atoi_and_parse_bool() -> None:
     with pytest.raises(InvalidArgument, match='strconv.ParseBool: parsing "yes": invalid syntax'):
         parse_bool("yes")
     assert is_digits("123") and not is_digits("") and not is_digits("١٢")
+
+
+@pytest.mark.parametrize(
+    ("raw", "sent"),
+    [
+        (b"plain", "plain"),
+        ("caf\u00e9 \u2713".encode(), "caf\u00e9 \u2713"),
+        (b"a\xffb", "a\ufffdb"),
+        (b"\xfe\xfd", "\ufffd\ufffd"),
+    ],
+)
+def test_json_text_replaces_what_is_not_utf8_as_go_does(raw: bytes, sent: str) -> None:
+    assert json_text(os.fsdecode(raw)) == sent
