@@ -790,8 +790,7 @@ def _finish(config: MonitorConfig, exit_code: int, *, error: str = "") -> None:
 
     oom = False
     try:
-        stats = _runtime(config).cgroup(config.bundle, config.container_id).stats()
-        oom = stats.get("memory", {}).get("oom_kill", 0) > 0
+        oom = _runtime(config).cgroup(config.bundle, config.container_id).oom_kills() > 0
     except (PinnaceError, OSError):
         pass
     end: dict[str, object] = {

@@ -63,6 +63,13 @@ class Manager(Protocol):
         an OOM kill from a plain kill.
         """
 
+    def oom_kills(self) -> int:
+        """How many processes the kernel's OOM killer took in the cgroup (0 when it cannot tell).
+
+        One file read, where :meth:`stats` reads a dozen: a monitor asks it
+        on the path of every container's exit.
+        """
+
     def pids(self) -> list[int]:
         """Every process in the cgroup and its descendants."""
 

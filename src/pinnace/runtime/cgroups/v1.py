@@ -218,10 +218,7 @@ class V1Manager:
                 "limit": read_int(os.path.join(d, "memory.limit_in_bytes")),
                 "failcnt": read_int(os.path.join(d, "memory.failcnt")),
             }
-            for line in read_file(os.path.join(d, "memory.oom_control")).splitlines():
-                key, _, value = line.partition(" ")
-                if key in ("oom_kill", "under_oom"):  # oom_kill: Linux 4.13
-                    out["memory"][key] = int(value)
+            out["memory"].update(_oom_control(d))
             for line in read_file(os.path.join(d, "memory.stat")).splitlines():
                 key, _, value = line.partition(" ")
                 if key == "total_inactive_file":  # what docker stats leaves out of the usage
@@ -241,6 +238,14 @@ class V1Manager:
             cpu = out["cpu"] = {"usage_ns": read_int(os.path.join(d, "cpuacct.usage"))}
             _cpu_extras(cpu, out, d, self.dir("cpu") if "cpu" in self.mounts else "")
         return out
+
+    def oom_kills(self) -> int:
+        if "memory" not in self.mounts:
+            return 0
+        try:
+            return _oom_control(self.dir("memory")).get("oom_kill", 0)
+        except PinnaceError:
+            return 0
 
     def pids(self) -> list[int]:
         for controller in ("pids", "freezer", "memory"):
@@ -292,4 +297,14 @@ def _blkio_bytes(text: str) -> dict[str, int]:
         parts = line.split()
         if len(parts) == 3 and parts[1] in ("Read", "Write"):
             out[parts[1].lower()] += int(parts[2])
+    return out
+
+
+def _oom_control(directory: str) -> dict[str, int]:
+    """``oom_kill`` (Linux 4.13) and ``under_oom`` from ``memory.oom_control``."""
+    out = {}
+    for line in read_file(os.path.join(directory, "memory.oom_control")).splitlines():
+        key, _, value = line.partition(" ")
+        if key in ("oom_kill", "under_oom"):
+            out[key] = int(value)
     return out

@@ -210,10 +210,7 @@ class V2Manager:
             }
             if os.path.exists(self._file("memory.peak")):  # Linux 5.19
                 memory["max_usage"] = read_int(self._file("memory.peak"))
-            for line in read_file(self._file("memory.events")).splitlines():
-                key, _, value = line.partition(" ")
-                if key in ("oom", "oom_kill"):  # counted in this cgroup and below it
-                    memory[key] = int(value)
+            memory.update(self._memory_events())
             for line in read_file(self._file("memory.stat")).splitlines():
                 key, _, value = line.partition(" ")
                 if key == "inactive_file":  # what docker stats leaves out of the usage
@@ -240,6 +237,21 @@ class V2Manager:
                 out.setdefault("cpu", {})[key[: -len("usec")] + "ns"] = int(value) * 1000
             elif key in ("nr_periods", "nr_throttled"):
                 out.setdefault("cpu", {})[key] = int(value)
+        return out
+
+    def oom_kills(self) -> int:
+        try:
+            return self._memory_events().get("oom_kill", 0)
+        except PinnaceError:
+            return 0
+
+    def _memory_events(self) -> dict[str, int]:
+        """``oom`` and ``oom_kill`` from ``memory.events``: counted in this cgroup and below it."""
+        out = {}
+        for line in read_file(self._file("memory.events")).splitlines():
+            key, _, value = line.partition(" ")
+            if key in ("oom", "oom_kill"):
+                out[key] = int(value)
         return out
 
     def pids(self) -> list[int]:
