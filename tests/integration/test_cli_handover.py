@@ -9,6 +9,7 @@ compares what a user sees.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -111,6 +112,13 @@ def _children(pid: int) -> set[int]:
     return {int(e) for e in os.listdir("/proc") if e.isdigit() and _alive(int(e)) and _ppid(int(e)) == pid}
 
 
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def _wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -121,7 +129,7 @@ def _wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
 
 
 def test_runs_come_from_the_worker_zygote_monitors_from_the_lean_one(engine: Pinnace) -> None:
-    from pinnace.shim.zygote import PID_FILE, WORKER_PID_FILE, WORKER_SOCKET_NAME
+    from pinnace.shim.zygote import PID_FILE, SPARE_NAME, WORKER_PID_FILE, WORKER_SOCKET_NAME
 
     engine.run("run", "--rm", "busybox", "true")  # starts the zygote, which forks its worker zygote
     zygote = int((engine.runroot / PID_FILE).read_text())
@@ -137,9 +145,10 @@ def test_runs_come_from_the_worker_zygote_monitors_from_the_lean_one(engine: Pin
     )  # fmt: skip
     assert proc.stdout is not None and proc.stdin is not None
     assert proc.stdout.readline() == b"ready\n"
-    served = _children(worker)  # the process running this `run` for the client
-    monitors = _children(zygote) - {worker}
-    assert len(served) == 1 and len(monitors) == 1
+    spares = {pid for pid in _children(worker) | _children(zygote) if _comm(pid) == SPARE_NAME}
+    served = _children(worker) - spares  # the process running this `run` for the client
+    monitors = _children(zygote) - {worker} - spares
+    assert len(served) == 1 and len(monitors) == 1 and len(spares) == 2  # each zygote's, for the next request
     assert Path(f"/proc/{monitors.pop()}/comm").read_text() != "pinnace-worker\n"
     proc.stdin.write(b"bye\n")
     proc.stdin.close()
@@ -194,3 +203,76 @@ def test_odd_arguments_and_variables_come_through_either_way(engine: Pinnace, tm
             outputs.append(proc.stdout)
     expected = [odd.encode() + b"|" + odd.encode() + b"|", "\ufffd\ufffd|\ufffd|".encode()]
     assert outputs == expected * 2
+
+
+def _served_by_the_worker(engine: Pinnace) -> None:
+    """Start the zygote, wait for its worker zygote, and have it serve a run (its next spare prepares the store)."""
+    from pinnace.shim.zygote import WORKER_SOCKET_NAME
+
+    engine.run("run", "--rm", "busybox", "true")
+    assert _wait_for(lambda: (engine.runroot / WORKER_SOCKET_NAME).exists())
+    engine.run("run", "--rm", "busybox", "true")
+
+
+def _spare(engine: Pinnace) -> int:
+    """The worker zygote's spare process, once there is one."""
+    from pinnace.shim.zygote import SPARE_NAME, WORKER_PID_FILE
+
+    found: list[int] = []
+
+    def look() -> bool:
+        try:
+            worker = int((engine.runroot / WORKER_PID_FILE).read_text())
+        except (OSError, ValueError):
+            return False
+        found[:] = [pid for pid in _children(worker) if _comm(pid) == SPARE_NAME]
+        return len(found) == 1
+
+    assert _wait_for(look)
+    return found[0]
+
+
+def _open_files(pid: int) -> set[str]:
+    names = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            names.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            pass
+    return names
+
+
+def test_the_spare_has_the_store_open_and_never_serves_a_replaced_one(
+    engine: Pinnace, tmp_path: Path
+) -> None:
+    """The spare opens the previous request's store ahead; a store removed and made again since is opened anew."""
+    _served_by_the_worker(engine)
+    database = str(engine.root / "pinnace.db")
+    assert _wait_for(lambda: database in _open_files(_spare(engine)))
+    assert engine.run("run", "--rm", "busybox", "echo", "prepared").stdout == "prepared\n"
+
+    # The store goes and an empty one takes its place: the spare's open database is not it.
+    assert _wait_for(lambda: database in _open_files(_spare(engine)))
+    moved = tmp_path / "moved-store"
+    engine.root.rename(moved)
+    try:
+        engine.root.mkdir()
+        (engine.root / "daemon.json").write_text((moved / "daemon.json").read_text())
+        engine.run("images")  # a new, empty store
+        proc = engine.run("run", "--rm", "busybox", "true", check=False)
+        assert proc.returncode == 125
+        assert "No such image" in proc.stderr or "Unable to find image" in proc.stderr
+    finally:
+        shutil.rmtree(engine.root)
+        moved.rename(engine.root)
+    assert engine.run("run", "--rm", "busybox", "echo", "back").stdout == "back\n"
+
+
+def test_a_request_for_another_store_is_served_from_it(engine: Pinnace, tmp_path: Path) -> None:
+    """A spare prepared for one store serves a request naming another from that other one."""
+    other = Pinnace(tmp_path / "other-root", engine.runroot)  # the same zygote, another store
+    _served_by_the_worker(engine)
+    assert _wait_for(lambda: str(engine.root / "pinnace.db") in _open_files(_spare(engine)))
+    proc = other.run("run", "--rm", "busybox", "true", check=False)
+    assert proc.returncode == 125 and "busybox" in proc.stderr
+    assert engine.run("ps", "-a", "-q").stdout == ""

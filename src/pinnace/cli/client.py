@@ -204,6 +204,20 @@ def main() -> None:
     full()
 
 
+def prepare(previous: dict[str, Any] | None) -> None:
+    """In a spare process of the worker zygote: open the store the previous request used.
+
+    The next request, most likely on the same store, then finds its database
+    open (:func:`pinnace.cli.main.prepare_engine`; a request for another
+    store opens its own as before).
+    """
+    if previous is None:
+        return
+    from pinnace.cli.main import prepare_engine
+
+    prepare_engine([str(a) for a in previous["cli"]], dict(previous["env"]), str(previous["cwd"]))
+
+
 def serve_request(request: dict[str, Any], fds: list[int], conn: Any) -> int:
     """In the process the zygote forked for ``request``: become the requester's CLI and run its command."""
     import _thread

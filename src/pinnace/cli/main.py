@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import TextIO
 
-    from pinnace.engine import Engine
+    from pinnace.engine import Config, Engine
 
 
 class Command(tuple[str, str, str]):
@@ -345,13 +345,64 @@ class Context:
             else:
                 from pinnace.engine import Config, Engine
 
-                self._engine = Engine(Config.from_env(self._root, self._runroot))
+                config = Config.from_env(self._root, self._runroot)
+                self._engine = _take_prepared(config) or Engine(config)
         assert self._engine is not None
         return self._engine
 
     def close(self) -> None:
         if self._engine is not None:
             self._engine.close()
+
+
+#: An engine opened ahead of the command that will use it (:func:`prepare_engine`), with the
+#: identity (device, inode) of the database file it opened.
+_prepared: tuple[Engine, tuple[int, int]] | None = None
+
+
+def prepare_engine(argv: Sequence[str], env: dict[str, str], cwd: str) -> None:
+    """Open the local store that the command line ``argv`` (run in ``cwd`` with ``env``) would use.
+
+    Called in a spare process of the worker zygote (:func:`pinnace.cli.client.prepare`) with the
+    previous request, so the next one on the same store finds its database open.  Nothing is
+    created: a store without a database, a remote engine or an odd command line prepare nothing.
+    """
+    global _prepared
+    from pinnace import DEFAULT_ROOT, DEFAULT_RUNROOT
+    from pinnace.engine import Config, Engine
+
+    try:
+        opts, _ = _split_globals(argv)
+    except _Usage:
+        return
+    if {"host", "context", "tls", "tlsverify"} & opts.keys() or env.get("PINNACE_HOST") or env.get("DOCKER_HOST"):
+        return
+    root = os.path.join(cwd, opts.get("root") or env.get("PINNACE_ROOT") or DEFAULT_ROOT)
+    runroot = os.path.join(cwd, opts.get("runroot") or env.get("PINNACE_RUNROOT") or DEFAULT_RUNROOT)
+    engine = Engine(Config(os.path.normpath(root), os.path.normpath(runroot)))
+    try:
+        st = os.stat(os.path.join(engine.config.root, "pinnace.db"))
+    except OSError:
+        return
+    engine.containers  # noqa: B018  the database, the stores and the service, built now
+    _prepared = engine, (st.st_dev, st.st_ino)
+
+
+def _take_prepared(config: Config) -> Engine | None:
+    """The prepared engine if it is for ``config`` and its database file is still the one it opened."""
+    global _prepared
+    if _prepared is None:
+        return None
+    engine, identity = _prepared
+    _prepared = None
+    try:
+        st = os.stat(os.path.join(config.root, "pinnace.db"))
+        if engine.config == config and (st.st_dev, st.st_ino) == identity:
+            return engine
+    except OSError:
+        pass
+    engine.close()
+    return None
 
 
 _GLOBAL_VALUE = {

@@ -51,7 +51,7 @@ from pinnace.errors import Unavailable
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any, NoReturn
+    from typing import Any, ClassVar, NoReturn
 
 SOCKET_NAME = "zygote.sock"
 PID_FILE = "zygote.pid"
@@ -59,6 +59,8 @@ LOCK_FILE = "zygote.lock"
 #: Where the worker zygote, which serves the registered handlers warm, listens and records its pid.
 WORKER_SOCKET_NAME = "worker.sock"
 WORKER_PID_FILE = "worker.pid"
+#: The worker zygote's name in ``ps`` (and its request processes', forked or spare).
+WORKER_NAME = "pinnace-worker"
 
 #: How often an idle zygote reaps its ended children and checks that its socket is still its own.
 IDLE_CHECK = 1.0
@@ -351,7 +353,10 @@ def _fork_worker(server: _Server) -> int:
         if os.getppid() != parent:
             os._exit(0)
         server.listener.close()
-        set_name("pinnace-worker")
+        for end in _Spare.ends:  # the zygote's spare is not ours
+            os.close(end)
+        _Spare.ends.clear()
+        set_name(WORKER_NAME)
         from pinnace._util.fs import atomic_write
 
         # Named at once, before the slow imports: whoever looks for the store's processes knows this one.
@@ -368,7 +373,7 @@ def _fork_worker(server: _Server) -> int:
         worker.sources.update(inherited)  # the zygote's modules as they were when it loaded them
         gc.collect()
         gc.freeze()
-        _serve(worker, lambda _ended: None)
+        _serve(worker, lambda _ended: None, prepare=True)
     finally:
         os._exit(1)
 
@@ -398,11 +403,17 @@ def _stale(sources: dict[str, int]) -> bool:
     return False
 
 
-def _serve(server: _Server, tend: Callable[[set[int]], None]) -> NoReturn:
-    """Accept requests and fork a process for each; ``tend`` sees the children that ended, at least each second."""
+def _serve(server: _Server, tend: Callable[[set[int]], None], *, prepare: bool = False) -> NoReturn:
+    """Accept requests and fork a process for each; ``tend`` sees the children that ended, at least each second.
+
+    Each request goes to a :class:`_Spare` forked ahead of it, and a new
+    spare is forked at once; ``prepare`` (the worker zygote) has spares
+    prepare for handler requests.
+    """
     import _socket
     import select
 
+    spare: _Spare | None = _Spare.fork(server, None, prepare=prepare)
     poller = select.poll()
     poller.register(server.listener.fileno(), select.POLLIN)
     while True:
@@ -432,14 +443,121 @@ def _serve(server: _Server, tend: Callable[[set[int]], None]) -> NoReturn:
                     os.close(passed)
             server.listener.close()
             server.leave()
-        child = os.fork()
-        if child == 0:
-            if handler is not None:
-                _become_handler(server.listener, conn, line, fds, handler)
-            _become_monitor(server.listener, conn, line)
+        taken = spare is not None and spare.take(conn, line, fds)
+        spare = None  # taken, or gone
+        if not taken:
+            child = os.fork()
+            if child == 0:
+                if handler is not None:
+                    _become_handler(server.listener, conn, line, fds, handler)
+                _become_monitor(server.listener, conn, line)
         conn.close()
         for passed in fds:
             os.close(passed)
+        spare = _Spare.fork(server, line if handler is not None else None, prepare=prepare)
+
+
+class _Spare:
+    """A process forked ahead of the worker zygote's next request, made ready for it meanwhile.
+
+    Forking a process from the worker zygote and opening the store it runs
+    on take ~4 ms of a ~40 ms ``run``.  So the worker keeps one spare: a fork
+    that has already called each handler module's ``prepare(previous)``
+    (:func:`pinnace.cli.client.prepare` opens the store the previous request
+    used) and waits on a socket pair.  The worker, having accepted and
+    checked a request, passes it on there with the requester's connection
+    and descriptors (SCM_RIGHTS), and forks the next spare.  A request that
+    arrives while the spare is still preparing waits for it: never longer
+    than a fresh fork would take.  The spare dies with the worker
+    (PR_SET_PDEATHSIG), so an upgrade or a killed zygote takes it along.
+    """
+
+    #: Our ends of the spares' socket pairs, which a process forked for something else closes.
+    ends: ClassVar[set[int]] = set()
+
+    def __init__(self, pid: int, sock: Any) -> None:
+        self.pid = pid
+        self.sock = sock
+        _Spare.ends.add(sock.fileno())
+
+    @classmethod
+    def fork(cls, server: _Server, previous: bytes | None, *, prepare: bool) -> _Spare:
+        """Fork a spare; ``prepare``: call the handler modules' ``prepare`` (the worker zygote only:
+        the zygote stays lean, and its spares become monitors)."""
+        import _socket
+
+        ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:
+            ours.close()
+            _become_spare(server, theirs, previous if prepare else None, prepare)
+        theirs.close()
+        return cls(pid, ours)
+
+    def take(self, conn: Any, line: bytes, fds: list[int]) -> bool:
+        """Pass the request on (the connection last); False when the spare is gone (it crashed)."""
+        import _socket
+        import array
+
+        try:
+            self.sock.sendmsg(
+                [line], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", [*fds, conn.fileno()]))]
+            )
+        except OSError:
+            return False
+        finally:
+            _Spare.ends.discard(self.sock.fileno())
+            self.sock.close()
+        return True
+
+
+#: What a spare is called in ``ps`` until it takes a request (then it is a ``pinnace-worker`` child).
+SPARE_NAME = "pinnace-spare"
+
+
+def _become_spare(server: _Server, sock: Any, previous: bytes | None, prepare: bool) -> NoReturn:
+    """In the forked spare: prepare for the next request, wait for it, serve it as a forked child would."""
+    import _socket
+    import importlib
+
+    try:
+        from pinnace.mount.flags import libc
+        from pinnace.shim.monitor import set_name
+
+        parent = os.getppid()
+        libc().prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL: never outlive the worker zygote
+        if os.getppid() != parent:
+            os._exit(0)
+        server.listener.close()
+        set_name(SPARE_NAME)
+        hint = _handler_for(previous, server.handlers) if previous else None
+        for target in server.handlers.values() if prepare else ():
+            ahead = getattr(importlib.import_module(target.partition(":")[0]), "prepare", None)
+            if ahead is not None:
+                try:
+                    ahead(_request(previous) if target == hint else None)
+                except Exception:  # noqa: BLE001 - an optimisation: the request is served all the same
+                    pass
+        received = _read_request(sock, MAX_FDS + 1, timeout=None)
+        if received is None:
+            os._exit(0)
+        libc().prctl(1, 0, 0, 0, 0)  # a request taken outlives the zygotes, as a forked child does
+        line, fds = received
+        sock.close()
+        conn = _socket.socket(fileno=fds.pop())
+        handler = _handler_for(line, server.handlers) if fds else None
+        if handler is None:
+            _become_monitor(None, conn, line)
+        set_name(WORKER_NAME)
+        _become_handler(None, conn, line, fds, handler)
+    finally:
+        os._exit(1)
+
+
+def _request(line: bytes | None) -> Any:
+    from pinnace._util import jsonc
+
+    return jsonc.loads(line) if line else None
 
 
 def _reap_children() -> set[int]:
@@ -455,15 +573,17 @@ def _reap_children() -> set[int]:
         ended.add(pid)
 
 
-def _read_request(conn: Any) -> tuple[bytes, list[int]] | None:
-    """The request line and the descriptors sent with it (a requester silent for 5 s is dropped)."""
+def _read_request(
+    conn: Any, max_fds: int = MAX_FDS, timeout: float | None = 5.0
+) -> tuple[bytes, list[int]] | None:
+    """The request line and the descriptors sent with it (a requester silent for ``timeout`` s is dropped)."""
     import _socket
     import array
 
-    conn.settimeout(5.0)
+    conn.settimeout(timeout)
     data = b""
     fds: list[int] = []
-    space = _socket.CMSG_SPACE(MAX_FDS * array.array("i").itemsize)
+    space = _socket.CMSG_SPACE(max_fds * array.array("i").itemsize)
     try:
         while not data.endswith(b"\n"):
             chunk, ancillary, _, _ = conn.recvmsg(65536, space)
@@ -500,11 +620,12 @@ def _handler_for(line: bytes, handlers: dict[str, str]) -> str | None:
     return None
 
 
-def _become_handler(listener: Any, conn: Any, line: bytes, fds: list[int], target: str) -> NoReturn:
-    """In the forked child: serve a registered kind of request, then report its exit code."""
+def _become_handler(listener: Any | None, conn: Any, line: bytes, fds: list[int], target: str) -> NoReturn:
+    """In the forked child (or the spare): serve a registered kind of request, then report its exit code."""
     code = 1
     try:
-        listener.close()
+        if listener is not None:
+            listener.close()
         import importlib
 
         from pinnace._util import jsonc
@@ -522,10 +643,11 @@ def _become_handler(listener: Any, conn: Any, line: bytes, fds: list[int], targe
         os._exit(0)
 
 
-def _become_monitor(listener: Any, conn: Any, line: bytes) -> NoReturn:
-    """In the forked child: detach (a session of its own) and serve the container."""
+def _become_monitor(listener: Any | None, conn: Any, line: bytes) -> NoReturn:
+    """In the forked child (or the spare): detach (a session of its own) and serve the container."""
     try:
-        listener.close()
+        if listener is not None:
+            listener.close()
         os.setsid()
         from pinnace.shim import monitor
 
