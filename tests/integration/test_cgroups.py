@@ -367,7 +367,7 @@ def test_v1_swappiness_and_oom_killer_switch(rel: str, child: subprocess.Popen[b
 
 @root
 def test_oom_kill_shows_in_stats(rel: str) -> None:
-    """A child allocating 200 MiB under a 32 MiB limit is OOM-killed, and stats count it."""
+    """A child allocating 200 MiB under a 32 MiB limit is OOM-killed, and stats and oom_kills count it."""
     mgr = manager_for(rel)
     hog = subprocess.Popen(
         [
@@ -393,6 +393,7 @@ def test_oom_kill_shows_in_stats(rel: str) -> None:
         out, _ = hog.communicate(b"go\n", timeout=60)
         assert hog.returncode == -signal.SIGKILL and out == b""
         assert mgr.stats()["memory"]["oom_kill"] >= 1
+        assert mgr.oom_kills() == mgr.stats()["memory"]["oom_kill"]  # what a monitor reads at the exit
     finally:
         if hog.poll() is None:
             os.kill(hog.pid, signal.SIGKILL)

@@ -276,3 +276,24 @@ def test_a_request_for_another_store_is_served_from_it(engine: Pinnace, tmp_path
     proc = other.run("run", "--rm", "busybox", "true", check=False)
     assert proc.returncode == 125 and "busybox" in proc.stderr
     assert engine.run("ps", "-a", "-q").stdout == ""
+
+
+def test_containers_and_runs_from_spares_outlive_the_zygotes(engine: Pinnace) -> None:
+    """A spare dies with its zygote until it takes a request; then it lives on, as a forked child would."""
+    from tests.helpers.zygote import stop_zygote
+
+    _served_by_the_worker(engine)
+    engine.run("run", "-d", "--name", "lasting", "busybox", "sh", "-c", "sleep 600")  # a spare monitor
+    proc = subprocess.Popen(
+        [str(PINNACE), "--root", str(engine.root), "--runroot", str(engine.runroot)]
+        + ["run", "--rm", "-i", "busybox", "sh", "-c", 'echo ready; read line; echo "got $line"'],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stdin is not None
+    assert proc.stdout.readline() == b"ready\n"  # served by the worker's spare
+    stop_zygote(engine.runroot)
+    proc.stdin.write(b"bye\n")
+    proc.stdin.close()
+    assert (proc.stdout.read(), proc.wait(timeout=10)) == (b"got bye\n", 0)
+    assert engine.run("exec", "lasting", "echo", "alive").stdout == "alive\n"
+    engine.run("rm", "-f", "lasting")
