@@ -22,6 +22,18 @@ def stop_zygote(runroot: Path) -> None:
     _stop(runroot / DNS_PID_FILE, "pinnace-dns")
 
 
+def zygote_processes(runroot: Path) -> set[int]:
+    """The pids of the long-lived processes of ``runroot``'s zygotes: the zygote, its worker zygote
+    and their spares (they fork monitors and CLIs, and outlive them)."""
+    pids = set(_spares(runroot / PID_FILE, runroot / WORKER_PID_FILE))
+    for pid_file in (runroot / PID_FILE, runroot / WORKER_PID_FILE):
+        try:
+            pids.add(int(pid_file.read_text()))
+        except (OSError, ValueError):
+            pass
+    return pids
+
+
 def _spares(*pid_files: Path) -> list[int]:
     """The spare processes (pinnace.shim.zygote._Spare) of the zygotes named by ``pid_files``."""
     parents = set()

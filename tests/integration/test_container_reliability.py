@@ -103,16 +103,10 @@ def _mentions(pid: int, path: str) -> bool:
 
 
 def _zygotes(engine: Pinnace) -> set[int]:
-    """The pids of the store's zygote and worker zygote (they fork monitors and CLIs, and outlive them)."""
-    from pinnace.shim.zygote import PID_FILE, WORKER_PID_FILE
+    """The pids of the store's zygotes and their spares (they fork monitors and CLIs, and outlive them)."""
+    from tests.helpers.zygote import zygote_processes
 
-    pids = set()
-    for name in (PID_FILE, WORKER_PID_FILE):
-        try:
-            pids.add(int((engine.runroot / name).read_text()))
-        except (OSError, ValueError):
-            pass
-    return pids
+    return zygote_processes(engine.runroot)
 
 
 def reap(procs: Iterable[Proc], timeout: float = GONE_TIMEOUT) -> list[Proc]:

@@ -57,12 +57,19 @@ def test_keepers_are_the_inits_parent_and_never_the_container(shim: tuple[int, i
 
 def test_a_process_naming_the_container_counts(shim: tuple[int, int, int]) -> None:
     _, init, _ = shim
-    helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", FAKE_ID])
+    helper = subprocess.Popen(
+        [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)", FAKE_ID],
+        stdout=subprocess.PIPE,
+    )
     try:
+        # Popen returns once exec began, before the kernel has set the new command line: wait for it.
+        assert helper.stdout is not None and helper.stdout.readline() == b"up\n"
         assert helper.pid in density.keepers({FAKE_ID: init})
     finally:
         helper.kill()
         helper.wait()
+        assert helper.stdout is not None
+        helper.stdout.close()
 
 
 def test_an_init_without_a_parent_of_its_own_is_refused() -> None:
