@@ -384,7 +384,7 @@ def prepare_engine(argv: Sequence[str], env: dict[str, str], cwd: str) -> None:
         st = os.stat(os.path.join(engine.config.root, "pinnace.db"))
     except OSError:
         return
-    engine.containers  # noqa: B018  the database, the stores and the service, built now
+    engine.db  # noqa: B018  the database, opened now
     _prepared = engine, (st.st_dev, st.st_ino)
 
 
