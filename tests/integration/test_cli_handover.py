@@ -95,6 +95,18 @@ def test_a_terminal_run_through_the_handover(engine: Pinnace) -> None:
     assert term.wait() == 7
 
 
+def _waiting_run(engine: Pinnace, then: str = "true") -> subprocess.Popen[bytes]:
+    """A foreground ``run --rm -i`` that has printed "ready" and waits for a line on its stdin, then runs ``then``."""
+    proc = subprocess.Popen(
+        [str(PINNACE), "--root", str(engine.root), "--runroot", str(engine.runroot)]
+        + ["run", "--rm", "-i", "busybox", "sh", "-c", f"echo ready; read line; {then}"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"ready\n"
+    return proc
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -138,13 +150,8 @@ def test_runs_come_from_the_worker_zygote_monitors_from_the_lean_one(engine: Pin
     assert _ppid(worker) == zygote
     assert Path(f"/proc/{worker}/comm").read_text() == "pinnace-worker\n"
 
-    proc = subprocess.Popen(
-        [str(PINNACE), "--root", str(engine.root), "--runroot", str(engine.runroot)]
-        + ["run", "--rm", "-i", "busybox", "sh", "-c", "echo ready; read line"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-    )  # fmt: skip
+    proc = _waiting_run(engine)
     assert proc.stdout is not None and proc.stdin is not None
-    assert proc.stdout.readline() == b"ready\n"
     spares = {pid for pid in _children(worker) | _children(zygote) if _comm(pid) == SPARE_NAME}
     served = _children(worker) - spares  # the process running this `run` for the client
     monitors = _children(zygote) - {worker} - spares
@@ -168,13 +175,8 @@ def test_runs_come_from_the_worker_zygote_monitors_from_the_lean_one(engine: Pin
 def test_the_native_front_hands_over_without_an_interpreter(engine: Pinnace) -> None:
     """`pinnace` is src/pinnace/cli/front.c: while a handed-over run lasts, the client process is that binary."""
     engine.run("run", "--rm", "busybox", "true")  # starts the zygote: the next run is handed over
-    proc = subprocess.Popen(
-        [str(PINNACE), "--root", str(engine.root), "--runroot", str(engine.runroot)]
-        + ["run", "--rm", "-i", "busybox", "sh", "-c", "echo ready; read line"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-    )  # fmt: skip
+    proc = _waiting_run(engine)
     assert proc.stdout is not None and proc.stdin is not None
-    assert proc.stdout.readline() == b"ready\n"
     assert os.readlink(f"/proc/{proc.pid}/exe") == os.path.realpath(PINNACE)
     assert Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")[0] == str(PINNACE).encode()
     proc.stdin.write(b"bye\n")
@@ -284,13 +286,8 @@ def test_containers_and_runs_from_spares_outlive_the_zygotes(engine: Pinnace) ->
 
     _served_by_the_worker(engine)
     engine.run("run", "-d", "--name", "lasting", "busybox", "sh", "-c", "sleep 600")  # a spare monitor
-    proc = subprocess.Popen(
-        [str(PINNACE), "--root", str(engine.root), "--runroot", str(engine.runroot)]
-        + ["run", "--rm", "-i", "busybox", "sh", "-c", 'echo ready; read line; echo "got $line"'],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-    )  # fmt: skip
+    proc = _waiting_run(engine, 'echo "got $line"')  # served by the worker's spare
     assert proc.stdout is not None and proc.stdin is not None
-    assert proc.stdout.readline() == b"ready\n"  # served by the worker's spare
     stop_zygote(engine.runroot)
     proc.stdin.write(b"bye\n")
     proc.stdin.close()
