@@ -40,6 +40,9 @@ one *worker zygote* (``pinnace-worker``, on ``worker.sock``), which loads
 the handlers' ``PRELOAD`` on top and forks the handlers' processes: warm
 CLIs, lean monitors.  The zygote forks a new worker zygote when its own
 ends, and the worker zygote dies with the zygote (PR_SET_PDEATHSIG).
+
+Neither forks on the path of a request: each keeps a spare process forked
+ahead of it (:class:`_Spare`, ``pinnace-spare``), which takes the request.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ if TYPE_CHECKING:
     from typing import Any, ClassVar, NoReturn
 
 SOCKET_NAME = "zygote.sock"
+#: The zygote's name in ``ps``.
+ZYGOTE_NAME = "pinnace-zygote"
 PID_FILE = "zygote.pid"
 LOCK_FILE = "zygote.lock"
 #: Where the worker zygote, which serves the registered handlers warm, listens and records its pid.
@@ -297,7 +302,7 @@ def _prepare(runroot: str, handlers: dict[str, str]) -> _Server:
     os.chdir("/")
     from pinnace.shim.monitor import set_name
 
-    set_name("pinnace-zygote")
+    set_name(ZYGOTE_NAME)
     for name in PRELOAD:
         try:
             importlib.import_module(name)
@@ -458,18 +463,20 @@ def _serve(server: _Server, tend: Callable[[set[int]], None], *, prepare: bool =
 
 
 class _Spare:
-    """A process forked ahead of the worker zygote's next request, made ready for it meanwhile.
+    """A process forked ahead of a zygote's next request, made ready for it meanwhile.
 
     Forking a process from the worker zygote and opening the store it runs
-    on take ~4 ms of a ~40 ms ``run``.  So the worker keeps one spare: a fork
-    that has already called each handler module's ``prepare(previous)``
-    (:func:`pinnace.cli.client.prepare` opens the store the previous request
-    used) and waits on a socket pair.  The worker, having accepted and
+    on take ~4 ms of a ~40 ms ``run``, forking a monitor ~1 ms more.  So
+    each zygote keeps one spare: a fork that waits on a socket pair, and in
+    the worker zygote has already called each handler module's
+    ``prepare(previous)`` (:func:`pinnace.cli.client.prepare` opens the
+    store the previous request used).  The zygote, having accepted and
     checked a request, passes it on there with the requester's connection
     and descriptors (SCM_RIGHTS), and forks the next spare.  A request that
     arrives while the spare is still preparing waits for it: never longer
-    than a fresh fork would take.  The spare dies with the worker
-    (PR_SET_PDEATHSIG), so an upgrade or a killed zygote takes it along.
+    than a fresh fork would take.  A spare dies with its zygote
+    (PR_SET_PDEATHSIG) until it takes a request, so an upgrade or a killed
+    zygote takes it along; from then on it is what a forked child was.
     """
 
     #: Our ends of the spares' socket pairs, which a process forked for something else closes.
@@ -500,9 +507,10 @@ class _Spare:
         import array
 
         try:
-            self.sock.sendmsg(
+            sent = self.sock.sendmsg(
                 [line], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", [*fds, conn.fileno()]))]
             )
+            self.sock.sendall(line[sent:])  # the descriptors went with the first byte
         except OSError:
             return False
         finally:
@@ -511,7 +519,7 @@ class _Spare:
         return True
 
 
-#: What a spare is called in ``ps`` until it takes a request (then it is a ``pinnace-worker`` child).
+#: What a spare is called in ``ps`` until it takes a request (then it is called what a forked child is).
 SPARE_NAME = "pinnace-spare"
 
 
@@ -525,7 +533,7 @@ def _become_spare(server: _Server, sock: Any, previous: bytes | None, prepare: b
         from pinnace.shim.monitor import set_name
 
         parent = os.getppid()
-        libc().prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL: never outlive the worker zygote
+        libc().prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL: an idle spare never outlives its zygote
         if os.getppid() != parent:
             os._exit(0)
         server.listener.close()
@@ -548,7 +556,7 @@ def _become_spare(server: _Server, sock: Any, previous: bytes | None, prepare: b
         handler = _handler_for(line, server.handlers) if fds else None
         if handler is None:
             _become_monitor(None, conn, line)
-        set_name(WORKER_NAME)
+        set_name(WORKER_NAME if prepare else ZYGOTE_NAME)  # what a child forked for it is called
         _become_handler(None, conn, line, fds, handler)
     finally:
         os._exit(1)
