@@ -502,21 +502,30 @@ class _Spare:
         return cls(pid, ours)
 
     def take(self, conn: Any, line: bytes, fds: list[int]) -> bool:
-        """Pass the request on (the connection last); False when the spare is gone (it crashed)."""
+        """Pass the request on (the connection last); False when the spare is gone (it crashed).
+
+        Once the descriptors went (with the first byte), the request is the
+        spare's whatever happens next: serving it a second time from a fork
+        would run it twice.
+        """
         import _socket
         import array
 
+        passed = array.array("i", [*fds, conn.fileno()])
         try:
-            sent = self.sock.sendmsg(
-                [line], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", [*fds, conn.fileno()]))]
-            )
-            self.sock.sendall(line[sent:])  # the descriptors went with the first byte
-        except OSError:
-            return False
+            try:
+                sent = self.sock.sendmsg([line], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, passed)])
+            except OSError:
+                return False
+            if sent < len(line):  # never a send of b"": EPIPE once the spare has read and closed
+                try:
+                    self.sock.sendall(line[sent:])
+                except OSError:
+                    pass  # the spare died: its requester sees the connection close
+            return True
         finally:
             _Spare.ends.discard(self.sock.fileno())
             self.sock.close()
-        return True
 
 
 #: What a spare is called in ``ps`` until it takes a request (then it is called what a forked child is).
