@@ -203,7 +203,8 @@ static void forward(int signum)
     char line[8];
     int n = snprintf(line, sizeof line, "%d\n", signum);
     int saved = errno;
-    if (write(zygote, line, (size_t)n) < 0) {
+    /* MSG_NOSIGNAL: a closed connection must not raise the SIGPIPE this very handler forwards. */
+    if (send(zygote, line, (size_t)n, MSG_NOSIGNAL) < 0) {
         /* the process went away: its reply (or its absence) says so */
     }
     errno = saved;
