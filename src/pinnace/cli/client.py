@@ -62,8 +62,6 @@ PRELOAD = (
     "pinnace.network.ports",
     "pinnace.network.dns",
     "pinnace.network.config",
-    "pyroute2",  # netlink: ~100 ms to import, in the worker zygote only (never in a monitor)
-    "nftables",
     "pinnace.content",
     "pinnace.archive.oserrors",
     "pinnace.runtime.seccomp_default",
@@ -79,6 +77,12 @@ PRELOAD = (
     "signal",
     "io",
 )
+
+#: What the worker zygote loads only once a request on its runroot needed it (pinnace.shim.zygote):
+#: netlink's pyroute2 (~110 ms and ~25 MiB) and nftables, for containers on a bridge.  A store whose
+#: containers have no network never has its worker zygote pay their memory; one that has pays their
+#: import once, in the first such request.
+PRELOAD_ONCE_USED = {"netlink": ("pyroute2", "nftables")}
 
 #: Global flags that take a value (pinnace.cli.main's), to find the command word.
 _VALUED = frozenset(("--root", "--runroot", "--log-level", "-l"))

@@ -372,7 +372,8 @@ def _fork_worker(server: _Server) -> int:
                 try:
                     importlib.import_module(name)
                 except ImportError:
-                    pass  # optional (nftables): whoever needs it reports its absence
+                    pass  # optional: whoever needs it reports its absence
+        _load_used(server)
         inherited = server.sources
         worker = _Server(server.runroot, WORKER_SOCKET_NAME, WORKER_PID_FILE, server.handlers)
         worker.sources.update(inherited)  # the zygote's modules as they were when it loaded them
@@ -381,6 +382,94 @@ def _fork_worker(server: _Server) -> int:
         _serve(worker, lambda _ended: None, prepare=True)
     finally:
         os._exit(1)
+
+
+def _used_later(handlers: dict[str, str]) -> dict[str, tuple[str, ...]]:
+    """The handler modules' ``PRELOAD_ONCE_USED``: flag name -> modules loaded once a request needed them."""
+    import sys
+
+    out: dict[str, tuple[str, ...]] = {}
+    for target in handlers.values():
+        module = sys.modules.get(target.partition(":")[0])
+        out.update(getattr(module, "PRELOAD_ONCE_USED", None) or {})
+    return out
+
+
+def _flag(runroot: str, name: str) -> str:
+    return os.path.join(runroot, f"uses-{name}")
+
+
+#: The request a handler's process sends its worker zygote when it had to import ``PRELOAD_ONCE_USED``.
+_LOAD = b'{"load": true}\n'
+
+
+def _watch_imports(server: _Server) -> None:
+    """In a handler's process: the first import of a ``PRELOAD_ONCE_USED`` module flags it for the runroot
+    and asks the worker zygote to load it now, for the requests after this one.
+
+    A request that needs netlink (a container on a bridge) imports it
+    itself, once; meanwhile the worker zygote loads it too and forks a new
+    spare with it.  A store that never needs it never pays its memory in
+    its worker zygote.
+    """
+    import sys
+
+    wanted = {
+        m: n for n, modules in _used_later(server.handlers).items() for m in modules if m not in sys.modules
+    }
+    if not wanted:
+        return
+
+    class _Watch:
+        """A finder that finds nothing: it only notes that a watched module is being imported."""
+
+        @staticmethod
+        def find_spec(name: str, path: object = None, target: object = None) -> None:
+            flag = wanted.pop(name, None)
+            if flag is not None:
+                _ask_to_load(server.runroot, flag)
+
+    sys.meta_path.insert(0, _Watch)
+
+
+def _ask_to_load(runroot: str, flag: str) -> None:
+    from pinnace.shim import protocol
+
+    try:
+        os.close(os.open(_flag(runroot, flag), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        sock = protocol.connect(runroot, WORKER_SOCKET_NAME)
+    except OSError:
+        return  # no worker zygote: the next one loads it as it starts
+    try:
+        sock.setblocking(False)
+        sock.send(_LOAD)
+    except OSError:
+        pass
+    finally:
+        sock.close()
+
+
+def _load_used(server: _Server) -> bool:
+    """In the worker zygote: load the ``PRELOAD_ONCE_USED`` modules a request has flagged as needed;
+    whether it loaded any."""
+    import gc
+    import importlib
+    import sys
+
+    loaded = False
+    for name, modules in _used_later(server.handlers).items():
+        if os.path.exists(_flag(server.runroot, name)):
+            for module in modules:
+                if module not in sys.modules:
+                    try:
+                        importlib.import_module(module)
+                        loaded = True
+                    except ImportError:
+                        pass  # optional (nftables): whoever needs it reports its absence
+    if loaded:
+        gc.collect()
+        gc.freeze()  # as for the first modules: no collection in a child dirties their pages
+    return loaded
 
 
 def _sources() -> dict[str, int]:
@@ -418,7 +507,8 @@ def _serve(server: _Server, tend: Callable[[set[int]], None], *, prepare: bool =
     import _socket
     import select
 
-    spare: _Spare | None = _Spare.fork(server, None, prepare=prepare)
+    previous: bytes | None = None  # the last handler request: what a spare prepares for
+    spare: _Spare | None = _Spare.fork(server, previous, prepare=prepare)
     poller = select.poll()
     poller.register(server.listener.fileno(), select.POLLIN)
     while True:
@@ -437,6 +527,12 @@ def _serve(server: _Server, tend: Callable[[set[int]], None], *, prepare: bool =
             conn.close()
             continue
         line, fds = received
+        if prepare and line == _LOAD and not fds:  # a handler's process needed more modules: load them now
+            conn.close()
+            if _load_used(server) and spare is not None:
+                spare.discard()  # it lacks them: the next one has them
+                spare = _Spare.fork(server, previous, prepare=prepare)
+            continue
         stale = _stale(server.sources)
         handler = _handler_for(line, server.handlers) if fds else None
         if stale or (fds and handler is None):  # upgraded, or started by someone without that handler
@@ -454,12 +550,14 @@ def _serve(server: _Server, tend: Callable[[set[int]], None], *, prepare: bool =
             child = os.fork()
             if child == 0:
                 if handler is not None:
-                    _become_handler(server.listener, conn, line, fds, handler)
+                    _become_handler(server, conn, line, fds, handler)
                 _become_monitor(server.listener, conn, line)
         conn.close()
         for passed in fds:
             os.close(passed)
-        spare = _Spare.fork(server, line if handler is not None else None, prepare=prepare)
+        if handler is not None:
+            previous = line
+        spare = _Spare.fork(server, previous, prepare=prepare)
 
 
 class _Spare:
@@ -500,6 +598,11 @@ class _Spare:
             _become_spare(server, theirs, previous if prepare else None, prepare)
         theirs.close()
         return cls(pid, ours)
+
+    def discard(self) -> None:
+        """Let the spare go unused (it sees the end of its socket, and exits)."""
+        _Spare.ends.discard(self.sock.fileno())
+        self.sock.close()
 
     def take(self, conn: Any, line: bytes, fds: list[int]) -> bool:
         """Pass the request on (the connection last); False when the spare is gone (it crashed).
@@ -566,7 +669,7 @@ def _become_spare(server: _Server, sock: Any, previous: bytes | None, prepare: b
         if handler is None:
             _become_monitor(None, conn, line)
         set_name(WORKER_NAME if prepare else ZYGOTE_NAME)  # what a child forked for it is called
-        _become_handler(None, conn, line, fds, handler)
+        _become_handler(server, conn, line, fds, handler)
     finally:
         os._exit(1)
 
@@ -637,18 +740,18 @@ def _handler_for(line: bytes, handlers: dict[str, str]) -> str | None:
     return None
 
 
-def _become_handler(listener: Any | None, conn: Any, line: bytes, fds: list[int], target: str) -> NoReturn:
+def _become_handler(server: _Server, conn: Any, line: bytes, fds: list[int], target: str) -> NoReturn:
     """In the forked child (or the spare): serve a registered kind of request, then report its exit code."""
     code = 1
     try:
-        if listener is not None:
-            listener.close()
+        server.listener.close()
         import importlib
 
         from pinnace._util import jsonc
 
         module, _, function = target.partition(":")
         handler = getattr(importlib.import_module(module), function)
+        _watch_imports(server)
         code = handler(jsonc.loads(line), fds, conn)
     except BaseException:
         _log_crash("/dev/stderr")
