@@ -14,6 +14,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -484,3 +485,32 @@ def test_no_network_flag_means_the_default_bridge(net: tuple[Pinnace, str, str])
     assert json.loads(engine.run("inspect", "plain").stdout)[0]["HostConfig"]["NetworkMode"] == "bridge"
     out = engine.run("start", "-a", "plain").stdout
     assert f"inet {prefix}." in out
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def test_the_worker_zygote_loads_netlink_once_a_run_needs_it(net: tuple[Pinnace, str, str]) -> None:
+    """Runs without a network leave netlink (pyroute2: ~17 MiB) out of the worker zygote; the first run
+    on a bridge flags the store, and the worker zygote loads it for the runs after."""
+    from pinnace.shim.zygote import WORKER_PID_FILE, WORKER_SOCKET_NAME, used_flag
+
+    engine, _, _ = net
+    engine.run("run", "--rm", "--network", "none", "busybox", "true")  # starts the zygotes
+    deadline = time.monotonic() + 10
+    while not (engine.runroot / WORKER_SOCKET_NAME).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    engine.run("run", "--rm", "--network", "none", "busybox", "true")  # served by the worker zygote
+    flag = Path(used_flag(str(engine.runroot), "netlink"))
+    assert not flag.exists()
+    worker = int((engine.runroot / WORKER_PID_FILE).read_text())
+    lean = _rss_kib(worker)
+    assert engine.run("run", "--rm", "busybox", "echo", "bridged").stdout == "bridged\n"  # the default bridge
+    assert flag.exists()
+    deadline = time.monotonic() + 10
+    while _rss_kib(worker) < lean + 8 * 1024 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _rss_kib(worker) >= lean + 8 * 1024  # it loaded netlink for the next runs
+    assert engine.run("run", "--rm", "busybox", "echo", "again").stdout == "again\n"

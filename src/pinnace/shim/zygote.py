@@ -395,7 +395,8 @@ def _used_later(handlers: dict[str, str]) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def _flag(runroot: str, name: str) -> str:
+def used_flag(runroot: str, name: str) -> str:
+    """The file whose presence says a request on ``runroot`` needed the ``PRELOAD_ONCE_USED`` set ``name``."""
     return os.path.join(runroot, f"uses-{name}")
 
 
@@ -436,7 +437,7 @@ def _ask_to_load(runroot: str, flag: str) -> None:
     from pinnace.shim import protocol
 
     try:
-        os.close(os.open(_flag(runroot, flag), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        os.close(os.open(used_flag(runroot, flag), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
         sock = protocol.connect(runroot, WORKER_SOCKET_NAME)
     except OSError:
         return  # no worker zygote: the next one loads it as it starts
@@ -458,7 +459,7 @@ def _load_used(server: _Server) -> bool:
 
     loaded = False
     for name, modules in _used_later(server.handlers).items():
-        if os.path.exists(_flag(server.runroot, name)):
+        if os.path.exists(used_flag(server.runroot, name)):
             for module in modules:
                 if module not in sys.modules:
                     try:
@@ -498,11 +499,13 @@ def _stale(sources: dict[str, int]) -> bool:
 
 
 def _serve(server: _Server, tend: Callable[[set[int]], None], *, prepare: bool = False) -> NoReturn:
-    """Accept requests and fork a process for each; ``tend`` sees the children that ended, at least each second.
+    """Accept requests, each served by a process of its own; ``tend`` sees the children that ended, at
+    least each second.
 
-    Each request goes to a :class:`_Spare` forked ahead of it, and a new
-    spare is forked at once; ``prepare`` (the worker zygote) has spares
-    prepare for handler requests.
+    Each request goes to a :class:`_Spare` forked ahead of it (or to a fork
+    made for it when the spare is gone), and a new spare is forked at once;
+    ``prepare`` (the worker zygote) has spares prepare for handler requests,
+    and honours a handler process's request to load ``PRELOAD_ONCE_USED``.
     """
     import _socket
     import select
