@@ -17,7 +17,6 @@ by a command that makes no network.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import threading
 
@@ -38,7 +37,9 @@ VETH_PREFIX = "pnv"
 
 def host_ifname(container_id: str, network_id: str) -> str:
     """The host-side veth of a container's endpoint on a network: 15 characters, the kernel's limit."""
-    digest = hashlib.sha256(f"{container_id}/{network_id}".encode()).hexdigest()
+    from pinnace._util.hashing import sha256  # not hashlib: OpenSSL would stay in the worker zygote
+
+    digest: str = sha256()(f"{container_id}/{network_id}".encode()).hexdigest()
     return VETH_PREFIX + digest[:12]
 
 

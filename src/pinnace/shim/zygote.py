@@ -308,9 +308,9 @@ def _prepare(runroot: str, handlers: dict[str, str]) -> _Server:
             importlib.import_module(name)
         except ImportError:
             pass  # an optional one (seccomp): whoever needs it reports its absence
-    from pinnace.mount.flags import libc
+    from pinnace.runtime.linux.syscalls import warm_up
 
-    libc().prctl  # noqa: B018  libc's handle and prctl's function pointer, made once (~1.4 MiB per monitor else)
+    warm_up()  # libc's handle and function pointers, made and called once here (~1.7 MiB per monitor else)
     server = _Server(runroot, SOCKET_NAME, PID_FILE, handlers)
     gc.collect()
     gc.freeze()  # the modules' objects stay in the permanent generation: no collection dirties their pages

@@ -433,15 +433,10 @@ def _digest(key: str, code: bytes) -> bytes:
 
 
 def _sha256() -> Any:
-    """hashlib's sha256 without hashlib: ``import hashlib`` loads OpenSSL (~2 ms of start-up)."""
-    try:
-        from _sha256 import sha256  # type: ignore[import-not-found]  # CPython 3.11
-    except ImportError:
-        try:
-            from _sha2 import sha256  # type: ignore[import-not-found]  # CPython 3.12+
-        except ImportError:
-            from hashlib import sha256
-    return sha256
+    """hashlib's sha256 without hashlib (see :mod:`pinnace._util.hashing`)."""
+    from pinnace._util.hashing import sha256
+
+    return sha256()
 
 
 def _rule(
