@@ -16,7 +16,7 @@ from pinnace.errors import Unavailable, map_errors
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection
+    from collections.abc import Callable, Collection, Mapping
     from typing import Any, TypeVar
 
     from pinnace.build.builder import Builder, Progress
@@ -51,11 +51,27 @@ class Config:
     runroot: str
 
     @classmethod
-    def from_env(cls, root: str | None = None, runroot: str | None = None) -> Config:
-        """Flags win over PINNACE_ROOT / PINNACE_RUNROOT, which win over the defaults."""
+    def from_env(
+        cls,
+        root: str | None = None,
+        runroot: str | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> Config:
+        """Flags win over PINNACE_ROOT / PINNACE_RUNROOT, which win over the defaults.
+
+        ``environ`` and ``cwd`` (this process's by default) are another
+        process's, when the paths are those a command line elsewhere means.
+        """
+        env = os.environ if environ is None else environ
+
+        def absolute(path: str) -> str:  # abspath asks for the cwd only for a relative path
+            return os.path.abspath(path) if cwd is None else os.path.normpath(os.path.join(cwd, path))
+
         return cls(
-            os.path.abspath(root or os.environ.get("PINNACE_ROOT") or DEFAULT_ROOT),
-            os.path.abspath(runroot or os.environ.get("PINNACE_RUNROOT") or DEFAULT_RUNROOT),
+            absolute(root or env.get("PINNACE_ROOT") or DEFAULT_ROOT),
+            absolute(runroot or env.get("PINNACE_RUNROOT") or DEFAULT_RUNROOT),
         )
 
 

@@ -79,7 +79,7 @@ PRELOAD = (
 )
 
 #: What the worker zygote loads only once a request on its runroot needed it (pinnace.shim.zygote):
-#: netlink's pyroute2 (~110 ms and ~25 MiB) and nftables, for containers on a bridge.  A store whose
+#: netlink's pyroute2 (~110 ms and ~20 MiB) and nftables, for containers on a bridge.  A store whose
 #: containers have no network never has its worker zygote pay their memory; one that has pays their
 #: import once, in the first such request.
 PRELOAD_ONCE_USED = {"netlink": ("pyroute2", "nftables")}

@@ -368,7 +368,6 @@ def prepare_engine(argv: Sequence[str], env: dict[str, str], cwd: str) -> None:
     created: a store without a database, a remote engine or an odd command line prepare nothing.
     """
     global _prepared
-    from pinnace import DEFAULT_ROOT, DEFAULT_RUNROOT
     from pinnace.engine import Config, Engine
 
     try:
@@ -377,9 +376,7 @@ def prepare_engine(argv: Sequence[str], env: dict[str, str], cwd: str) -> None:
         return
     if {"host", "context", "tls", "tlsverify"} & opts.keys() or env.get("PINNACE_HOST") or env.get("DOCKER_HOST"):
         return
-    root = os.path.join(cwd, opts.get("root") or env.get("PINNACE_ROOT") or DEFAULT_ROOT)
-    runroot = os.path.join(cwd, opts.get("runroot") or env.get("PINNACE_RUNROOT") or DEFAULT_RUNROOT)
-    engine = Engine(Config(os.path.normpath(root), os.path.normpath(runroot)))
+    engine = Engine(Config.from_env(opts.get("root"), opts.get("runroot"), environ=env, cwd=cwd))
     try:
         st = os.stat(os.path.join(engine.config.root, "pinnace.db"))
     except OSError:

@@ -350,13 +350,9 @@ def _fork_worker(server: _Server) -> int:
         import gc
         import importlib
 
-        from pinnace.mount.flags import libc
         from pinnace.shim.monitor import set_name
 
-        parent = os.getppid()
-        libc().prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL: not a moment longer than the zygote
-        if os.getppid() != parent:
-            os._exit(0)
+        _die_with_parent()  # not a moment longer than the zygote
         server.listener.close()
         for end in _Spare.ends:  # the zygote's spare is not ours
             os.close(end)
@@ -471,6 +467,16 @@ def _load_used(server: _Server) -> bool:
         gc.collect()
         gc.freeze()  # as for the first modules: no collection in a child dirties their pages
     return loaded
+
+
+def _die_with_parent() -> None:
+    """In a fork: be killed (SIGKILL) when the parent dies; exit now if it has died already."""
+    from pinnace.mount.flags import libc
+
+    parent = os.getppid()
+    libc().prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
+    if os.getppid() != parent:
+        os._exit(0)
 
 
 def _sources() -> dict[str, int]:
@@ -647,10 +653,7 @@ def _become_spare(server: _Server, sock: Any, previous: bytes | None, prepare: b
         from pinnace.mount.flags import libc
         from pinnace.shim.monitor import set_name
 
-        parent = os.getppid()
-        libc().prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL: an idle spare never outlives its zygote
-        if os.getppid() != parent:
-            os._exit(0)
+        _die_with_parent()  # an idle spare never outlives its zygote
         server.listener.close()
         set_name(SPARE_NAME)
         hint = _handler_for(previous, server.handlers) if previous else None
