@@ -92,7 +92,7 @@ launcher .venv/bin/pinnace-runtime pinnace.runtime.cli "$sealed"
 mkdir -p .venv/libexec
 launcher .venv/libexec/pinnace pinnace.cli.client "$sealed"
 runroot=$(.venv/bin/python -I -c "import sys; sys.path.insert(0, 'src'); from pinnace import DEFAULT_RUNROOT; print(DEFAULT_RUNROOT)")
-cc -O2 -Wall -Wextra -Werror -o .venv/bin/pinnace.new src/pinnace/cli/front.c \
+gcc -O2 -Wall -Wextra -Werror -o .venv/bin/pinnace.new src/pinnace/cli/front.c \
     -DPINNACE_PYTHON_FRONT="\"$here/.venv/libexec/pinnace\"" -DPINNACE_DEFAULT_RUNROOT="\"$runroot\""
 mv -f .venv/bin/pinnace.new .venv/bin/pinnace
 for name in pinnace pinnace-runtime; do ln -sf "$here/.venv/bin/$name" "/usr/local/bin/$name"; done
