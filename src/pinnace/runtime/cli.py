@@ -216,8 +216,19 @@ _GLOBAL_FLAGS = {
 }
 
 
+#: The verbs that move processes into cgroups.
+_CGROUP_VERBS = frozenset(("create", "run", "exec"))
+
+
 def run(argv: Sequence[str]) -> int:
     """Run one ``pinnace-runtime`` command line; return its exit status."""
+    if any(word in _CGROUP_VERBS for word in argv):
+        # The first cgroup migration waits for an RCU grace period: start it
+        # now, on a thread, so it overlaps the imports and parsing below.  (A
+        # container named like a verb only warms the lock for nothing.)
+        from pinnace.runtime.cgroups import warm_up
+
+        warm_up()
     options = Options()
     try:
         values, rest = parse_flags(argv, _GLOBAL_FLAGS, {"h": "help", "v": "version"})
@@ -250,12 +261,6 @@ def run(argv: Sequence[str]) -> int:
     verb = VERBS.get(verb_name)
     if verb is None:
         return fail(options, f"No help topic for '{verb_name}'")
-    if verb_name in ("create", "run", "exec"):
-        # The first cgroup migration waits for an RCU grace period: start it
-        # now, on a thread, so it overlaps the imports and parsing below.
-        from pinnace.runtime.cgroups import warm_up
-
-        warm_up()
     try:
         parsed = parse_verb(verb, args)
         if parsed is None:
@@ -279,7 +284,16 @@ def run(argv: Sequence[str]) -> int:
 
 def main() -> None:
     """Console-script entry point."""
-    raise SystemExit(run(sys.argv[1:]))
+    status = run(sys.argv[1:])
+    # Skip the interpreter's finalisation (~4 ms of a 30 ms `run`): nothing
+    # is left to clean up but the standard streams, which are flushed here.
+    # (Log records are written and closed as they are made.)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        status = status or 1
+    os._exit(status)
 
 
 if __name__ == "__main__":

@@ -133,12 +133,15 @@ def create(
     no_new_keyring: bool = False,
     preserve_fds: int = 0,
     loaded: tuple[dict[str, Any], str] | None = None,
+    subreaper: bool = False,
 ) -> st.State:
     """Create the container (its init waits for ``start``); return its state.
 
     ``console`` is an already connected console socket (``run`` passes its
     own); ``console_socket`` a path to connect to.  A terminal without
-    either is refused, as runc refuses it.
+    either is refused, as runc refuses it.  ``subreaper`` makes this process
+    the init's reaper (:func:`set_subreaper`) while stage 1 starts, as
+    ``run`` needs to wait for it.
     """
     from pinnace.runtime.cgroups import warm_up
 
@@ -179,6 +182,7 @@ def create(
                 no_pivot,
                 no_new_keyring,
                 preserve_fds,
+                subreaper,
             )
             if pid_file:
                 write_pid_file(pid_file, state.pid)
@@ -199,13 +203,13 @@ def _create(
     no_pivot: bool,
     no_new_keyring: bool,
     preserve_fds: int,
+    subreaper: bool,
 ) -> st.State:
     from pinnace.runtime import hooks
     from pinnace.runtime.linux.init import Job
 
     linux = spec.get("linux") or {}
     cgroup = cgroup_path(spec, container_id)
-    manager = _manager(cgroup)
     if console is None and console_socket:
         from pinnace.runtime.linux import console as consoles
 
@@ -222,6 +226,9 @@ def _create(
         new_keyring=not no_new_keyring,
         seccomp=_seccomp_program(root, spec),
     )
+    if subreaper:
+        set_subreaper()  # stage 1 exits, orphaning the init, once it has forked it
+    manager = _manager(cgroup)
     parent, stage = spawn_stage1(root, job, console)
     init_pid = 0
     try:
@@ -431,6 +438,13 @@ def _kill(pid: int, signum: int) -> None:
 
 def _destroy_cgroup(manager: Manager) -> None:
     """Kill whatever is left in the cgroup, wait for it to empty, remove it."""
+    try:
+        manager.destroy()  # most often empty already: the init was the last process
+        return
+    except Conflict:
+        pass
+    except NotFound:
+        return
     import time
 
     deadline = time.monotonic() + KILL_TIMEOUT
@@ -803,10 +817,8 @@ def run(
     ours = console = None
     bundle = os.path.abspath(bundle)
     loaded = load_bundle(bundle)
-    if not detach:
-        set_subreaper()
-        if not console_socket and loaded[0]["process"].get("terminal"):
-            ours, console = _console_pair()
+    if not detach and not console_socket and loaded[0]["process"].get("terminal"):
+        ours, console = _console_pair()
     s = create(
         root,
         container_id,
@@ -818,6 +830,7 @@ def run(
         no_pivot=no_pivot,
         no_new_keyring=no_new_keyring,
         preserve_fds=preserve_fds,
+        subreaper=not detach,
     )
     report = warn or (lambda _line: None)
     try:

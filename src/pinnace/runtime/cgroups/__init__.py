@@ -278,30 +278,32 @@ class WarmUp:
 
     def __init__(self, interval: float = 0.003, limit: float = 0.5) -> None:
         import _thread
+        import time
 
         self._interval = interval
-        self._limit = limit
+        self._deadline = time.monotonic() + limit
         self._stopped = False
-        _thread.start_new_thread(self._run, ())
+        # Opened here, so that the thread's first step is the write: it runs
+        # only once it gets the GIL, and the caller is busy importing.
+        try:
+            path = _own_procs_file()
+            self._fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC) if path else -1
+        except OSError:
+            self._fd = -1
+        if self._fd >= 0:
+            _thread.start_new_thread(self._run, (str(os.getpid()).encode(),))
 
-    def _run(self) -> None:
+    def _run(self, pid: bytes) -> None:
         import time
 
         try:
-            path = _own_procs_file()
-            if not path:
-                return
-            deadline = time.monotonic() + self._limit
-            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-            try:
-                pid = str(os.getpid()).encode()
-                while not self._stopped and time.monotonic() < deadline:
-                    os.write(fd, pid)
-                    time.sleep(self._interval)
-            finally:
-                os.close(fd)
+            while not self._stopped and time.monotonic() < self._deadline:
+                os.write(self._fd, pid)
+                time.sleep(self._interval)
         except OSError:
             pass
+        finally:
+            os.close(self._fd)
 
     def stop(self) -> None:
         """End the warming (the lock stays warm for a grace period after the last write).

@@ -195,9 +195,10 @@ def stage1(job: Job) -> NoReturn:
             os.setresuid(0, 0, 0)
         kinds = {ns["type"] for ns in job.namespaces}
         if kinds & {"pid", "time"}:
-            # The child waits for end-of-file on this pipe, i.e. for our exit
-            # after InitPid is sent: both write to the channel, and the parent
-            # must read InitPid before anything the child says.
+            # The child waits for end-of-file on this pipe, which we give once
+            # InitPid is sent: both write to the channel, and the parent must
+            # read InitPid before anything the child says.  (Closing it by
+            # hand, not by exiting, spares the child our exit's teardown.)
             hold, release = os.pipe()
             pid = os.fork()
             if pid == 0:
@@ -207,6 +208,7 @@ def stage1(job: Job) -> NoReturn:
                 _child(job, job.container, fifo_fd)
             os.close(hold)
             ch.send(sync.InitPid(pid=pid))
+            os.close(release)
             os._exit(0)
         ch.send(sync.InitPid(pid=os.getpid()))
     except BaseException as e:
