@@ -814,6 +814,9 @@ def run(
     In the foreground with a terminal and no console socket, the runtime is
     the terminal's other end and relays its own stdio (as ``runc run`` does).
     """
+    from pinnace.runtime.cgroups import warm_up
+
+    warm_up()  # as early as create's cgroup work allows: the grace period overlaps the bundle's loading
     ours = console = None
     bundle = os.path.abspath(bundle)
     loaded = load_bundle(bundle)
