@@ -164,6 +164,7 @@ def test_stop_unplugs_and_start_keeps_the_address(net: tuple[Pinnace, str, str])
     engine.run("run", "-d", "--name", "keep", "--network", "bridge", BB, "sh", "-c", "sleep 600")
     ip = engine.run("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "keep").stdout.strip()
     assert len(_veths() - before) == 1
+    assert engine.run("ps", "--format", "{{.Names}} {{.Networks}}").stdout == "keep bridge\n"
     engine.run("stop", "-t", "0", "keep")
     engine.run("ps", "-a")  # notices the exit: the veth goes
     assert _veths() - before == set()
@@ -386,6 +387,26 @@ def test_connect_a_created_container_plugs_it_at_start(net: tuple[Pinnace, str, 
     assert (
         proc.stderr == f"Error response from daemon: container {app} is not connected to the network bridge\n"
     )
+
+
+def test_a_container_that_is_not_running_lists_its_networks(net: tuple[Pinnace, str, str]) -> None:
+    """As docker: created, its networks with empty fields and no NetworkID; stopped, the NetworkID too."""
+    engine, _, _ = net
+    _user_network(engine, "back")
+    engine.run("create", "--name", "idle", "--network", "back", "--network-alias", "db", BB, "true")
+    engine.run("create", "--name", "alone", "--network", "none", BB, "true")
+    entry = _networks(engine, "idle")["back"]
+    assert (entry["NetworkID"], entry["EndpointID"], entry["IPAddress"], entry["Gateway"]) == ("", "", "", "")
+    assert "db" in (entry["Aliases"] or [])
+    assert engine.run("ps", "-a", "--filter", "name=idle", "--format", "{{.Networks}}").stdout == "back\n"
+    api = json.loads(engine.run("inspect", "-f", "{{json .NetworkSettings}}", "idle").stdout)
+    assert (api["IPAddress"], api["Ports"]) == ("", {})
+
+    assert engine.run("start", "-a", "idle").returncode == 0
+    entry = _networks(engine, "idle")["back"]
+    assert entry["NetworkID"] == _id(engine, "back", "network")
+    assert (entry["EndpointID"], entry["IPAddress"], entry["MacAddress"]) == ("", "", "")
+    assert _networks(engine, "alone") == {}
 
 
 def test_connect_refusals(net: tuple[Pinnace, str, str]) -> None:

@@ -300,7 +300,7 @@ def ps(ctx: Context, argv: list[str]) -> int:
                 no_trunc=no_trunc,
                 size_rw=size_rw,
                 size_root_fs=size_root_fs,
-                ports=(settings or {}).get("Ports"),
+                network=settings,
             )
         )
     table = PS_TABLE.replace("{{.CreatedAt}}", "{{.RunningFor}}")

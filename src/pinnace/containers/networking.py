@@ -422,6 +422,34 @@ def _legacy_fields(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def idle_settings(attached: Sequence[tuple[NetworkRecord, Endpoint]], *, has_run: bool) -> dict[str, Any]:
+    """inspect's NetworkSettings of a container that is not running, on the ``attached`` networks.
+
+    docker keeps listing the networks of a created or stopped container,
+    each with its address fields empty (there is no endpoint until it
+    runs), its aliases, and its NetworkID only once it has run.
+    """
+    from pinnace.containers.views import network_settings
+
+    doc = network_settings()
+    doc["Networks"] = {
+        network.name: {
+            **network_entry(network, endpoint),
+            "MacAddress": "",
+            "NetworkID": network.id if has_run else "",
+            "EndpointID": "",
+            "Gateway": "",
+            "IPAddress": "",
+            "IPPrefixLen": 0,
+            "IPv6Gateway": "",
+            "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0,
+        }
+        for network, endpoint in attached
+    }
+    return _legacy_fields(doc)
+
+
 def network_entry(network: NetworkRecord, endpoint: Endpoint) -> dict[str, Any]:
     """One network of NetworkSettings.Networks (docker's EndpointSettings) for a plugged endpoint."""
     return {

@@ -406,10 +406,24 @@ class ContainerService:
         return networking.sweep(records, runroot=self.runroot, networks=self.networks, live=live)
 
     def network_settings(self, record: ContainerRecord) -> dict[str, Any] | None:
-        """inspect's NetworkSettings of a running container on a network (None: docker's empty one)."""
-        if record.status not in ACTIVE:
+        """inspect's NetworkSettings of a container on a network (None: docker's empty one).
+
+        A running container's is what its start wrote; one that is not
+        running lists the networks it is connected to, address fields empty.
+        """
+        if record.status in ACTIVE:
+            return _read_json(os.path.join(self._run_dir(record.id), NETWORK_FILE))
+        from pinnace.containers import networking
+        from pinnace.containers.records import ZERO_TIME
+
+        mode = networking.mode_of(record)
+        if mode in ("none", "host") or mode.startswith("container:"):
             return None
-        return _read_json(os.path.join(self._run_dir(record.id), NETWORK_FILE))
+        endpoints = self.networks.endpoints(record.id)
+        if not endpoints:
+            return None
+        attached = [(self.networks.get(e.network), e) for e in endpoints]
+        return networking.idle_settings(attached, has_run=record.started_at != ZERO_TIME)
 
     def connect_network(
         self, network_ref: str, container_ref: str, *, ip: str = "", aliases: Sequence[str] = ()

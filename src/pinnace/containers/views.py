@@ -442,11 +442,13 @@ def ps_row(
     image: str | None = None,
     size_rw: int = 0,
     size_root_fs: int = 0,
-    ports: Mapping[str, Any] | None = None,
+    network: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
     """The ``docker ps`` placeholders of one container, as strings (``{{.ID}}``, ``{{.Status}}`` ...).
 
-    ``ports`` is the running container's ``NetworkSettings.Ports``.
+    ``network`` is the container's ``NetworkSettings``: its ``Ports`` and
+    the names of its ``Networks`` (sorted, comma-separated, as docker's
+    formatter joins them).
 
     ``image`` overrides what ``.Image`` starts from: docker shows the image
     ID instead of the name the container was created with once that name
@@ -472,14 +474,14 @@ def ps_row(
         "Command": quote(command if no_trunc else _ellipsis(command, 20)),
         "CreatedAt": _local_time(created),
         "RunningFor": human_duration(now - created) + " ago",
-        "Ports": ports_text(ports or {}),
+        "Ports": ports_text((network or {}).get("Ports") or {}),
         "State": record.status,
         "Status": status_text(record, now),
         "Size": size,
         "Names": record.name,
         "Labels": ",".join(sorted(f"{k}={v}" for k, v in labels.items())),
         "Mounts": ",".join(_mount_names(record, no_trunc)),
-        "Networks": "",
+        "Networks": ",".join(sorted((network or {}).get("Networks") or {})),
         "LocalVolumes": str(sum(1 for m in record.mounts if m.get("type") == "volume")),
     }
 
