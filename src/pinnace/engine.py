@@ -291,15 +291,15 @@ class Engine:
         """``builder prune`` (the CLI's and ``POST /build/prune``'s): the cache's rows, the garbage they
         held, and with no size cap or age given the ``RUN --mount=type=cache`` directories.
 
-        ``everything`` (``--all``) changes nothing: no row is in use once its build ended (docker's
-        "dangling"), and one whose layer an image holds frees nothing but goes all the same, so that
-        ``--cache-from`` is what a rebuild then hits."""
+        Without ``everything`` (``--all``) only the "dangling" rows go, as BuildKit prunes for docker:
+        a row whose layer an image holds (``system df -v``'s SHARED) stays."""
         from pinnace.build.cache import PruneReport
         from pinnace.build.mounts import prune_cache_mounts
 
         before = self.build_cache.usage().size
-        del everything
-        deleted = self.build_cache.prune_keys(keep_bytes=keep_bytes, older_than=older_than)
+        deleted = self.build_cache.prune_keys(
+            keep_bytes=keep_bytes, older_than=older_than, spare_shared=not everything
+        )
         self.collect_garbage()
         freed = max(before - self.build_cache.usage().size, 0)
         if not keep_bytes and not older_than:

@@ -206,7 +206,11 @@ def test_a_failing_run_and_a_bad_dockerfile_leave_nothing_behind(engine: Pinnace
 
 def test_builder_prune_frees_the_cache(engine: Pinnace, tmp_path: Path) -> None:
     ctx = context(tmp_path, "FROM busybox\nRUN echo cached > /file\n")
+    counts = ("system", "df", "--format", "{{.Type}} {{.TotalCount}}")
     build(engine, ctx, "-t", "pruned")
+    engine.run("builder", "prune", "-f")  # as docker: a row whose layer an image holds is not dangling
+    assert "Build Cache 1" in engine.run(*counts).stdout
+    assert "CACHED" in build(engine, ctx, "-t", "pruned").stderr
     layer = json.loads(engine.run("image", "inspect", "pruned").stdout)[0]["RootFS"]["Layers"][-1]
     engine.run("rmi", "pruned")
     assert layer.partition(":")[2] in engine.blobs()  # the cache still holds the RUN's layer
@@ -259,7 +263,7 @@ def test_cache_from_an_image_built_elsewhere(engine: Pinnace, tmp_path: Path) ->
     cold = build(other, ctx, "-t", "rebuilt:1")
     assert cold.stderr.count("CACHED") == 0  # no --cache-from: this store never built it
     other.run("rmi", "rebuilt:1")
-    other.run("builder", "prune", "-f")
+    other.run("builder", "prune", "-f", "--all")  # its rows too, though cache-source:1 holds their layers
     warm = build(other, ctx, "-t", "rebuilt:2", "--cache-from", "cache-source:1")
     assert warm.stderr.count("CACHED") == 2
     assert json.loads(other.run("image", "inspect", "rebuilt:2").stdout)[0]["Id"] == first

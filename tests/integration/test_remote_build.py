@@ -206,12 +206,14 @@ def test_builder_prune_remotely_and_with_docker(engine: Pinnace, service: str, t
         return str(json.loads(engine.run("image", "inspect", "pruned").stdout)[0]["RootFS"]["Layers"][-1])
 
     layer = built("1")
-    held = remote(service, tmp_path, "builder", "prune", "-f")  # the row goes; the image keeps the layer
+    held = remote(service, tmp_path, "builder", "prune", "-f")  # an image holds its layer: not dangling
+    assert held.stdout == "Total:\t0B\n" and "Build Cache 1" in engine.run(*counts).stdout
+    held = remote(service, tmp_path, "builder", "prune", "-f", "--all")  # the row goes; the image keeps the layer
     assert held.stdout == "Total:\t0B\n"
     assert "Build Cache 0" in engine.run(*counts).stdout and layer.partition(":")[2] in engine.blobs()
     layer = built("2")
     engine.run("rmi", "pruned")
-    freed = remote(service, tmp_path, "builder", "prune", "-f", "--all")
+    freed = remote(service, tmp_path, "builder", "prune", "-f")  # dangling now
     assert freed.stdout.startswith("Total:\t") and freed.stdout != "Total:\t0B\n"
     assert layer.partition(":")[2] not in engine.blobs()
     assert "Build Cache 0" in engine.run(*counts).stdout

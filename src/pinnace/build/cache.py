@@ -128,22 +128,28 @@ class BuildCache:
             for key, parent, inputs, size, created, used, shared in rows
         ]
 
-    def prune(self, *, keep_bytes: int = 0, older_than: float = 0.0) -> int:
+    def prune(self, *, keep_bytes: int = 0, older_than: float = 0.0, spare_shared: bool = False) -> int:
         """:meth:`prune_keys`, saying how many went."""
-        return len(self.prune_keys(keep_bytes=keep_bytes, older_than=older_than))
+        return len(self.prune_keys(keep_bytes=keep_bytes, older_than=older_than, spare_shared=spare_shared))
 
-    def prune_keys(self, *, keep_bytes: int = 0, older_than: float = 0.0) -> list[str]:
+    def prune_keys(
+        self, *, keep_bytes: int = 0, older_than: float = 0.0, spare_shared: bool = False
+    ) -> list[str]:
         """Drop rows, least recently used first, until at most ``keep_bytes`` of layers stay (0: drop
-        all), sparing those used within ``older_than`` seconds when given; the keys that went.  The
-        caller collects garbage afterwards."""
+        all), sparing those used within ``older_than`` seconds when given, and with ``spare_shared``
+        those whose layer an image holds (what docker's ``builder prune`` keeps without ``--all``:
+        only the "dangling" cache goes); the keys that went.  The caller collects garbage afterwards."""
         conn = self.db.conn
-        rows = conn.execute("SELECT key, size, last_used FROM build_cache ORDER BY last_used DESC").fetchall()
+        rows = conn.execute(
+            "SELECT key, size, last_used, digest != '' AND digest IN (SELECT digest FROM image_blobs)"
+            " FROM build_cache ORDER BY last_used DESC"
+        ).fetchall()
         now = time.time()
         kept = 0
         drop = []
-        for key, size, used in rows:
+        for key, size, used, shared in rows:
             young = older_than and now - used < older_than
-            if young or (keep_bytes and kept + size <= keep_bytes):
+            if young or (spare_shared and shared) or (keep_bytes and kept + size <= keep_bytes):
                 kept += size
                 continue
             drop.append(key)
