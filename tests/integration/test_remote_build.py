@@ -208,7 +208,8 @@ def test_builder_prune_remotely_and_with_docker(engine: Pinnace, service: str, t
     layer = built("1")
     held = remote(service, tmp_path, "builder", "prune", "-f")  # an image holds its layer: not dangling
     assert held.stdout == "Total:\t0B\n" and "Build Cache 1" in engine.run(*counts).stdout
-    held = remote(service, tmp_path, "builder", "prune", "-f", "--all")  # the row goes; the image keeps the layer
+    # --all: the row goes, and the image keeps the layer
+    held = remote(service, tmp_path, "builder", "prune", "-f", "--all")
     assert held.stdout == "Total:\t0B\n"
     assert "Build Cache 0" in engine.run(*counts).stdout and layer.partition(":")[2] in engine.blobs()
     layer = built("2")
