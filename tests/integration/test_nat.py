@@ -385,6 +385,30 @@ def test_ensure_network_is_idempotent(fresh: Lab) -> None:
     assert lab.get(lab.ext, lab.host_addr, 8080) == "A1"  # published ports survive a rerun
 
 
+def test_ensure_network_writes_only_what_is_missing(fresh: Lab) -> None:
+    """On an intact table a rerun writes nothing (the rules keep their handles); a flushed chain, a
+    lost element or another subnet makes it rewrite the bridge's rules whole."""
+    lab = fresh
+    bridge = lab.bridge["A"]
+    lab.ensure("A")
+    whole = lab.table()
+    listing = lab.nft("-a", "list", "table", "ip", "pinnace")
+    lab.ensure("A")
+    assert lab.nft("-a", "list", "table", "ip", "pinnace") == listing  # same handles: nothing rewritten
+    lab.nft("flush", "chain", "ip", "pinnace", f"postrouting-out__{bridge}")  # the masquerade is lost
+    assert lab.get(lab.ns["A1"], lab.ext_addr, 8000) is None
+    lab.ensure("A")
+    assert lab.table() == whole
+    assert lab.get(lab.ns["A1"], lab.ext_addr, 8000) == "ext"
+    lab.nft("delete", "element", "ip", "pinnace", "forward_in", f"{{ {bridge} }}")
+    lab.ensure("A")
+    assert lab.table() == whole
+    lab.nat(f"nat.ensure_network({bridge!r}, '10.99.7.0/24', internal=False)")
+    assert '"addr": "10.99.7.0"' in json.dumps(lab.table())
+    lab.ensure("A")
+    assert lab.table() == whole
+
+
 def test_unpublish_removes_exactly_its_rules(fresh: Lab) -> None:
     lab = fresh
     lab.ensure("A")

@@ -443,6 +443,47 @@ def _remove_bridge_commands(objects: Sequence[dict[str, Any]], bridge: str) -> l
     return cmds
 
 
+def _in_place(objects: Sequence[dict[str, Any]], commands: Sequence[dict[str, Any]], bridge: str) -> bool:
+    """Whether the listed table holds what ``commands`` (an ensure batch) would write: each chain
+    (with its hook, priority and policy), its rules in order, and ``bridge`` in the set and the maps."""
+    listed_chains = {o["chain"]["name"]: o["chain"] for o in objects if "chain" in o}
+    listed_rules: dict[str, list[tuple[str, Any]]] = {}
+    for o in objects:
+        if "rule" in o:
+            rule = o["rule"]
+            listed_rules.setdefault(rule["chain"], []).append((rule.get("comment", ""), rule["expr"]))
+    wanted_rules: dict[str, list[tuple[str, Any]]] = {}
+    for command in commands:
+        added = command.get("add", {})
+        if "chain" in added:
+            chain = added["chain"]
+            listed = listed_chains.get(chain["name"])
+            if listed is None or any(listed.get(k) != v for k, v in chain.items()):
+                return False
+            wanted_rules.setdefault(chain["name"], [])
+        elif "rule" in added:
+            rule = added["rule"]
+            wanted_rules[rule["chain"]].append((rule.get("comment", ""), _as_listed(rule["expr"])))
+    if any(listed_rules.get(chain, []) != rules for chain, rules in wanted_rules.items()):
+        return False
+    if all(key != bridge for key, _, _ in _elements(objects, "set", BRIDGES)):
+        return False
+    for vmap, chain in zip(_VMAPS, _chains_of(bridge), strict=True):
+        if (bridge, {"jump": {"target": chain}}) not in [(k, v) for k, v, _ in _elements(objects, "map", vmap)]:
+            return False
+    return True
+
+
+def _as_listed(expr: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A rule's expressions as libnftables lists them: a dnat in an ``ip`` table without its family."""
+    out = []
+    for item in expr:
+        if "dnat" in item:
+            item = {"dnat": {k: v for k, v in item["dnat"].items() if k != "family"}}
+        out.append(item)
+    return out
+
+
 def _bridges_in(objects: Sequence[dict[str, Any]]) -> set[str]:
     found = {str(k) for k, _, _ in _elements(objects, "set", BRIDGES)}
     for name in _VMAPS:
@@ -460,13 +501,18 @@ def _bridges_in(objects: Sequence[dict[str, Any]]) -> set[str]:
 def ensure_network(bridge: str, subnet: str, *, internal: bool) -> None:
     """Make (or remake, idempotently) the table and a bridge's rules; turn on IPv4 forwarding as docker does.
 
-    Safe to call at every container start: the batch rewrites the base
-    chains and the bridge's chains whole, and leaves other bridges and
-    published ports alone.
+    Called at every container start.  When a listing of the table (~0.5 ms)
+    shows every chain, rule and element the batch would write, nothing is
+    written; otherwise (no table yet, a flushed ruleset, rules of another
+    version or subnet) the batch rewrites the base chains and the bridge's
+    chains whole (~15 ms), and leaves other bridges and published ports alone.
     """
     _check_bridge(bridge)
     net = _subnet(subnet)
-    _run(_skeleton() + _bridge_commands(bridge, net, internal), f"set up the firewall of {bridge}")
+    commands = _skeleton() + _bridge_commands(bridge, net, internal)
+    objects = _table()
+    if objects is None or not _in_place(objects, commands, bridge):
+        _run(commands, f"set up the firewall of {bridge}")
     _sysctl_on("/proc/sys/net/ipv4/ip_forward")
     if not internal:
         _localnet(bridge)
