@@ -123,10 +123,12 @@ def setup(
         _unplug_all(record, runroot, service)  # what a crash or an earlier run left
         try:
             plumbing.create_netns(path)
-            plumbing.loopback_up(path)  # also when every network was disconnected: lo alone
             # Every endpoint the container holds (``network connect`` adds to the one create took),
             # in connection order: the first is eth0 with the default route and the published ports.
-            for index, endpoint in enumerate(service.endpoints(record.id)):
+            endpoints = service.endpoints(record.id)
+            if not endpoints:
+                plumbing.loopback_up(path)  # every network was disconnected: lo alone (attach does it else)
+            for index, endpoint in enumerate(endpoints):
                 network = service.get(endpoint.network)
                 _plug(record, path, service, network, endpoint, ifname=f"eth{index}", gateway=index == 0)
                 plugged.append((network, endpoint))
@@ -514,10 +516,17 @@ def teardown(
 
 
 def _unplug_all(record: ContainerRecord, runroot: str, service: NetworkService) -> None:
-    """:func:`teardown` without the lock (held by the caller) and without releasing addresses."""
+    """:func:`teardown` without the lock (held by the caller) and without releasing addresses.
+
+    The namespace goes last, so without it nothing else is left to undo:
+    a container that never ran, or one torn down already, costs no netlink.
+    """
+    path = netns_path(runroot, record.id)
+    if not os.path.exists(path):
+        _unlink_state(runroot, record.id)
+        return
     from pinnace.network import plumbing
 
-    path = netns_path(runroot, record.id)
     if record.host_config.get("PortBindings") or record.host_config.get("PublishAllPorts"):
         from pinnace.network import nat
 
@@ -528,8 +537,12 @@ def _unplug_all(record: ContainerRecord, runroot: str, service: NetworkService) 
 
     dns.unregister(runroot, record.id)  # its sockets would keep the namespace alive
     plumbing.remove_netns(path)
+    _unlink_state(runroot, record.id)
+
+
+def _unlink_state(runroot: str, container_id: str) -> None:
     try:
-        os.unlink(os.path.join(_run_dir(runroot, record.id), STATE_FILE))
+        os.unlink(os.path.join(_run_dir(runroot, container_id), STATE_FILE))
     except FileNotFoundError:
         pass
 

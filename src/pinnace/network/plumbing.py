@@ -101,9 +101,48 @@ def _errno() -> int:
 
 
 def _iproute(netns: str | None = None) -> Any:
+    """An rtnetlink socket on the host, or in the namespace at ``netns``.
+
+    pyroute2 would fork a child to open a socket in another namespace
+    (~6 ms); a thread that joins the namespace opens it instead (a socket
+    stays in the namespace it was made in, and setns(2) of a network
+    namespace acts on the calling thread alone).
+    """
     from pyroute2 import IPRoute
 
-    return IPRoute(netns=netns, flags=0) if netns else IPRoute()
+    return IPRoute(fileno=_socket_in(netns)) if netns else IPRoute()
+
+
+def _socket_in(netns: str) -> int:
+    """A NETLINK_ROUTE socket (its fd) opened in the network namespace bound at ``netns``."""
+    import socket
+
+    from pinnace.mount.flags import libc
+
+    made: list[int] = []
+    failure: list[OSError] = []
+
+    def open_inside() -> None:
+        try:
+            fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:
+            failure.append(e)
+            return
+        try:
+            if libc().setns(fd, _CLONE_NEWNET) != 0:
+                err = _errno()
+                failure.append(OSError(err, f"join network namespace {netns}: {os.strerror(err)}"))
+                return
+        finally:
+            os.close(fd)
+        made.append(socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, 0).detach())
+
+    thread = threading.Thread(target=open_inside, name="netns-socket")
+    thread.start()
+    thread.join()
+    if failure:
+        raise Unavailable(str(failure[0]))
+    return made[0]
 
 
 def ensure_bridge(
@@ -174,37 +213,34 @@ def attach(
 ) -> None:
     """Give the namespace at ``netns`` an interface ``ifname`` on ``bridge``: a veth pair, addressed and routed.
 
-    The address (and ``address6`` on an IPv6 network) brings the route to
-    the network's subnet; ``default_route`` adds the default route through
-    ``gateway`` (and ``gateway6``) too, which only a
+    The peer is made in the namespace, with its name and MAC: moving a
+    made interface between namespaces waits for the kernel's RCU (~25 ms
+    here).  The address (and ``address6`` on an IPv6 network) brings the
+    route to the network's subnet; ``default_route`` adds the default
+    route through ``gateway`` (and ``gateway6``) too, which only a
     container's first (gateway) interface gets: a second network plugged
     in (``network connect``) must not take the container's traffic.
     Idempotent on the host side: a veth of that name left by a crash is
     replaced.  On failure nothing of the pair is left.
     """
-    temporary = (
-        host_name[:-1] + "p"
-    )  # the peer's name until it is in the namespace (unique: from the host name)
     with _iproute() as ipr:
-        for stale in (host_name, temporary):
-            for index in ipr.link_lookup(ifname=stale):
-                ipr.link("del", index=index)
+        for index in ipr.link_lookup(ifname=host_name):
+            ipr.link("del", index=index)
         master = ipr.link_lookup(ifname=bridge)
         if not master:
             raise Unavailable(f"bridge {bridge} does not exist")
         try:
-            ipr.link("add", ifname=host_name, kind="veth", peer={"ifname": temporary, "mtu": mtu}, mtu=mtu)
+            fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                peer = {"ifname": ifname, "address": mac, "mtu": mtu, "net_ns_fd": fd}
+                ipr.link("add", ifname=host_name, kind="veth", peer=peer, mtu=mtu)
+            finally:
+                os.close(fd)
             host = ipr.link_lookup(ifname=host_name)[0]
-            peer = ipr.link_lookup(ifname=temporary)[0]
             ipr.link("set", index=host, master=master[0], state="up")
             # Hairpin: with br_netfilter loaded, a container's packets to its own published port
             # come back out of the port they came in on, which a bridge drops unless this is on.
             ipr.brport("set", index=host, mode=1)
-            fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                ipr.link("set", index=peer, net_ns_fd=fd)
-            finally:
-                os.close(fd)
         except PinnaceError:
             _delete_link(ipr, host_name)
             raise
@@ -213,12 +249,11 @@ def attach(
             raise Unavailable(f"create veth pair {host_name}: {e}") from None
     try:
         with _iproute(netns) as ns:
-            peer = ns.link_lookup(ifname=temporary)[0]
-            ns.link("set", index=peer, ifname=ifname, address=mac)
-            ns.addr("add", index=peer, address=address, prefixlen=prefixlen)
+            index = ns.link_lookup(ifname=ifname)[0]
+            ns.addr("add", index=index, address=address, prefixlen=prefixlen)
             if address6:
-                _add_address(ns, peer, address6, prefixlen6)
-            ns.link("set", index=peer, state="up")
+                _add_address(ns, index, address6, prefixlen6)
+            ns.link("set", index=index, state="up")
             for lo in ns.link_lookup(ifname="lo"):
                 ns.link("set", index=lo, state="up")
             if default_route:
