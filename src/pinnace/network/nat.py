@@ -469,7 +469,8 @@ def _in_place(objects: Sequence[dict[str, Any]], commands: Sequence[dict[str, An
     if all(key != bridge for key, _, _ in _elements(objects, "set", BRIDGES)):
         return False
     for vmap, chain in zip(_VMAPS, _chains_of(bridge), strict=True):
-        if (bridge, {"jump": {"target": chain}}) not in [(k, v) for k, v, _ in _elements(objects, "map", vmap)]:
+        jumps = [(key, value) for key, value, _ in _elements(objects, "map", vmap)]
+        if (bridge, {"jump": {"target": chain}}) not in jumps:
             return False
     return True
 
