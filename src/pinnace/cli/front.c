@@ -16,7 +16,7 @@
  * executes the Python entry point (PINNACE_PYTHON_FRONT) with the same
  * arguments, which does what it always did.  No engine logic lives here.
  *
- * Built by setup.sh:  cc -O2 -DPINNACE_PYTHON_FRONT='"..."'
+ * Built by setup.sh:  gcc -O2 -DPINNACE_PYTHON_FRONT='"..."'
  *                     -DPINNACE_DEFAULT_RUNROOT='"..."' -o .venv/bin/pinnace front.c
  */
 #define _GNU_SOURCE
