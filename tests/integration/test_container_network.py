@@ -406,7 +406,22 @@ def test_a_container_that_is_not_running_lists_its_networks(net: tuple[Pinnace, 
     entry = _networks(engine, "idle")["back"]
     assert entry["NetworkID"] == _id(engine, "back", "network")
     assert (entry["EndpointID"], entry["IPAddress"], entry["MacAddress"]) == ("", "", "")
-    assert _networks(engine, "alone") == {}
+    assert list(_networks(engine, "alone")) == ["none"]  # docker lists none and host too
+
+
+def test_none_and_host_are_listed_as_networks(net: tuple[Pinnace, str, str]) -> None:
+    engine, _, _ = net
+    engine.run("create", "--name", "quiet", "--network", "none", BB, "true")
+    quiet = _networks(engine, "quiet")["none"]
+    assert (quiet["NetworkID"], quiet["EndpointID"], quiet["IPAddress"]) == ("", "", "")
+    for mode in ("none", "host"):
+        engine.run("run", "-d", "--name", f"on-{mode}", "--network", mode, BB, "busybox", "sleep", "60")
+        entry = _networks(engine, f"on-{mode}")[mode]
+        assert entry["NetworkID"] == _id(engine, mode, "network")
+        assert len(str(entry["EndpointID"])) == 64 and (entry["IPAddress"], entry["Gateway"]) == ("", "")
+    ps = engine.run("ps", "--format", "{{.Names}} {{.Networks}}").stdout
+    assert sorted(ps.splitlines()) == ["on-host host", "on-none none"]
+    engine.run("rm", "-f", "on-none", "on-host", "quiet")
 
 
 def test_connect_refusals(net: tuple[Pinnace, str, str]) -> None:

@@ -452,6 +452,31 @@ def idle_settings(attached: Sequence[tuple[NetworkRecord, Endpoint]], *, has_run
     return _legacy_fields(doc)
 
 
+def builtin_settings(
+    name: str, network: NetworkRecord | None, container_id: str, *, running: bool, has_run: bool
+) -> dict[str, Any]:
+    """inspect's NetworkSettings of a container on docker's ``none`` or ``host`` network (``name``).
+
+    docker gives such a container an endpoint there too (null or host
+    driver), so the network is listed: with its endpoint's ID while the
+    container runs, and never an address.  ``network`` is the store's
+    record of it (None before the store first used networking).
+    """
+    from pinnace.network.records import Endpoint, NetworkRecord
+
+    if network is None:
+        network = NetworkRecord(id="", name=name, created="", driver="null" if name == "none" else name)
+    endpoint = Endpoint(network=network.id, container=container_id, ip="", mac="")
+    if not running:
+        return idle_settings([(network, endpoint)], has_run=has_run)
+    from pinnace.containers.views import network_settings
+
+    doc = network_settings()
+    doc["SandboxID"] = container_id
+    doc["Networks"] = {name: network_entry(network, endpoint)}
+    return _legacy_fields(doc)
+
+
 def network_entry(network: NetworkRecord, endpoint: Endpoint) -> dict[str, Any]:
     """One network of NetworkSettings.Networks (docker's EndpointSettings) for a plugged endpoint."""
     return {

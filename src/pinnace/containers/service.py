@@ -215,7 +215,9 @@ class ContainerService:
             default = "bridge" if self.networks.config.default_bridge_enabled else "none"
             return replace(options, network_mode=default)
         mode = networking.check_mode(options.network_mode, self.records.resolve)
-        if mode not in networking.BUILTIN and not mode.startswith("container:"):
+        if mode in ("none", "host"):
+            self.networks.builtin(mode)  # recorded, so inspect can name it (as docker does)
+        elif mode not in networking.BUILTIN and not mode.startswith("container:"):
             self.networks.get(mode)  # NotFound: docker's "network X not found"
         return replace(options, network_mode=mode)
 
@@ -410,20 +412,27 @@ class ContainerService:
 
         A running container's is what its start wrote; one that is not
         running lists the networks it is connected to, address fields empty.
+        On ``none`` or ``host`` it lists that network, as docker does.
         """
-        if record.status in ACTIVE:
-            return _read_json(os.path.join(self._run_dir(record.id), NETWORK_FILE))
         from pinnace.containers import networking
         from pinnace.containers.records import ZERO_TIME
 
         mode = networking.mode_of(record)
-        if mode in ("none", "host") or mode.startswith("container:"):
+        has_run = record.started_at != ZERO_TIME
+        if mode in ("none", "host"):
+            # By name, without making the predefined networks (a read must not write, nor load netlink).
+            network = self.networks.records.by_name(mode)
+            running = record.status in ACTIVE
+            return networking.builtin_settings(mode, network, record.id, running=running, has_run=has_run)
+        if record.status in ACTIVE:
+            return _read_json(os.path.join(self._run_dir(record.id), NETWORK_FILE))
+        if mode.startswith("container:"):
             return None
         endpoints = self.networks.endpoints(record.id)
         if not endpoints:
             return None
         attached = [(self.networks.get(e.network), e) for e in endpoints]
-        return networking.idle_settings(attached, has_run=record.started_at != ZERO_TIME)
+        return networking.idle_settings(attached, has_run=has_run)
 
     def connect_network(
         self, network_ref: str, container_ref: str, *, ip: str = "", aliases: Sequence[str] = ()

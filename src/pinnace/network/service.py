@@ -311,6 +311,25 @@ class NetworkService:
             return str(net), ipam.address(gateway)
         return str(net), ipam.default_gateway(net)
 
+    def builtin(self, name: str) -> NetworkRecord:
+        """docker's predefined ``host`` or ``none`` network, recorded first if this store lacks it.
+
+        Unlike :meth:`_ensure_predefined` it leaves the default bridge
+        alone: choosing its subnet reads the host's routes through netlink,
+        which a container without a network must not pay for.
+        """
+        found = self.records.by_name(name)
+        if found is not None:
+            return found
+
+        def build(existing: list[NetworkRecord]) -> list[NetworkRecord]:
+            if any(rec.name == name for rec in existing):
+                return []
+            return [NetworkRecord(id=_new_id(), name=name, created=_now(), driver=PREDEFINED_DRIVERS[name])]
+
+        self.records.create(build)
+        return self.records.find(name)
+
     def get(self, ref: str) -> NetworkRecord:
         """The network ``ref`` names: its ID, its name or a unique ID prefix (docker's FindNetwork)."""
         self._ensure_predefined()
