@@ -307,7 +307,7 @@ def _with_runc_devices(resources: dict[str, Any]) -> dict[str, Any]:
     """
     if not resources.get("devices"):
         return resources
-    from pinnace.runtime.defaults import RUNC_ALLOWED_DEVICES
+    from pinnace.runtime.cgroups.devices import RUNC_ALLOWED_DEVICES
 
     return {**resources, "devices": [*resources["devices"], *RUNC_ALLOWED_DEVICES]}
 

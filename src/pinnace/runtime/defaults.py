@@ -26,6 +26,7 @@ import os
 
 from pinnace.errors import InvalidArgument
 from pinnace.runtime import SPEC_VERSION
+from pinnace.runtime.cgroups.devices import RUNC_ALLOWED_DEVICES, device_rule
 from pinnace.runtime.linux.capabilities import NAMES as CAPABILITY_NAMES
 
 TYPE_CHECKING = False
@@ -153,16 +154,6 @@ DEFAULT_MOUNTS: tuple[dict[str, Any], ...] = (
 _WRITABLE_WITH_READONLY_ROOT = frozenset({"/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue"})
 
 
-def _rule(allow: bool, kind: str, major: int | None, minor: int | None, access: str) -> dict[str, Any]:
-    rule: dict[str, Any] = {"allow": allow, "type": kind}
-    if major is not None:
-        rule["major"] = major
-    if minor is not None:
-        rule["minor"] = minor
-    rule["access"] = access
-    return rule
-
-
 #: The device cgroup rules of a Docker container, as runc ends up applying
 #: them: moby's ``DefaultLinuxSpec`` resources.devices (deny everything; allow
 #: zero, null, urandom, random, tty, console; deny fuse) followed by the rules
@@ -173,31 +164,15 @@ def _rule(allow: bool, kind: str, major: int | None, minor: int | None, access: 
 #: runs it.  The cgroup is the second wall behind /dev's contents: a node
 #: made with CAP_MKNOD, or one a bind mount brings in, still cannot be opened
 #: unless a rule allows it.
-#: runc's libcontainer/specconv ``AllowedDevices``: what every container may
-#: use whatever its spec says (the runtime appends them to the spec's rules).
-RUNC_ALLOWED_DEVICES: tuple[dict[str, Any], ...] = (
-    _rule(True, "c", None, None, "m"),  # mknod of any char device
-    _rule(True, "b", None, None, "m"),  # mknod of any block device
-    _rule(True, "c", 1, 3, "rwm"),  # /dev/null
-    _rule(True, "c", 1, 8, "rwm"),  # /dev/random
-    _rule(True, "c", 1, 7, "rwm"),  # /dev/full
-    _rule(True, "c", 5, 0, "rwm"),  # /dev/tty
-    _rule(True, "c", 1, 5, "rwm"),  # /dev/zero
-    _rule(True, "c", 1, 9, "rwm"),  # /dev/urandom
-    _rule(True, "c", 136, None, "rwm"),  # /dev/pts/*
-    _rule(True, "c", 5, 2, "rwm"),  # /dev/ptmx
-    _rule(True, "c", 10, 200, "rwm"),  # /dev/net/tun
-)
-
 DEVICE_RULES: tuple[dict[str, Any], ...] = (
     {"allow": False, "access": "rwm"},
-    _rule(True, "c", 1, 5, "rwm"),  # /dev/zero
-    _rule(True, "c", 1, 3, "rwm"),  # /dev/null
-    _rule(True, "c", 1, 9, "rwm"),  # /dev/urandom
-    _rule(True, "c", 1, 8, "rwm"),  # /dev/random
-    _rule(True, "c", 5, 0, "rwm"),  # /dev/tty
-    _rule(True, "c", 5, 1, "rwm"),  # /dev/console
-    _rule(False, "c", 10, 229, "rwm"),  # /dev/fuse
+    device_rule(True, "c", 1, 5, "rwm"),  # /dev/zero
+    device_rule(True, "c", 1, 3, "rwm"),  # /dev/null
+    device_rule(True, "c", 1, 9, "rwm"),  # /dev/urandom
+    device_rule(True, "c", 1, 8, "rwm"),  # /dev/random
+    device_rule(True, "c", 5, 0, "rwm"),  # /dev/tty
+    device_rule(True, "c", 5, 1, "rwm"),  # /dev/console
+    device_rule(False, "c", 10, 229, "rwm"),  # /dev/fuse
     *RUNC_ALLOWED_DEVICES,
 )
 

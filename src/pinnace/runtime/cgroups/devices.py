@@ -30,7 +30,7 @@ from pinnace.runtime.cgroups import read_file, write_file
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
-    from typing import TypeAlias
+    from typing import Any, TypeAlias
 
     #: An exception: (type "b"/"c", major, minor, access bits).
     Entry: TypeAlias = tuple[str, int, int, int]
@@ -44,6 +44,34 @@ ALL = MKNOD | READ | WRITE
 ACCESS_BITS = {"m": MKNOD, "r": READ, "w": WRITE}
 #: major or minor matching every number (v1 spells it ``*``).
 ANY = -1
+
+
+def device_rule(allow: bool, kind: str, major: int | None, minor: int | None, access: str) -> dict[str, Any]:
+    """One ``linux.resources.devices`` entry (a major or minor of None is left out: any)."""
+    rule: dict[str, Any] = {"allow": allow, "type": kind}
+    if major is not None:
+        rule["major"] = major
+    if minor is not None:
+        rule["minor"] = minor
+    rule["access"] = access
+    return rule
+
+
+#: runc's libcontainer/specconv ``AllowedDevices``: what every container may
+#: use whatever its spec says (the runtime appends them to the spec's rules).
+RUNC_ALLOWED_DEVICES: tuple[dict[str, Any], ...] = (
+    device_rule(True, "c", None, None, "m"),  # mknod of any char device
+    device_rule(True, "b", None, None, "m"),  # mknod of any block device
+    device_rule(True, "c", 1, 3, "rwm"),  # /dev/null
+    device_rule(True, "c", 1, 8, "rwm"),  # /dev/random
+    device_rule(True, "c", 1, 7, "rwm"),  # /dev/full
+    device_rule(True, "c", 5, 0, "rwm"),  # /dev/tty
+    device_rule(True, "c", 1, 5, "rwm"),  # /dev/zero
+    device_rule(True, "c", 1, 9, "rwm"),  # /dev/urandom
+    device_rule(True, "c", 136, None, "rwm"),  # /dev/pts/*
+    device_rule(True, "c", 5, 2, "rwm"),  # /dev/ptmx
+    device_rule(True, "c", 10, 200, "rwm"),  # /dev/net/tun
+)
 
 
 @record
