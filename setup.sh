@@ -85,11 +85,17 @@ LAUNCHER
 # from it too: `exec` then forks into the container without a second
 # interpreter start.
 sealed=$(.venv/bin/python -I -c "import sys; sys.path.insert(0, 'src'); from pinnace.runtime.linux.sealed import main; main()" "$here/.venv/sealed")
-launcher .venv/bin/pinnace-runtime pinnace.runtime.cli "$sealed"
+mkdir -p .venv/libexec
+launcher .venv/libexec/pinnace-runtime pinnace.runtime.cli "$sealed"
+# `pinnace-runtime` is a native launcher (src/pinnace/runtime/launcher.c): for
+# create, run and exec it starts warming the kernel's cgroup lock, whose first
+# use waits ~5-10 ms, so that wait passes while the interpreter starts.
+gcc -O2 -Wall -Wextra -Werror -o .venv/bin/pinnace-runtime.new src/pinnace/runtime/launcher.c \
+    -DPINNACE_RUNTIME_PYTHON="\"$here/.venv/libexec/pinnace-runtime\""
+mv -f .venv/bin/pinnace-runtime.new .venv/bin/pinnace-runtime
 # `pinnace` is a native front (src/pinnace/cli/front.c) that hands `run` and
 # `exec` to the warm worker zygote without an interpreter start (~8 ms of an
 # exec's ~30) and executes the Python entry point for everything else.
-mkdir -p .venv/libexec
 launcher .venv/libexec/pinnace pinnace.cli.client "$sealed"
 runroot=$(.venv/bin/python -I -c "import sys; sys.path.insert(0, 'src'); from pinnace import DEFAULT_RUNROOT; print(DEFAULT_RUNROOT)")
 gcc -O2 -Wall -Wextra -Werror -o .venv/bin/pinnace.new src/pinnace/cli/front.c \

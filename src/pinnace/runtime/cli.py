@@ -285,6 +285,9 @@ def run(argv: Sequence[str]) -> int:
 def main() -> None:
     """Console-script entry point."""
     status = run(sys.argv[1:])
+    cgroups = sys.modules.get("pinnace.runtime.cgroups")
+    if cgroups is not None:
+        cgroups.reap_warmer()  # the native launcher's warmer is our child: leave no zombie to the caller
     # Skip the interpreter's finalisation (~4 ms of a 30 ms `run`): nothing
     # is left to clean up but the standard streams, which are flushed here.
     # (Log records are written and closed as they are made.)

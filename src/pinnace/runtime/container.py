@@ -91,11 +91,12 @@ def _now() -> str:
 
 
 def set_subreaper() -> None:
-    """Become the reaper of orphaned descendants, so a container init we fork stays our child.
+    """Become the reaper of orphaned descendants, so a container init a child of ours creates becomes ours.
 
-    Stage 1 exits once it has forked the init; a subreaper gets the init as
-    its child and can wait for its exit status (runc uses CLONE_PARENT for
-    the same effect).
+    The init is the child of the process that calls :func:`create` (stage 1
+    forks it with CLONE_PARENT); the engine's monitor creates containers from
+    a short-lived child and, as a subreaper, inherits the init when that
+    child exits.
     """
     _sys().prctl(_PR_SET_CHILD_SUBREAPER, 1)
 
@@ -133,15 +134,14 @@ def create(
     no_new_keyring: bool = False,
     preserve_fds: int = 0,
     loaded: tuple[dict[str, Any], str] | None = None,
-    subreaper: bool = False,
 ) -> st.State:
     """Create the container (its init waits for ``start``); return its state.
 
     ``console`` is an already connected console socket (``run`` passes its
     own); ``console_socket`` a path to connect to.  A terminal without
-    either is refused, as runc refuses it.  ``subreaper`` makes this process
-    the init's reaper (:func:`set_subreaper`) while stage 1 starts, as
-    ``run`` needs to wait for it.
+    either is refused, as runc refuses it.  The init is this process's
+    child (stage 1 forks it with ``CLONE_PARENT``, as runc's does), so
+    ``run`` waits for it directly.
     """
     from pinnace.runtime.cgroups import warm_up
 
@@ -182,7 +182,6 @@ def create(
                 no_pivot,
                 no_new_keyring,
                 preserve_fds,
-                subreaper,
             )
             if pid_file:
                 write_pid_file(pid_file, state.pid)
@@ -203,7 +202,6 @@ def _create(
     no_pivot: bool,
     no_new_keyring: bool,
     preserve_fds: int,
-    subreaper: bool,
 ) -> st.State:
     from pinnace.runtime import hooks
     from pinnace.runtime.linux.init import Job
@@ -226,12 +224,12 @@ def _create(
         new_keyring=not no_new_keyring,
         seccomp=_seccomp_program(root, spec),
     )
-    if subreaper:
-        set_subreaper()  # stage 1 exits, orphaning the init, once it has forked it
-    manager = _manager(cgroup)
+    # Stage 1 first: it loads the init's modules while we work out its cgroup.
     parent, stage = spawn_stage1(root, job, console)
     init_pid = 0
+    manager: Manager | None = None
     try:
+        manager = _manager(cgroup)
         manager.apply(stage)
         _cool_down()  # the lock is warm for what follows: the warming thread may end
         parent.send(sync.Go())
@@ -292,8 +290,9 @@ def _create(
         for pid in (stage, init_pid):
             if pid:
                 _kill(pid, 9)
-        _reap(stage)
-        _destroy_cgroup(manager)
+                _reap(pid)  # the init too: stage 1 forks it as our child (CLONE_PARENT)
+        if manager is not None:
+            _destroy_cgroup(manager)
         raise
     finally:
         parent.close()
@@ -681,9 +680,10 @@ def stats(root: str, container_id: str) -> dict[str, Any]:
 
 
 def wait_for(pid: int) -> int:
-    """Wait for ``pid`` (our child, via the subreaper), forwarding signals to it; its exit code.
+    """Wait for ``pid`` (our child), forwarding signals to it; its exit code.
 
-    Other orphans reparented to us meanwhile are reaped as they come.
+    Other children that end meanwhile (the launcher's warmer, orphans of a
+    subreaper) are reaped as they come.
     """
     import _signal  # type: ignore[import-not-found]  # signal without its enum (~4 ms)
 
@@ -737,8 +737,6 @@ def exec_process(
         {"type": ns["type"], "path": f"/proc/{s.pid}/ns/{PROC_NS[ns['type']]}"}
         for ns in (config.get("linux") or {}).get("namespaces") or []
     ]
-    if not detach:
-        set_subreaper()
     job = Job(
         spec=config,
         process=process,
@@ -833,7 +831,6 @@ def run(
         no_pivot=no_pivot,
         no_new_keyring=no_new_keyring,
         preserve_fds=preserve_fds,
-        subreaper=not detach,
     )
     report = warn or (lambda _line: None)
     try:

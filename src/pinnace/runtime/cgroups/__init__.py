@@ -314,14 +314,76 @@ class WarmUp:
         self._stopped = True
 
 
-_warming: WarmUp | None = None
+class LaunchedWarmUp:
+    """The warm-up ``pinnace-runtime``'s native launcher started before the interpreter.
+
+    The launcher (``runtime/launcher.c``) forks a *warmer* doing what
+    :class:`WarmUp` does, from before the interpreter starts, so the grace
+    period passes meanwhile; it runs until the pipe ``fd`` is closed.  The
+    warmer is this process's child: :meth:`stop` closes the pipe and
+    :meth:`reap` waits for it, so no zombie of ours is left to the caller.
+    """
+
+    #: The environment variable the launcher passes "FD,PID" in.
+    ENV = "PINNACE_RUNTIME_WARMER"
+
+    def __init__(self, fd: int, pid: int) -> None:
+        self._fd = fd
+        self.pid = pid
+
+    @classmethod
+    def adopt(cls) -> LaunchedWarmUp | None:
+        """The launcher's warm-up, taken out of the environment; None when there is none.
+
+        The variable is checked before the fd is trusted: a pipe, and a pid
+        that is our child (a stale value from elsewhere must not make us
+        close a descriptor we were given).
+        """
+        value = os.environ.pop(cls.ENV, "")
+        fd_text, _, pid_text = value.partition(",")
+        if not (fd_text.isdigit() and pid_text.isdigit()):
+            return None
+        fd, pid = int(fd_text), int(pid_text)
+        import stat
+
+        try:
+            if not stat.S_ISFIFO(os.fstat(fd).st_mode) or os.waitpid(pid, os.WNOHANG)[0] not in (0, pid):
+                return None
+        except (OSError, ChildProcessError):
+            return None
+        os.set_inheritable(fd, False)  # nothing we start (stage 1, hooks) may keep the warmer alive
+        return cls(fd, pid)
+
+    def stop(self) -> None:
+        """End the warming: the warmer sees end-of-file and exits."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def reap(self) -> None:
+        """Stop, and wait for the warmer (a run's wait may have reaped it already)."""
+        self.stop()
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
 
 
-def warm_up() -> WarmUp:
-    """Start warming the cgroup migration lock (see :class:`WarmUp`), once per process."""
-    global _warming
+_warming: WarmUp | LaunchedWarmUp | None = None
+_launched: LaunchedWarmUp | None = None
+
+
+def warm_up() -> WarmUp | LaunchedWarmUp:
+    """Start warming the cgroup migration lock (see :class:`WarmUp`), once per process.
+
+    The first call adopts the launcher's warm-up when there is one.
+    """
+    global _warming, _launched
     if _warming is None:
-        _warming = WarmUp()
+        if _launched is None and LaunchedWarmUp.ENV in os.environ:
+            _warming = _launched = LaunchedWarmUp.adopt()
+        if _warming is None:
+            _warming = WarmUp()
     return _warming
 
 
@@ -331,6 +393,12 @@ def cool_down() -> None:
     if _warming is not None:
         _warming.stop()
         _warming = None
+
+
+def reap_warmer() -> None:
+    """Before the runtime exits: stop the launcher's warmer and wait for it (a no-op without one)."""
+    if _launched is not None:
+        _launched.reap()
 
 
 def _own_procs_file() -> str:

@@ -2,7 +2,8 @@
 
 ``create`` forks *stage 1*, which enters the container's namespaces.  A pid
 namespace only applies to the children of the process that made or joined
-it, so stage 1 then forks the container *init* (pid 1 inside) and exits;
+it, so stage 1 then forks the container *init* (pid 1 inside) and exits --
+with CLONE_PARENT, as runc, so the init is the parent's child;
 without a pid namespace stage 1 is the init itself.  The init sets up the
 root filesystem, tells the parent when hooks are due and when it is ready,
 then blocks opening ``exec.fifo`` until ``start`` opens the other end, and
@@ -200,7 +201,7 @@ def stage1(job: Job) -> NoReturn:
             # read InitPid before anything the child says.  (Closing it by
             # hand, not by exiting, spares the child our exit's teardown.)
             hold, release = os.pipe()
-            pid = os.fork()
+            pid = job.sys.fork_sibling()  # the parent's child: it waits for the init directly
             if pid == 0:
                 os.close(release)
                 os.read(hold, 1)

@@ -52,6 +52,10 @@ _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "ppc64le": 203, "s390x": 217, "
 #: keyctl(2) has no glibc wrapper either (it lives in libkeyutils).
 _SYS_KEYCTL = {"x86_64": 250, "aarch64": 219, "ppc64le": 280, "s390x": 280, "riscv64": 219}
 _KEYCTL_JOIN_SESSION_KEYRING = 1
+#: clone(2) by number, for CLONE_PARENT (fork() takes no flags).
+_SYS_CLONE = {"x86_64": 56, "aarch64": 220, "ppc64le": 120, "s390x": 120, "riscv64": 220}
+_CLONE_PARENT = 0x8000
+_SIGCHLD = 17
 
 
 def clone_flag_names(flags: int) -> str:
@@ -83,6 +87,8 @@ class Sys(Protocol):
     def prctl(self, option: int, arg2: int) -> None: ...
 
     def join_session_keyring(self, name: str) -> None: ...
+
+    def fork_sibling(self) -> int: ...
 
 
 def error(call: str, err: int) -> PinnaceError:
@@ -201,6 +207,40 @@ class LinuxSys:
         )
         _check(0 if rc >= 0 else -1, lambda: call)
 
+    def fork_sibling(self) -> int:
+        """fork(), except that the child is our parent's child (``CLONE_PARENT``), as runc's init is.
+
+        Stage 1 forks the container's init this way, so the runtime that
+        started stage 1 waits for the init directly: it need not become a
+        subreaper first (a prctl, which would cost the parent ctypes' ~2 ms
+        import).  Python's fork steps run around the clone as ``os.fork``
+        runs them, with the GIL held throughout (a ``PyDLL`` call), so the
+        child's interpreter is as sound as after ``os.fork``.  Single-threaded
+        callers only, as for any fork.
+        """
+        number = _SYS_CLONE.get(os.uname().machine)
+        if number is None:
+            raise Unavailable(f"clone(CLONE_PARENT): not supported on {os.uname().machine}")
+        import ctypes
+
+        api = ctypes.pythonapi
+        syscall = ctypes.PyDLL(None, use_errno=True).syscall
+        syscall.restype = ctypes.c_long
+        api.PyOS_BeforeFork()
+        # s390x takes the stack first and the flags second; with a null stack the
+        # other argument orders (x86_64's child_tid/tls, aarch64's tls/child_tid) agree.
+        flags, stack = ctypes.c_long(_CLONE_PARENT | _SIGCHLD), ctypes.c_long(0)
+        args = (stack, flags) if os.uname().machine == "s390x" else (flags, stack)
+        pid = syscall(ctypes.c_long(number), *args, ctypes.c_long(0), ctypes.c_long(0), ctypes.c_long(0))
+        if pid == 0:
+            api.PyOS_AfterFork_Child()
+            return 0
+        err = ctypes.get_errno()
+        api.PyOS_AfterFork_Parent()
+        if pid < 0:
+            raise error("clone(CLONE_PARENT)", err)
+        return int(pid)
+
 
 class RecordingSys:
     """A :class:`Sys` that performs nothing and records each call as ``(name, *args)``.
@@ -246,3 +286,8 @@ class RecordingSys:
 
     def join_session_keyring(self, name: str) -> None:
         self._record("join_session_keyring", name)
+
+    def fork_sibling(self) -> int:
+        """Record the call and act as the parent of a child that does not exist (pid 0 is the child's value)."""
+        self._record("fork_sibling")
+        return -1

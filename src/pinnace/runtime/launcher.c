@@ -1,0 +1,157 @@
+/*
+ * `pinnace-runtime`'s first step, native: start warming the kernel's cgroup
+ * migration lock, then execute the Python runtime (PINNACE_RUNTIME_PYTHON)
+ * with the same arguments.
+ *
+ * The first cgroup migration after a quiet spell waits for an RCU grace
+ * period (5-10 ms here) and holds cgroup_mutex meanwhile, so every cgroup
+ * mkdir or /proc/PID/cgroup read behind it waits too
+ * (pinnace.runtime.cgroups.WarmUp).  In Python the warm-up can only begin
+ * once the interpreter has started (~7 ms), and then the grace period lands
+ * in the middle of create.  Begun here, it passes while the interpreter
+ * starts.
+ *
+ * For a command line with create, run or exec in it (the words
+ * pinnace.runtime.cli._CGROUP_VERBS names), this forks a *warmer*: it
+ * writes 0 ("myself") to its own cgroup.procs -- a migration to where it
+ * already is, which takes the lock -- and again every 3 ms, until the pipe
+ * from the runtime reads end-of-file (the runtime closes it once the
+ * container's cgroups are joined, or by exiting) or 0.5 s have passed.  The
+ * runtime finds the pipe and the warmer's pid in PINNACE_RUNTIME_WARMER
+ * ("FD,PID") and reaps the warmer before it exits.  The warmer keeps no
+ * other descriptor, so a caller that waits for end-of-file on the runtime's
+ * output never waits for it.
+ *
+ * Any failure here only skips the warm-up: the runtime itself is all Python.
+ *
+ * Built by setup.sh:  gcc -O2 -DPINNACE_RUNTIME_PYTHON='"..."' -o .venv/bin/pinnace-runtime launcher.c
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CGROUP_ROOT "/sys/fs/cgroup"
+#define INTERVAL_MS 3
+#define LIMIT_NS 500000000L
+
+/* Whether a verb that moves processes into cgroups is among the arguments. */
+static int moves_cgroups(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "create") == 0 || strcmp(argv[i], "run") == 0 || strcmp(argv[i], "exec") == 0)
+            return 1;
+    return 0;
+}
+
+/* Write the cgroup.procs of our cgroup to out (the pids hierarchy's, else the unified one's); 0 on success. */
+static int own_procs_file(char *out, size_t size)
+{
+    char data[8192];
+    int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t len = read(fd, data, sizeof data - 1);
+    close(fd);
+    if (len <= 0)
+        return -1;
+    data[len] = '\0';
+    const char *unified = NULL;
+    for (char *line = data, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        char *controllers = strchr(line, ':');
+        char *path = controllers ? strchr(controllers + 1, ':') : NULL;
+        if (!path)
+            continue;
+        *path++ = '\0';
+        controllers++;
+        if (strcmp(controllers, "pids") == 0) {
+            int n = snprintf(out, size, CGROUP_ROOT "/pids%s/cgroup.procs", path);
+            return n > 0 && (size_t)n < size ? 0 : -1;
+        }
+        if (*controllers == '\0')
+            unified = path;
+    }
+    if (!unified)
+        return -1;
+    static const char *const BASES[] = {CGROUP_ROOT "/unified", CGROUP_ROOT};
+    for (size_t i = 0; i < sizeof BASES / sizeof *BASES; i++) {
+        int n = snprintf(out, size, "%s%s/cgroup.procs", BASES[i], unified);
+        if (n > 0 && (size_t)n < size && access(out, W_OK) == 0)
+            return 0;
+    }
+    return -1;
+}
+
+static long now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+/* The warmer's life: migrate itself every few ms until end-of-file on ``stop`` or the time limit. */
+static _Noreturn void warm(int procs, int stop)
+{
+    int low = procs < stop ? procs : stop, high = procs < stop ? stop : procs;
+    if (low > 0)
+        close_range(0, (unsigned)low - 1, 0);
+    if (high > low + 1)
+        close_range((unsigned)low + 1, (unsigned)high - 1, 0);
+    close_range((unsigned)high + 1, ~0U, 0);
+    long deadline = now_ns() + LIMIT_NS;
+    struct pollfd pfd = {.fd = stop, .events = POLLIN};
+    do {
+        if (write(procs, "0", 1) < 0)
+            break;
+        if (poll(&pfd, 1, INTERVAL_MS) != 0)
+            break; /* end-of-file (or an error): the runtime is done with it */
+    } while (now_ns() < deadline);
+    _exit(0);
+}
+
+/* Fork the warmer; set PINNACE_RUNTIME_WARMER for the runtime.  Silent on failure. */
+static void start_warmer(void)
+{
+    char path[4096];
+    if (own_procs_file(path, sizeof path) != 0)
+        return;
+    int procs = open(path, O_WRONLY | O_CLOEXEC);
+    if (procs < 0)
+        return;
+    int pipe_fds[2];
+    if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
+        close(procs);
+        return;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(pipe_fds[1]);
+        warm(procs, pipe_fds[0]);
+    }
+    close(procs);
+    close(pipe_fds[0]);
+    char value[64];
+    if (pid < 0 || fcntl(pipe_fds[1], F_SETFD, 0) != 0) {
+        close(pipe_fds[1]); /* a warmer that was started ends at once */
+        return;
+    }
+    snprintf(value, sizeof value, "%d,%d", pipe_fds[1], (int)pid);
+    setenv("PINNACE_RUNTIME_WARMER", value, 1);
+}
+
+int main(int argc, char **argv)
+{
+    unsetenv("PINNACE_RUNTIME_WARMER"); /* only ever ours: the runtime closes the fd it names */
+    if (moves_cgroups(argc, argv))
+        start_warmer();
+    execv(PINNACE_RUNTIME_PYTHON, argv);
+    fprintf(stderr, "pinnace-runtime: cannot execute %s: %m\n", PINNACE_RUNTIME_PYTHON);
+    return 125;
+}

@@ -1,0 +1,85 @@
+"""The native launcher's warmer and the init's parentage, as a caller of the runtime sees them.
+
+``pinnace-runtime`` is a small C launcher (src/pinnace/runtime/launcher.c)
+that forks a *warmer* before it executes the Python runtime; stage 1 forks
+the container's init with CLONE_PARENT, so the init is the child of whoever
+called create.  What a caller such as conmon or containerd's shim (a
+subreaper) must see: the init as its only new child, and no warmer, alive
+or zombie, left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pinnace.runtime import container
+from tests.integration.runtime_fixture import RUNTIME, Runtime
+
+pytestmark = pytest.mark.root
+
+#: A subreaper runs the launcher's create and prints its own children afterwards ("pid state comm").
+_SUBREAPER_CALLER = """
+import ctypes, os, subprocess, sys
+assert ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+null = subprocess.DEVNULL  # the init keeps the runtime's stdio: not our pipes
+rc = subprocess.run(sys.argv[1:], stdin=null, stdout=null, stderr=null).returncode
+children = []
+for name in os.listdir("/proc"):
+    if name.isdigit():
+        try:
+            stat = open(f"/proc/{name}/stat").read()
+        except OSError:
+            continue
+        comm, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+        if int(fields[1]) == os.getpid():
+            children.append([int(name), fields[0], comm])
+print(rc, children)
+"""
+
+
+def test_create_leaves_its_caller_the_init_and_nothing_else(runtime: Runtime) -> None:
+    """A subreaper that runs create inherits the init, and no warmer (the runtime reaped it)."""
+    container_id = runtime.new_id()
+    bundle = runtime.bundle(["true"])
+    out = subprocess.run(
+        [sys.executable, "-c", _SUBREAPER_CALLER, str(RUNTIME), "--root", str(runtime.root), "create"]
+        + ["--bundle", str(bundle), container_id],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    rc, _, listed = out.stdout.strip().partition(" ")
+    assert rc == "0"
+    init = runtime.state(container_id)["pid"]
+    # The init waits for `start`, blocked opening the fifo (S); a warmer would be a second child.
+    children = json.loads(listed.replace("'", '"'))
+    assert [(pid, state) for pid, state, _ in children] == [(init, "S")], children
+    runtime("delete", "--force", container_id, check=True)
+
+
+def test_the_init_is_the_child_of_the_process_that_creates_it(tmp_path: Path) -> None:
+    """In-process create: the init is our child (CLONE_PARENT), to wait for without a subreaper."""
+    from pinnace.runtime.linux import sealed
+    from tests.helpers.bundle import make_bundle
+
+    root = str(tmp_path / "state")
+    bundle = make_bundle(tmp_path / "bundle", ["busybox", "sh", "-c", "exit 7"])
+    container_id = f"pinnace-test-{os.getpid()}-parent"
+    try:
+        state = container.create(root, container_id, str(bundle))
+        assert os.waitpid(state.pid, os.WNOHANG) == (0, 0)  # ours, and still waiting for start
+        status = Path(f"/proc/{state.pid}/status").read_text()
+        assert f"\nPPid:\t{os.getpid()}\n" in status
+        list(container.start(root, container_id))
+        assert container.wait_for(state.pid) == 7
+    finally:
+        list(container.delete(root, container_id, force=True))
+        sealed.unseal(root)
+    assert not Path(f"/sys/fs/cgroup/pids/{container_id}").exists()
