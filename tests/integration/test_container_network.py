@@ -550,3 +550,29 @@ def test_the_worker_zygote_loads_netlink_once_a_run_needs_it(net: tuple[Pinnace,
         time.sleep(0.05)
     assert _rss_kib(worker) >= lean + 8 * 1024  # it loaded netlink for the next runs
     assert engine.run("run", "--rm", "busybox", "echo", "again").stdout == "again\n"
+
+
+def test_the_stores_first_run_on_a_bridge_has_the_worker_zygote_load_netlink(
+    net: tuple[Pinnace, str, str],
+) -> None:
+    """The store's first run runs in the CLI itself (there is no zygote yet; it starts them) and imports
+    netlink there: it flags the store too, so the worker zygote loads netlink and the second run, the
+    first the worker serves, does not pay the import again."""
+    from pinnace.shim.zygote import WORKER_PID_FILE, WORKER_SOCKET_NAME, used_flag
+
+    engine, _, _ = net
+    assert not (engine.runroot / WORKER_SOCKET_NAME).exists()
+    assert engine.run("run", "--rm", "busybox", "echo", "bridged").stdout == "bridged\n"
+    assert Path(used_flag(str(engine.runroot), "netlink")).exists()
+    deadline = time.monotonic() + 10
+    while not (engine.runroot / WORKER_SOCKET_NAME).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker = int((engine.runroot / WORKER_PID_FILE).read_text())
+
+    def netlink_loaded() -> bool:  # pyroute2 brings asyncio, whose C part a lean worker never maps
+        return "/_asyncio." in Path(f"/proc/{worker}/maps").read_text()
+
+    while not netlink_loaded() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert netlink_loaded()
+    assert engine.run("run", "--rm", "busybox", "echo", "again").stdout == "again\n"

@@ -203,6 +203,10 @@ def main() -> None:
         code = _hand_over(argv, _runroot(runroot))
         if code is not None:
             os._exit(code)
+        from pinnace.shim.zygote import watch_imports
+
+        # Run here (no zygote yet: this run starts it): what we import once, the worker zygote should too.
+        watch_imports(_runroot(runroot), PRELOAD_ONCE_USED)
     from pinnace.cli.main import main as full
 
     full()

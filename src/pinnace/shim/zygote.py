@@ -53,7 +53,7 @@ from pinnace.errors import Unavailable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from typing import Any, ClassVar, NoReturn
 
 SOCKET_NAME = "zygote.sock"
@@ -400,20 +400,21 @@ def used_flag(runroot: str, name: str) -> str:
 _LOAD = b'{"load": true}\n'
 
 
-def _watch_imports(server: _Server) -> None:
-    """In a handler's process: the first import of a ``PRELOAD_ONCE_USED`` module flags it for the runroot
-    and asks the worker zygote to load it now, for the requests after this one.
+def watch_imports(runroot: str, used: Mapping[str, tuple[str, ...]]) -> None:
+    """The first import here of a module of ``used`` (a ``PRELOAD_ONCE_USED``) flags its set for
+    ``runroot`` and asks the worker zygote to load it now, for the requests after this one.
 
-    A request that needs netlink (a container on a bridge) imports it
-    itself, once; meanwhile the worker zygote loads it too and forks a new
-    spare with it.  A store that never needs it never pays its memory in
-    its worker zygote.
+    A handler's process does this: a request that needs netlink (a container
+    on a bridge) imports it itself, once; meanwhile the worker zygote loads
+    it too and forks a new spare with it.  So does a CLI that runs the
+    command itself (the store's first, which starts the zygotes): else the
+    second command, the first a worker serves, would pay the import again.
+    A store that never needs the modules never pays their memory in its
+    worker zygote.
     """
     import sys
 
-    wanted = {
-        m: n for n, modules in _used_later(server.handlers).items() for m in modules if m not in sys.modules
-    }
+    wanted = {m: n for n, modules in used.items() for m in modules if m not in sys.modules}
     if not wanted:
         return
 
@@ -424,7 +425,7 @@ def _watch_imports(server: _Server) -> None:
         def find_spec(name: str, path: object = None, target: object = None) -> None:
             flag = wanted.pop(name, None)
             if flag is not None:
-                _ask_to_load(server.runroot, flag)
+                _ask_to_load(runroot, flag)
 
     sys.meta_path.insert(0, _Watch)
 
@@ -757,7 +758,7 @@ def _become_handler(server: _Server, conn: Any, line: bytes, fds: list[int], tar
 
         module, _, function = target.partition(":")
         handler = getattr(importlib.import_module(module), function)
-        _watch_imports(server)
+        watch_imports(server.runroot, _used_later(server.handlers))
         code = handler(jsonc.loads(line), fds, conn)
     except BaseException:
         _log_crash("/dev/stderr")
