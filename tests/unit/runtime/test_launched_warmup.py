@@ -63,12 +63,16 @@ def test_a_malformed_value_is_ignored(value: str, monkeypatch: pytest.MonkeyPatc
     assert LaunchedWarmUp.ENV not in os.environ
 
 
+def _refused(monkeypatch: pytest.MonkeyPatch, fd: int, pid: int) -> None:
+    monkeypatch.setenv(LaunchedWarmUp.ENV, f"{fd},{pid}")
+    assert LaunchedWarmUp.adopt() is None
+    os.fstat(fd)  # still open: not ours to close
+
+
 def test_a_pid_that_is_not_our_child_leaves_the_fd_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     read_end, write_end = os.pipe()
     try:
-        monkeypatch.setenv(LaunchedWarmUp.ENV, f"{write_end},1")
-        assert LaunchedWarmUp.adopt() is None
-        os.fstat(write_end)  # still open
+        _refused(monkeypatch, write_end, 1)
     finally:
         os.close(read_end)
         os.close(write_end)
@@ -77,11 +81,8 @@ def test_a_pid_that_is_not_our_child_leaves_the_fd_alone(monkeypatch: pytest.Mon
 def test_an_fd_that_is_not_a_pipe_is_not_taken(
     warmer: tuple[int, int], monkeypatch: pytest.MonkeyPatch, tmp_path: os.PathLike[str]
 ) -> None:
-    _, pid = warmer
     fd = os.open(os.path.join(tmp_path, "file"), os.O_CREAT | os.O_WRONLY, 0o600)
     try:
-        monkeypatch.setenv(LaunchedWarmUp.ENV, f"{fd},{pid}")
-        assert LaunchedWarmUp.adopt() is None
-        os.fstat(fd)  # still open
+        _refused(monkeypatch, fd, warmer[1])
     finally:
         os.close(fd)
