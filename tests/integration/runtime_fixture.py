@@ -26,6 +26,11 @@ from tests.helpers.bundle import make_bundle
 
 RUNTIME = Path(sys.prefix) / "bin" / "pinnace-runtime"
 
+#: ``python -c AS_FD_3 FD ARGV...``: execs ARGV with FD (a pipe's write end) as its fd 3, for --preserve-fds.
+AS_FD_3 = (
+    "import os, sys; fd = int(sys.argv[1]); os.dup2(fd, 3); os.close(fd); os.execv(sys.argv[2], sys.argv[2:])"
+)
+
 
 class Runtime:
     """``pinnace-runtime --root ROOT ...`` and bundles to run."""

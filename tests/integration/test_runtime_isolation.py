@@ -27,7 +27,7 @@ from pinnace.runtime.defaults import docker_spec
 from pinnace.runtime.linux.capabilities import NAMES
 from pinnace.runtime.state import start_time
 from tests.helpers.bundle import make_rootfs, write_config
-from tests.integration.runtime_fixture import RUNTIME, Runtime
+from tests.integration.runtime_fixture import AS_FD_3, RUNTIME, Runtime
 
 pytestmark = pytest.mark.root
 
@@ -740,12 +740,6 @@ def test_exec_detach_with_pid_file(runtime: Runtime, tmp_path: Path) -> None:
     assert pid in json.loads(runtime("ps", "--format", "json", container_id, check=True).stdout)
 
 
-#: Execs argv[2:] with argv[1] (a pipe's write end) as its fd 3.
-_AS_FD_3 = (
-    "import os, sys; fd = int(sys.argv[1]); os.dup2(fd, 3); os.close(fd); os.execv(sys.argv[2], sys.argv[2:])"
-)
-
-
 def test_preserve_fds(runtime: Runtime) -> None:
     bundle = runtime.bundle(["sh", "-c", "echo through-fd-3 >&3; ls /proc/self/fd"])
     read_end, write_end = os.pipe()
@@ -754,7 +748,7 @@ def test_preserve_fds(runtime: Runtime) -> None:
             [
                 sys.executable,
                 "-c",
-                _AS_FD_3,
+                AS_FD_3,
                 str(write_end),
                 str(RUNTIME),
                 "--root",

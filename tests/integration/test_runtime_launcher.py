@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from pinnace.runtime import container
-from tests.integration.runtime_fixture import RUNTIME, Runtime
+from tests.integration.runtime_fixture import AS_FD_3, RUNTIME, Runtime
 
 pytestmark = pytest.mark.root
 
@@ -61,6 +61,33 @@ def test_create_leaves_its_caller_the_init_and_nothing_else(runtime: Runtime) ->
     # The init waits for `start`, blocked opening the fifo (S); a warmer would be a second child.
     children = json.loads(listed.replace("'", '"'))
     assert [(pid, state) for pid, state, _ in children] == [(init, "S")], children
+    runtime("delete", "--force", container_id, check=True)
+
+
+def test_the_launchers_pipe_stays_out_of_the_preserved_fds(runtime: Runtime) -> None:
+    """``--preserve-fds N`` keeps fds 3 to N+2 open in the init, gaps included: the launcher's own pipe
+    must not land there, or a created container would hold it (and create wait out the warmer)."""
+    container_id = runtime.new_id()
+    read_end, write_end = os.pipe()
+    ours = os.readlink(f"/proc/self/fd/{write_end}")
+    try:
+        subprocess.run(
+            [sys.executable, "-c", AS_FD_3, str(write_end), str(RUNTIME), "--root", str(runtime.root)]
+            + ["create", "--preserve-fds", "5", "-b", str(runtime.bundle(["true"])), container_id],
+            pass_fds=(write_end,),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=True,
+            timeout=60,
+        )
+        init = runtime.state(container_id)["pid"]
+        fds = {int(fd): os.readlink(f"/proc/{init}/fd/{fd}") for fd in os.listdir(f"/proc/{init}/fd")}
+        assert fds[3] == ours
+        assert [target for target in fds.values() if target.startswith("pipe:")] == [ours], fds
+    finally:
+        os.close(read_end)
+        os.close(write_end)
     runtime("delete", "--force", container_id, check=True)
 
 

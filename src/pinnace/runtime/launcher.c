@@ -38,6 +38,8 @@
 #define CGROUP_ROOT "/sys/fs/cgroup"
 #define INTERVAL_MS 3
 #define LIMIT_NS 500000000L
+/* Where the pipe's end that crosses the exec goes: above any descriptor a caller passes on. */
+#define FD_FLOOR 256
 
 /* Whether a verb that moves processes into cgroups is among the arguments. */
 static int moves_cgroups(int argc, char **argv)
@@ -137,12 +139,15 @@ static void start_warmer(void)
     }
     close(procs);
     close(pipe_fds[0]);
-    char value[64];
-    if (pid < 0 || fcntl(pipe_fds[1], F_SETFD, 0) != 0) {
-        close(pipe_fds[1]); /* a warmer that was started ends at once */
+    /* Our end crosses the exec, so it moves out of the way of the descriptors the caller
+     * passes on (--preserve-fds counts up from 3, and a gap among them must stay a gap):
+     * F_DUPFD gives the lowest free number from FD_FLOOR up, without close-on-exec. */
+    int end = pid < 0 ? -1 : fcntl(pipe_fds[1], F_DUPFD, FD_FLOOR);
+    close(pipe_fds[1]); /* without a kept end, a warmer that was started ends at once */
+    if (end < 0)
         return;
-    }
-    snprintf(value, sizeof value, "%d,%d", pipe_fds[1], (int)pid);
+    char value[64];
+    snprintf(value, sizeof value, "%d,%d", end, (int)pid);
     setenv("PINNACE_RUNTIME_WARMER", value, 1);
 }
 
