@@ -222,6 +222,41 @@ def test_v1_lifecycle(rel: str, child: subprocess.Popen[bytes]) -> None:
 
 
 @root
+def test_destroy_removes_child_cgroups_too(rel: str, child: subprocess.Popen[bytes]) -> None:
+    """A cgroup made below the container's (by a process inside, or by hand) goes with it."""
+    mgr = manager_for(rel)
+    mgr.apply(child.pid)
+    stop(child)
+    for d in all_dirs(rel):
+        os.makedirs(os.path.join(d, "inner", "deeper"))
+    mgr.destroy()
+    assert not any(os.path.exists(d) for d in all_dirs(rel))
+
+
+@root
+def test_a_process_left_in_one_hierarchy_keeps_its_cgroup_there(rel: str, child: subprocess.Popen[bytes]) -> None:
+    """destroy removes what is empty and refuses, naming it, the cgroup that still holds a process.
+
+    The child is moved back to the root everywhere but the pids hierarchy, so
+    only its cgroup there is busy: that one, and what comes after it, stay.
+    """
+    mgr = v1_or_skip(rel)
+    mgr.apply(child.pid)
+    busy = mgr.dir("pids")
+    for d in all_dirs(rel):
+        if d != busy:
+            with open(os.path.join(os.path.dirname(d), "cgroup.procs"), "w") as f:
+                f.write(str(child.pid))
+    with pytest.raises(Conflict, match=f"cannot remove cgroup {busy}: 1 process"):
+        mgr.destroy()
+    assert os.path.isdir(busy)
+    assert child.pid in mgr.pids()
+    stop(child)
+    mgr.destroy()
+    assert not any(os.path.exists(d) for d in all_dirs(rel))
+
+
+@root
 def test_v1_memory_and_swap_order(rel: str, child: subprocess.Popen[bytes]) -> None:
     mgr = v1_or_skip(rel)
     mgr.apply(child.pid)

@@ -218,6 +218,32 @@ def remove_tree(directory: str) -> None:
             raise translate(e, top) from e
 
 
+def remove_all(dirs: list[str]) -> None:
+    """Remove the cgroups ``dirs`` (one container's, one per hierarchy) with their child cgroups.
+
+    Either all go or, when one still holds a process, Conflict before any of
+    the busy ones is touched.  Most often each is empty and childless, and a
+    plain rmdir, which the kernel refuses (EBUSY) for a cgroup with a process
+    or a child, removes it without a walk; from the first refusal on, each
+    remaining tree is checked for processes, then removed deepest first.
+    """
+    for i, d in enumerate(dirs):
+        try:
+            os.rmdir(d)
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            if e.errno != errno.EBUSY:
+                raise translate(e, d) from e
+            rest = dirs[i:]
+            for r in rest:
+                if os.path.isdir(r):
+                    refuse_if_busy(r, procs_under(r))
+            for r in rest:
+                remove_tree(r)
+            return
+
+
 def refuse_if_busy(path: str, pids: list[int]) -> None:
     """Conflict naming ``path`` when ``pids`` is not empty (destroy would leave them behind)."""
     if pids:

@@ -18,8 +18,7 @@ from pinnace.runtime.cgroups import (
     procs_under,
     read_file,
     read_int,
-    refuse_if_busy,
-    remove_tree,
+    remove_all,
     set_hugetlb,
     write_file,
 )
@@ -257,11 +256,7 @@ class V1Manager:
         dirs = [os.path.join(point, self.rel) for point in self._points()]
         if self.unified is not None:
             dirs.append(self.unified)
-        for d in dirs:
-            if os.path.isdir(d):
-                refuse_if_busy(d, procs_under(d))
-        for d in dirs:
-            remove_tree(d)
+        remove_all(dirs)
 
 
 def _cpu_extras(cpu: dict[str, int], out: dict[str, dict[str, int]], cpuacct: str, cpu_dir: str) -> None:

@@ -19,8 +19,7 @@ from pinnace.runtime.cgroups import (
     procs_under,
     read_file,
     read_int,
-    refuse_if_busy,
-    remove_tree,
+    remove_all,
     set_hugetlb,
     write_file,
 )
@@ -258,6 +257,4 @@ class V2Manager:
         return procs_under(self.path)
 
     def destroy(self) -> None:
-        if os.path.isdir(self.path):
-            refuse_if_busy(self.path, procs_under(self.path))
-        remove_tree(self.path)
+        remove_all([self.path])
