@@ -494,10 +494,15 @@ def _remove_dir(directory: str) -> None:
 def current(root: str, container_id: str) -> tuple[st.State, str]:
     """The container's state and OCI status."""
     state = st.load(root, container_id)
+    return state, _status(root, state, None)
+
+
+def _status(root: str, state: st.State, manager: Manager | None) -> str:
+    """The OCI status of ``state`` (``manager``, if given, is its cgroup's: asked whether it is frozen)."""
     frozen = False
     if st.alive(state):
-        frozen = _manager(state.cgroup).frozen()
-    return state, st.status(root, state, frozen)
+        frozen = (manager or _manager(state.cgroup)).frozen()
+    return st.status(root, state, frozen)
 
 
 def state(root: str, container_id: str) -> dict[str, Any]:
@@ -518,12 +523,24 @@ def start(root: str, container_id: str) -> list[str]:
             if status == "stopped":
                 raise FailedPrecondition("cannot start a container that has stopped")
             raise FailedPrecondition("cannot start an already running container")
-        fifo = os.path.join(root, container_id, st.FIFO)
+        _release(root, s)
+    return _poststart(st.load_config(root, container_id), s)
+
+
+def _release(root: str, s: st.State) -> None:
+    """Let the created init of ``s`` execute the user's process (under the container's lock)."""
+    fifo = os.path.join(root, s.id, st.FIFO)
+    try:
         _open_exec_fifo(fifo, s.pid)
-        os.unlink(fifo)
+    except FileNotFoundError:
+        raise FailedPrecondition("cannot start an already running container") from None
+    os.unlink(fifo)
+
+
+def _poststart(config: dict[str, Any], s: st.State) -> list[str]:
+    """Run the poststart hooks of a container just started; their failures."""
     from pinnace.runtime import hooks
 
-    config = st.load_config(root, container_id)
     return hooks.run_hooks_warn(config, "poststart", st.oci_state(s, "running"))
 
 
@@ -584,29 +601,37 @@ def delete(root: str, container_id: str, *, force: bool = False) -> list[str]:
             _abandoned_create(root, container_id)
             _remove_dir(directory)
             return []
-        _, status = current(root, container_id)
+        manager = _manager(s.cgroup)
+        status = _status(root, s, manager)
         if status in ("running", "paused") and not force:
             raise FailedPrecondition(f"cannot delete container {container_id} that is not stopped: {status}")
-        manager = _manager(s.cgroup)
-        if st.alive(s):
-            _kill(s.pid, 9)
-            _reap(s.pid)
-        _destroy_cgroup(manager)
-        if not s.own_mount_ns:
-            from pathlib import Path
-
-            from pinnace.mount.ops import unmount_all
-
-            unmount_all(Path(s.rootfs))
         try:
             config = st.load_config(root, container_id)
         except (OSError, ValueError):
             config = {}
-        from pinnace.runtime import hooks
+        return _remove(root, s, config, manager)
 
-        warnings = hooks.run_hooks_warn(config, "poststop", st.oci_state(s, "stopped"))
-        _remove_dir(directory)
-        return warnings
+
+def _remove(root: str, s: st.State, config: dict[str, Any], manager: Manager) -> list[str]:
+    """Kill what is left of the container ``s``, remove its cgroup, mounts and state; poststop's failures.
+
+    Called under the container's lock; ``config`` is its spec, ``manager`` its cgroup's.
+    """
+    if st.alive(s):
+        _kill(s.pid, 9)
+        _reap(s.pid)
+    _destroy_cgroup(manager)
+    if not s.own_mount_ns:
+        from pathlib import Path
+
+        from pinnace.mount.ops import unmount_all
+
+        unmount_all(Path(s.rootfs))
+    from pinnace.runtime import hooks
+
+    warnings = hooks.run_hooks_warn(config, "poststop", st.oci_state(s, "stopped"))
+    _remove_dir(st.container_dir(root, s.id))
+    return warnings
 
 
 def _abandoned_create(root: str, container_id: str) -> None:
@@ -832,9 +857,14 @@ def run(
         no_new_keyring=no_new_keyring,
         preserve_fds=preserve_fds,
     )
+    spec = loaded[0]
+    manager = _manager(s.cgroup)  # its modules are loaded: ~0.1 ms
     report = warn or (lambda _line: None)
+    # What start and delete would read back (state, config) is in hand.
     try:
-        for line in start(root, container_id):
+        with _lock(root, container_id):
+            _release(root, s)
+        for line in _poststart(spec, s):
             report(line)
     except BaseException:
         delete(root, container_id, force=True)
@@ -847,5 +877,11 @@ def run(
         return wait_for(s.pid)
     finally:
         if not keep:
-            for line in delete(root, container_id, force=True):
-                report(line)
+            try:
+                lock = _lock(root, container_id)
+            except NotFound:
+                pass  # deleted meanwhile, by someone else
+            else:
+                with lock:
+                    for line in _remove(root, s, spec, manager):
+                        report(line)
