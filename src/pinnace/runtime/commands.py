@@ -13,7 +13,7 @@ import os
 import sys
 
 from pinnace._util.record import record
-from pinnace.errors import AlreadyExists, InvalidArgument
+from pinnace.errors import AlreadyExists, InvalidArgument, NotFound
 from pinnace.runtime.cli import MULTI
 
 TYPE_CHECKING = False
@@ -238,6 +238,10 @@ def _events(root: str, values: dict[str, Any], args: list[str]) -> int:
     from pinnace.runtime import container
 
     interval = _duration(values.get("interval", "5s"))
+    if not values.get("stats"):
+        import gc
+
+        gc.enable()  # off for the short commands (cli.main); this one can run for days
     ooms = -1
     while True:
         raw = container.stats(root, args[0])
@@ -340,7 +344,11 @@ def _exec(root: str, values: dict[str, Any], args: list[str]) -> int:
     else:
         if len(args) < 2:
             raise InvalidArgument("exec: process args cannot be empty")
-        process = _exec_process(state.load_config(root, args[0]).get("process") or {}, values, args[1:])
+        try:
+            config = state.load_config(root, args[0])
+        except FileNotFoundError:
+            raise NotFound(f"container does not exist: {args[0]}") from None
+        process = _exec_process(config.get("process") or {}, values, args[1:])
     pid, code = container.exec_process(
         root,
         args[0],

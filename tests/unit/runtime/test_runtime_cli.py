@@ -228,3 +228,8 @@ def test_debug_logs_each_command(tmp_path: Path) -> None:
     assert records[1]["msg"].startswith("list exited 0 after ")
     quiet = runtime("--root", str(tmp_path), "--debug", "list", "-q")
     assert "level=debug" in quiet.stderr
+
+
+def test_exec_in_a_missing_container_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["--root", str(tmp_path), "exec", "nope", "true"]) == 1
+    assert "pinnace-runtime: container does not exist: nope" in capsys.readouterr().err

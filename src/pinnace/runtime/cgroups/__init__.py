@@ -422,7 +422,14 @@ def cool_down() -> None:
 
 
 def reap_warmer() -> None:
-    """Before the runtime exits: stop the launcher's warmer and wait for it (a no-op without one)."""
+    """Before the runtime exits: stop the launcher's warmer and wait for it (a no-op without one).
+
+    A command that never warmed up (it failed first, or moves no process)
+    adopts it here, only to reap it.
+    """
+    global _launched
+    if _launched is None and LaunchedWarmUp.ENV in os.environ:
+        _launched = LaunchedWarmUp.adopt()
     if _launched is not None:
         _launched.reap()
 
