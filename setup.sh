@@ -87,11 +87,14 @@ LAUNCHER
 sealed=$(.venv/bin/python -I -c "import sys; sys.path.insert(0, 'src'); from pinnace.runtime.linux.sealed import main; main()" "$here/.venv/sealed")
 mkdir -p .venv/libexec
 launcher .venv/libexec/pinnace-runtime pinnace.runtime.cli "$sealed"
+launcher .venv/libexec/pinnace-runtime-init pinnace.runtime.linux.standby "$sealed"
 # `pinnace-runtime` is a native launcher (src/pinnace/runtime/launcher.c): for
 # create, run and exec it starts warming the kernel's cgroup lock, whose first
-# use waits ~5-10 ms, so that wait passes while the interpreter starts.
+# use waits ~5-10 ms, so that wait passes while the interpreter starts; and it
+# starts the container's stage 1 ahead (pinnace-runtime-init, sealed too) on
+# the other CPU, to load the init's modules meanwhile.
 gcc -O2 -Wall -Wextra -Werror -o .venv/bin/pinnace-runtime.new src/pinnace/runtime/launcher.c \
-    -DPINNACE_RUNTIME_PYTHON="\"$here/.venv/libexec/pinnace-runtime\""
+    -DPINNACE_RUNTIME_PYTHON="\"$here/.venv/libexec/pinnace-runtime\"" -DPINNACE_RUNTIME_STAGE1="\"$here/.venv/libexec/pinnace-runtime-init\""
 mv -f .venv/bin/pinnace-runtime.new .venv/bin/pinnace-runtime
 # `pinnace` is a native front (src/pinnace/cli/front.c) that hands `run` and
 # `exec` to the warm worker zygote without an interpreter start (~8 ms of an

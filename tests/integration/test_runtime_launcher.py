@@ -1,11 +1,13 @@
-"""The native launcher's warmer and the init's parentage, as a caller of the runtime sees them.
+"""The native launcher's warmer and standby, and the init's parentage, as a caller of the runtime sees them.
 
 ``pinnace-runtime`` is a small C launcher (src/pinnace/runtime/launcher.c)
-that forks a *warmer* before it executes the Python runtime; stage 1 forks
-the container's init with CLONE_PARENT, so the init is the child of whoever
-called create.  What a caller such as conmon or containerd's shim (a
-subreaper) must see: the init as its only new child, and no warmer, alive
-or zombie, left behind.
+that forks a *warmer* and starts stage 1 ahead (the *standby*) before it
+executes the Python runtime; stage 1 forks the container's init with
+CLONE_PARENT, so the init is the child of whoever called create.  What a
+caller such as conmon or containerd's shim (a subreaper) must see: the init
+as its only new child, and no warmer or standby, alive or zombie, left
+behind; and the container with the caller's CPU affinity, whichever CPU the
+launcher had the standby start on.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from pinnace.runtime import container
+from pinnace.runtime.linux import sync
 from tests.integration.runtime_fixture import AS_FD_3, RUNTIME, Runtime
 
 pytestmark = pytest.mark.root
@@ -110,3 +113,91 @@ def test_the_init_is_the_child_of_the_process_that_creates_it(tmp_path: Path) ->
         list(container.delete(root, container_id, force=True))
         sealed.unseal(root)
     assert not Path(f"/sys/fs/cgroup/pids/{container_id}").exists()
+
+
+def _subreaper_call(*argv: str) -> tuple[str, list[list[object]]]:
+    """Run ``argv`` from a subreaper; (its exit status, the subreaper's children afterwards)."""
+    out = subprocess.run(
+        [sys.executable, "-c", _SUBREAPER_CALLER, *argv], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    rc, _, listed = out.stdout.strip().partition(" ")
+    return rc, json.loads(listed.replace("'", '"'))
+
+
+@pytest.mark.parametrize(
+    "verb", [["exec", "pinnace-test-missing", "true"], ["create", "--bundle", "/nonexistent", "pinnace-test-x"]]
+)
+def test_a_failed_command_leaves_no_standby(runtime: Runtime, verb: list[str]) -> None:
+    """A command that fails before it hands stage 1 a job kills and reaps the standby."""
+    rc, children = _subreaper_call(str(RUNTIME), "--root", str(runtime.root), *verb)
+    assert rc == "1"
+    assert children == []
+
+
+def _allowed_cpus(text: str) -> str:
+    return next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Cpus_allowed_list"))
+
+
+def test_the_container_keeps_the_callers_cpu_affinity(runtime: Runtime) -> None:
+    """The launcher moves the standby to another CPU to start it sooner; the container still gets the
+    caller's mask: all CPUs from an unrestricted caller, CPU 0 alone from ``taskset -c 0``."""
+    ours = _allowed_cpus(Path("/proc/self/status").read_text())
+    bundle = runtime.bundle(["cat", "/proc/self/status"])
+    for prefix, expected in (([], ours), (["taskset", "-c", "0"], "0")):
+        out = subprocess.run(
+            [*prefix, str(RUNTIME), "--root", str(runtime.root), "run", "-b", str(bundle), runtime.new_id()],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 0, out.stderr
+        assert _allowed_cpus(out.stdout) == expected
+
+
+def test_in_process_create_keeps_our_cpu_affinity(tmp_path: Path) -> None:
+    """The library moves stage 1 to another CPU too (``_start_elsewhere``), and widens it back."""
+    from pinnace.runtime.linux import sealed
+    from tests.helpers.bundle import make_bundle
+
+    root = str(tmp_path / "state")
+    bundle = make_bundle(tmp_path / "bundle", ["true"])
+    container_id = f"pinnace-test-{os.getpid()}-affinity"
+    try:
+        state = container.create(root, container_id, str(bundle))
+        assert os.sched_getaffinity(state.pid) == os.sched_getaffinity(0)
+    finally:
+        list(container.delete(root, container_id, force=True))
+        sealed.unseal(root)
+
+
+def _standby(fd: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [str(Path(sys.prefix) / "libexec" / "pinnace-runtime-init"), str(fd)], pass_fds=(fd,)
+    )
+
+
+def test_a_standby_leaves_quietly_when_no_job_comes() -> None:
+    ours, theirs = sync.socketpair()
+    proc = _standby(theirs.fileno())
+    theirs.close()
+    ours.close()
+    assert proc.wait(timeout=30) == 0
+
+
+def test_a_standby_refuses_anything_but_a_handover() -> None:
+    """A message other than the Handover (or one without its memfd) is answered with a Failure."""
+    ours, theirs = sync.socketpair()
+    proc = _standby(theirs.fileno())
+    theirs.close()
+    try:
+        ours.send(sync.Handover(console=False))  # no descriptors with it
+        with pytest.raises(Exception, match="stage 1: expected a handover"):
+            ours.expect(sync.Go, "start-up")
+        assert proc.wait(timeout=30) == 1
+    finally:
+        ours.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -333,16 +333,13 @@ def _start_stage1(root: str, job: Job, channel: sync.Channel, peer: sync.Channel
                 init.start(job, channel, console)
             finally:
                 os._exit(127)
+        _start_elsewhere(pid)
         return pid
     import sys as _sys_module
 
     python = sealed.interpreter(root)
-    job_fd = os.memfd_create("pinnace-job", os.MFD_CLOEXEC)
+    job_fd = job.memfd()
     try:
-        data = memoryview(job.wire())
-        while data:
-            data = data[os.write(job_fd, data) :]
-        os.lseek(job_fd, 0, os.SEEK_SET)
         fds = (channel.fileno(), console_fd, job_fd)
         code = (
             f"import sys; sys.path[:0] = {_sys_module.path!r}; "
@@ -363,12 +360,45 @@ def _start_stage1(root: str, job: Job, channel: sync.Channel, peer: sync.Channel
     return pid
 
 
+def _start_elsewhere(pid: int) -> None:
+    """Have our new child ``pid`` start on another CPU than ours, at once.
+
+    The kernel queues a forked child on its parent's CPU, where it waits
+    until the parent sleeps (here: after the cgroup work, 1-3 ms) while the
+    other CPUs idle.  Restricting it to the others moves it now; widening
+    its mask back right away leaves it where it is, with our affinity (which
+    the container inherits).  The native launcher does the same for the
+    stage 1 it starts ahead (``runtime/launcher.c``).
+    """
+    try:
+        ours = os.sched_getaffinity(0)
+        with open("/proc/self/stat", "rb") as f:
+            cpu = int(f.read().rpartition(b")")[2].split()[36])  # field 39: the CPU we last ran on
+        if len(ours) > 1 and cpu in ours:
+            os.sched_setaffinity(pid, ours - {cpu})
+            os.sched_setaffinity(pid, ours)
+    except (OSError, ValueError, IndexError):
+        pass  # only a hint
+
+
 def spawn_stage1(root: str, job: Job, console: Any) -> tuple[sync.Channel, int]:
     """Start stage 1 of ``job``; (the parent's end of the sync channel, stage 1's pid).
 
     Our copies of the child's channel end and of ``console`` are closed
     once it runs (a runtime-owned console keeps its other end).
     """
+    from pinnace.runtime.linux import standby
+
+    ahead = standby.take()
+    if ahead is not None:
+        try:
+            handed = ahead.hand(job, console)
+        except Unavailable:
+            ahead.dismiss()  # it is gone (killed?): start one ourselves
+        else:
+            if console is not None:
+                console.close()
+            return handed
     parent, child = sync.socketpair()
     try:
         stage = _start_stage1(root, job, child, parent, console)

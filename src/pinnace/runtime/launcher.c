@@ -22,13 +22,25 @@
  * other descriptor, so a caller that waits for end-of-file on the runtime's
  * output never waits for it.
  *
- * Any failure here only skips the warm-up: the runtime itself is all Python.
+ * For the same verbs it also starts stage 1 ahead (pinnace.runtime.linux.standby):
+ * a child that executes PINNACE_RUNTIME_STAGE1 (the sealed interpreter's
+ * `pinnace-runtime-init FD`), imports what the container's init needs and
+ * waits on a socket for its job, while the runtime's own interpreter starts
+ * on the other CPU.  The runtime finds the socket and the standby's pid in
+ * PINNACE_RUNTIME_STANDBY ("FD,PID"); it hands the standby its job, or kills
+ * and reaps it before exiting.
  *
- * Built by setup.sh:  gcc -O2 -DPINNACE_RUNTIME_PYTHON='"..."' -o .venv/bin/pinnace-runtime launcher.c
+ * Any failure here only skips the warm-up or the standby: the runtime itself
+ * is all Python, and starts stage 1 itself without one.
+ *
+ * Built by setup.sh:  gcc -O2 -DPINNACE_RUNTIME_PYTHON='"..."' -DPINNACE_RUNTIME_STAGE1='"..."'
+ *                         -o .venv/bin/pinnace-runtime launcher.c
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +110,24 @@ static long now_ns(void)
     return ts.tv_sec * 1000000000L + ts.tv_nsec;
 }
 
+/*
+ * Pass our end ``fd`` of the link to the child ``pid`` on to the runtime, as "FD,PID" in ``env``.
+ * The end crosses the exec, so it moves out of the way of the descriptors the caller passes on
+ * (--preserve-fds counts up from 3, and a gap among them must stay a gap): F_DUPFD gives the
+ * lowest free number from FD_FLOOR up, without close-on-exec.  Without a kept end (the fork or
+ * the move failed), a child that was started sees end-of-file and ends at once.
+ */
+static void export_end(int fd, pid_t pid, const char *env)
+{
+    int end = pid < 0 ? -1 : fcntl(fd, F_DUPFD, FD_FLOOR);
+    close(fd);
+    if (end < 0)
+        return;
+    char value[64];
+    snprintf(value, sizeof value, "%d,%d", end, (int)pid);
+    setenv(env, value, 1);
+}
+
 /* The warmer's life: migrate itself every few ms until end-of-file on ``stop`` or the time limit. */
 static _Noreturn void warm(int procs, int stop)
 {
@@ -139,23 +169,64 @@ static void start_warmer(void)
     }
     close(procs);
     close(pipe_fds[0]);
-    /* Our end crosses the exec, so it moves out of the way of the descriptors the caller
-     * passes on (--preserve-fds counts up from 3, and a gap among them must stay a gap):
-     * F_DUPFD gives the lowest free number from FD_FLOOR up, without close-on-exec. */
-    int end = pid < 0 ? -1 : fcntl(pipe_fds[1], F_DUPFD, FD_FLOOR);
-    close(pipe_fds[1]); /* without a kept end, a warmer that was started ends at once */
-    if (end < 0)
+    export_end(pipe_fds[1], pid, "PINNACE_RUNTIME_WARMER");
+}
+
+/*
+ * Have the new child ``pid`` start on another CPU than ours.  The kernel
+ * queues a forked child on its parent's CPU, where it waits until the
+ * parent sleeps or a balancer moves it: 1-3 ms here, while the other CPU
+ * idles.  Restricting the child to the other CPUs moves it there at once
+ * (and wakes that CPU, ~0.25 ms); widening its mask back to ours right away
+ * keeps it there without pinning it, so it and what it forks end with the
+ * caller's affinity.  Best effort: with one CPU allowed there is nowhere to go.
+ */
+static void run_elsewhere(pid_t pid)
+{
+    cpu_set_t ours, others;
+    if (sched_getaffinity(0, sizeof ours, &ours) != 0)
         return;
-    char value[64];
-    snprintf(value, sizeof value, "%d,%d", end, (int)pid);
-    setenv("PINNACE_RUNTIME_WARMER", value, 1);
+    others = ours;
+    CPU_CLR(sched_getcpu(), &others);
+    if (CPU_COUNT(&others) == 0)
+        return;
+    if (sched_setaffinity(pid, sizeof others, &others) == 0)
+        sched_setaffinity(pid, sizeof ours, &ours);
+}
+
+/* Fork and execute stage 1 ahead (PINNACE_RUNTIME_STAGE1); set PINNACE_RUNTIME_STANDBY.  Silent on failure. */
+static void start_standby(void)
+{
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
+        return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* Its end goes above the caller's descriptors, as the warmer's pipe does; it keeps the
+         * caller's others (stdio, --preserve-fds), which the init it forks inherits. */
+        int end = fcntl(pair[1], F_DUPFD, FD_FLOOR);
+        if (end >= 0) {
+            char arg[16];
+            snprintf(arg, sizeof arg, "%d", end);
+            execl(PINNACE_RUNTIME_STAGE1, "pinnace-runtime-init", arg, (char *)NULL);
+        }
+        _exit(125);
+    }
+    close(pair[1]);
+    if (pid > 0)
+        run_elsewhere(pid);
+    export_end(pair[0], pid, "PINNACE_RUNTIME_STANDBY");
 }
 
 int main(int argc, char **argv)
 {
-    unsetenv("PINNACE_RUNTIME_WARMER"); /* only ever ours: the runtime closes the fd it names */
-    if (moves_cgroups(argc, argv))
+    /* Only ever ours: the runtime uses and closes the fds they name. */
+    unsetenv("PINNACE_RUNTIME_WARMER");
+    unsetenv("PINNACE_RUNTIME_STANDBY");
+    if (moves_cgroups(argc, argv)) {
+        start_standby(); /* first: it must not inherit the warmer's pipe */
         start_warmer();
+    }
     execv(PINNACE_RUNTIME_PYTHON, argv);
     fprintf(stderr, "pinnace-runtime: cannot execute %s: %m\n", PINNACE_RUNTIME_PYTHON);
     return 125;

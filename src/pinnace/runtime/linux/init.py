@@ -121,6 +121,19 @@ class Job:
             data["seccomp"] = [self.seccomp[0].hex(), self.seccomp[1]]
         return jsonc.dumps(data, compact=True).encode()
 
+    def memfd(self) -> int:
+        """A close-on-exec memfd holding :meth:`wire`, read from its start: the job for another process."""
+        fd = os.memfd_create("pinnace-job", os.MFD_CLOEXEC)
+        try:
+            data = memoryview(self.wire())
+            while data:
+                data = data[os.write(fd, data) :]
+            os.lseek(fd, 0, os.SEEK_SET)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
     @classmethod
     def from_wire(cls, raw: bytes) -> Job:
         from pinnace._util import jsonc
@@ -145,7 +158,13 @@ def bootstrap(channel_fd: int, console_fd: int, job_fd: int) -> NoReturn:
     for fd in (channel_fd, console_fd):
         if fd >= 0:
             os.set_inheritable(fd, False)
-    ch = sync.Channel(_socket.socket(fileno=channel_fd))
+    resume(sync.Channel(_socket.socket(fileno=channel_fd)), job_fd, console_fd)
+
+
+def resume(ch: sync.Channel, job_fd: int, console_fd: int) -> NoReturn:
+    """Read the job from the memfd ``job_fd`` (closing it), then :func:`start` it."""
+    import _socket
+
     try:
         chunks = []
         while chunk := os.read(job_fd, 1 << 20):
@@ -315,6 +334,12 @@ def exec_process(job: Job) -> NoReturn:
         _exec(job, path, env)
     except BaseException as e:
         _fail_late(e)
+
+
+def ready_ahead() -> None:
+    """What a stage 1 started ahead (:mod:`~pinnace.runtime.linux.standby`) does before its job comes."""
+    _restore_signals()
+    _preload_common()
 
 
 def _preload_common() -> None:

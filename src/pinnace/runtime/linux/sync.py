@@ -16,6 +16,7 @@ message boundary and a closed peer reads as end-of-file.  ``_socket`` and
 from __future__ import annotations
 
 import _socket
+import sys as _sys
 
 from pinnace import errors
 from pinnace._util import jsonc
@@ -24,12 +25,28 @@ from pinnace.errors import PinnaceError, Unavailable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any, TypeVar
 
     M = TypeVar("M")
 
 #: The largest message (a failure's text is cut to fit).
 MAX_MESSAGE = 64 * 1024
+
+#: The size of a descriptor number in an SCM_RIGHTS message (a C int).
+_FD_SIZE = 4
+
+
+@record
+class Handover:
+    """parent -> stage 1 started ahead (:mod:`~pinnace.runtime.linux.standby`): your job.
+
+    The message carries descriptors: a memfd holding the job
+    (:meth:`~pinnace.runtime.linux.init.Job.wire`), then, when ``console``
+    is true, the console socket.
+    """
+
+    console: bool
 
 
 @record
@@ -81,7 +98,7 @@ class Failure:
 
 MESSAGES: dict[str, type] = {
     cls.__name__: cls
-    for cls in (Go, UserNamespaceReady, MapsWritten, InitPid, RootfsReady, HooksDone, Ready, Failure)
+    for cls in (Handover, Go, UserNamespaceReady, MapsWritten, InitPid, RootfsReady, HooksDone, Ready, Failure)
 }
 
 
@@ -138,23 +155,49 @@ class Channel:
     def close(self) -> None:
         self.sock.close()
 
-    def send(self, message: object) -> None:
-        """Send one message; a peer that is gone is an Unavailable error."""
+    def send(self, message: object, fds: Sequence[int] = ()) -> None:
+        """Send one message (with copies of ``fds``, SCM_RIGHTS); a peer that is gone is an Unavailable error."""
         fields = {name: getattr(message, name) for name in type(message).__annotations__}
         data = jsonc.dumps({"type": type(message).__name__, **fields}, compact=True).encode()
         try:
-            self.sock.send(data)
+            if fds:
+                rights = b"".join(fd.to_bytes(_FD_SIZE, _sys.byteorder, signed=True) for fd in fds)
+                self.sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
+            else:
+                self.sock.send(data)
         except OSError as e:
             raise Unavailable(f"sync with container process: {e.strerror or e}") from None
 
     def recv(self) -> object | None:
         """The next message, or None when the peer closed its end."""
+        return self.recv_fds(0)[0]
+
+    def recv_fds(self, most: int) -> tuple[object | None, list[int]]:
+        """The next message (None at end-of-file) and up to ``most`` descriptors it carried (close-on-exec).
+
+        The descriptors are ours even when the message is malformed: the caller closes them.
+        """
         try:
-            data = self.sock.recv(MAX_MESSAGE)
+            if most:
+                data, ancillary, _, _ = self.sock.recvmsg(
+                    MAX_MESSAGE, _socket.CMSG_SPACE(most * _FD_SIZE), _socket.MSG_CMSG_CLOEXEC
+                )
+            else:
+                data, ancillary = self.sock.recv(MAX_MESSAGE), []
         except OSError as e:
             raise Unavailable(f"sync with container process: {e.strerror or e}") from None
+        fds = [
+            int.from_bytes(rights[i : i + _FD_SIZE], _sys.byteorder, signed=True)
+            for level, kind, rights in ancillary
+            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS
+            for i in range(0, len(rights) - _FD_SIZE + 1, _FD_SIZE)
+        ]
         if not data:
-            return None
+            return None, fds
+        return self._decode(data), fds
+
+    @staticmethod
+    def _decode(data: bytes) -> object:
         try:
             raw = jsonc.loads(data)
             cls = MESSAGES[raw.pop("type")]
