@@ -14,12 +14,14 @@ Errors are ``ValueError`` with the offset, as json's are.
 from __future__ import annotations
 
 import _json
-from types import MappingProxyType
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from types import MappingProxyType
     from typing import Any
+else:
+    MappingProxyType = type(type.__dict__)  # types.MappingProxyType without importing types (~0.2 ms)
 
 _WHITESPACE = " \t\n\r"
 
