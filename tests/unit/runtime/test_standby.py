@@ -11,6 +11,7 @@ from __future__ import annotations
 import _socket
 import os
 import socket
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -147,4 +148,19 @@ def test_a_message_without_descriptors_reads_as_none_passed() -> None:
         ours.close()
         assert theirs.recv_fds(2) == (None, [])  # end-of-file
     finally:
+        theirs.close()
+
+
+def test_the_descriptors_of_a_malformed_message_are_closed() -> None:
+    ours, theirs = sync.socketpair()
+    read_end, write_end = os.pipe()
+    try:
+        ours.sock.sendmsg([b"not json"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, write_end.to_bytes(4, sys.byteorder))])
+        with pytest.raises(sync.Unavailable, match="malformed message"):
+            theirs.recv_fds(1)
+        os.close(write_end)
+        assert os.read(read_end, 1) == b""  # no copy of the write end is left open
+    finally:
+        os.close(read_end)
+        ours.close()
         theirs.close()

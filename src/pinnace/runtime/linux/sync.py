@@ -16,6 +16,7 @@ message boundary and a closed peer reads as end-of-file.  ``_socket`` and
 from __future__ import annotations
 
 import _socket
+import os as _os
 import sys as _sys
 
 from pinnace import errors
@@ -175,7 +176,7 @@ class Channel:
     def recv_fds(self, most: int) -> tuple[object | None, list[int]]:
         """The next message (None at end-of-file) and up to ``most`` descriptors it carried (close-on-exec).
 
-        The descriptors are ours even when the message is malformed: the caller closes them.
+        The caller owns the descriptors; those of a malformed message are closed here, before the error.
         """
         try:
             if most:
@@ -194,7 +195,12 @@ class Channel:
         ]
         if not data:
             return None, fds
-        return self._decode(data), fds
+        try:
+            return self._decode(data), fds
+        except Unavailable:
+            for fd in fds:
+                _os.close(fd)
+            raise
 
     @staticmethod
     def _decode(data: bytes) -> object:
