@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
     from pinnace.runtime.cgroups import Manager
     from pinnace.runtime.linux.init import Job
+    from pinnace.runtime.linux.standby import Standby
     from pinnace.runtime.linux.syscalls import Sys
 
 #: How long delete waits for killed processes to leave the cgroup.
@@ -387,9 +388,11 @@ def spawn_stage1(root: str, job: Job, console: Any) -> tuple[sync.Channel, int]:
     Our copies of the child's channel end and of ``console`` are closed
     once it runs (a runtime-owned console keeps its other end).
     """
-    from pinnace.runtime.linux import standby
+    import sys
 
-    ahead = standby.take()
+    # Only the CLI adopts a standby (and so loads the module): the engine's monitors need not import it.
+    standby = sys.modules.get("pinnace.runtime.linux.standby")
+    ahead: Standby | None = standby.take() if standby is not None else None
     if ahead is not None:
         try:
             handed = ahead.hand(job, console)
